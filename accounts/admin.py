@@ -1,0 +1,96 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.shortcuts import redirect
+
+from accounts.models import Customer, PaymentMethod, SiteSettings, Subscription, Transaction
+
+
+class PaymentMethodInline(admin.TabularInline):
+    model = PaymentMethod
+    extra = 0
+    fields = ["brand", "last4", "exp_month", "exp_year", "is_default", "gateway", "created_at"]
+    readonly_fields = ["gateway", "created_at"]
+
+
+@admin.register(Customer)
+class CustomerAdmin(UserAdmin):
+    ordering = ["email"]
+    list_display = ["email", "first_name", "last_name", "country", "is_staff", "date_joined"]
+    list_filter = ["is_staff", "is_superuser", "is_active", "country"]
+    search_fields = ["email", "first_name", "last_name"]
+    readonly_fields = ["id", "date_joined", "last_login"]
+    inlines = [PaymentMethodInline]
+    fieldsets = [
+        (None, {"fields": ["id", "email", "password"]}),
+        ("Profile", {"fields": ["first_name", "last_name", "time_zone", "locale", "country", "currency"]}),
+        ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
+
+
+@admin.register(PaymentMethod)
+class PaymentMethodAdmin(admin.ModelAdmin):
+    list_display = ["id", "customer", "brand", "last4", "exp_month", "exp_year", "is_default", "gateway"]
+    list_filter = ["gateway", "brand", "is_default"]
+    search_fields = ["customer__email", "last4"]
+    readonly_fields = ["id", "token", "created_at"]
+    list_select_related = ["customer"]
+    raw_id_fields = ["customer"]
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["id", "customer", "offer", "status", "term_start", "term_end", "auto_renew", "origin"]
+    list_filter = ["status", "origin", "auto_renew", "offer"]
+    search_fields = ["id", "customer__email", "offer__title", "offer__short_id"]
+    readonly_fields = ["id", "created_at", "updated_at"]
+    date_hierarchy = "term_end"
+    list_select_related = ["customer", "offer"]
+    raw_id_fields = ["customer"]
+    ordering = ["-term_start"]
+
+
+@admin.register(Transaction)
+class TransactionAdmin(admin.ModelAdmin):
+    list_display = [
+        "transaction_id",
+        "occurred_at",
+        "customer",
+        "kind",
+        "offer",
+        "amount",
+        "currency",
+        "target_type",
+        "target_id",
+    ]
+    list_filter = ["kind", "target_type", "currency"]
+    search_fields = ["customer__email", "target_id", "payment_reference"]
+    date_hierarchy = "occurred_at"
+    list_select_related = ["customer", "offer"]
+    ordering = ["-occurred_at"]
+
+    # The ledger is written by payments only; admins read it.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SiteSettings)
+class SiteSettingsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "redeem_url", "default_auto_claim", "default_claim_expiry_days", "time_zone"]
+
+    def has_add_permission(self, request):
+        return not SiteSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        # One row: the list is just a door to it.
+        return redirect("admin:accounts_sitesettings_change", SiteSettings.load().pk)

@@ -1,0 +1,55 @@
+from decimal import Decimal
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import Customer, SiteSettings
+from offers.models import Offer
+
+# (short id, title, period, price, giftable, tags, description)
+DEMO_OFFERS = [
+    ("S100000001", "Premium — monthly", "month", "9.99", True, ["premium"], "Everything, billed every month."),
+    ("S100000003", "Premium — 3 months", "3months", "27.99", True, ["premium"], "Everything for a quarter."),
+    ("S100000006", "Premium — 6 months", "6months", "52.99", True, ["premium"], "Everything for half a year."),
+    ("S100000012", "Premium — yearly", "year", "99.99", True, ["premium"], "Everything for a year: two months free."),
+    ("S100000101", "Reader — monthly", "month", "4.99", True, ["reader"], "All articles, no video."),
+    ("S100000007", "Premium — weekly pass", "week", "2.99", False, ["premium"], "A week of everything."),
+    ("S100000099", "Season pass", "season", "59.99", False, ["premium", "sports"], "The whole season, live."),
+]
+
+ADMIN_EMAIL, ADMIN_PASSWORD = "admin@example.com", "giftshop-admin"
+DEMO_EMAIL, DEMO_PASSWORD = "demo@example.com", "giftshop-demo"
+
+
+class Command(BaseCommand):
+    help = "Loads demo offers, an admin and a demo customer (safe to run again: it updates, never duplicates)."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        for short_id, title, period, price, giftable, tags, description in DEMO_OFFERS:
+            Offer.objects.update_or_create(
+                short_id=short_id,
+                defaults={
+                    "title": title,
+                    "period": period,
+                    "price": Decimal(price),
+                    "currency": "USD",
+                    "giftable": giftable,
+                    "tags": tags,
+                    "description": description,
+                    "active": True,
+                },
+            )
+        SiteSettings.load()
+        admin = self._customer(ADMIN_EMAIL, ADMIN_PASSWORD, first_name="Ada", last_name="Admin")
+        Customer.objects.filter(pk=admin.pk).update(is_staff=True, is_superuser=True)
+        self._customer(DEMO_EMAIL, DEMO_PASSWORD, first_name="Dora", last_name="Demo")
+        self.stdout.write(self.style.SUCCESS(f"Loaded {len(DEMO_OFFERS)} demo offers."))
+        self.stdout.write(f"  admin:    {ADMIN_EMAIL} / {ADMIN_PASSWORD}  (/admin/)")
+        self.stdout.write(f"  customer: {DEMO_EMAIL} / {DEMO_PASSWORD}")
+
+    def _customer(self, email, password, **names):
+        customer = Customer.objects.filter(email=email).first()
+        if customer is None:
+            customer = Customer.objects.create_user(email, password, **names)
+        return customer

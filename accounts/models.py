@@ -1,0 +1,252 @@
+import zoneinfo
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from offers.models import currency_validator
+
+
+def validate_time_zone(value):
+    if value and value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known IANA time zone (e.g. Europe/Berlin).")
+
+
+class CustomerManager(BaseUserManager):
+    use_in_migrations = True
+
+    def normalize_email(self, email):
+        return (email or "").strip().lower()
+
+    def get_by_natural_key(self, username):
+        return self.get(email__iexact=self.normalize_email(username))
+
+    def create_user(self, email, password=None, **fields):
+        """A customer; without a password (created by the merchant API or a guest checkout) they cannot log in
+        until they set one."""
+        if not email:
+            raise ValueError("A customer needs an email address.")
+        customer = self.model(email=self.normalize_email(email), **fields)
+        customer.set_password(password)  # None sets an unusable password
+        customer.save(using=self._db)
+        return customer
+
+    def create_superuser(self, email, password=None, **fields):
+        fields.update(is_staff=True, is_superuser=True)
+        return self.create_user(email, password, **fields)
+
+
+class Customer(AbstractBaseUser, PermissionsMixin):
+    """Everyone who buys, receives or administers: the user model, logging in with an email address."""
+
+    email = models.EmailField(unique=True)
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    time_zone = models.CharField(
+        max_length=64, blank=True, validators=[validate_time_zone], help_text="Empty: the site's time zone."
+    )
+    locale = models.CharField(max_length=10, default="en_US")
+    country = models.CharField(max_length=2, blank=True)
+    currency = models.CharField(max_length=3, blank=True, validators=[currency_validator])
+    is_staff = models.BooleanField(default=False, help_text="Can log into the admin site.")
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = CustomerManager()
+
+    EMAIL_FIELD = "email"
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS = []
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [models.UniqueConstraint(Lower("email"), name="customer_email_unique_ignoring_case")]
+
+    def __str__(self):
+        return self.email
+
+    def clean(self):
+        super().clean()
+        self.email = self.__class__.objects.normalize_email(self.email)
+
+    @property
+    def full_name(self):
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def get_full_name(self):
+        return self.full_name or self.email
+
+    def get_short_name(self):
+        return self.first_name or self.email
+
+    def zone(self):
+        """The customer's time zone, or the site's when they have not chosen one."""
+        return zoneinfo.ZoneInfo(self.time_zone or SiteSettings.load().time_zone)
+
+
+class PaymentMethod(models.Model):
+    """A card on file, as a gateway token (never the card number)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="payment_methods")
+    gateway = models.CharField(max_length=30, default="sandbox")
+    token = models.CharField(max_length=100, help_text="The gateway's reusable token for this card.")
+    brand = models.CharField(max_length=20)
+    last4 = models.CharField(max_length=4, validators=[RegexValidator(r"^\d{4}$")])
+    exp_month = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(12)])
+    exp_year = models.PositiveSmallIntegerField()
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-is_default", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["gateway", "token"], name="payment_method_token_unique"),
+            models.UniqueConstraint(
+                fields=["customer"], condition=Q(is_default=True), name="payment_method_one_default_per_customer"
+            ),
+            models.CheckConstraint(condition=Q(exp_month__gte=1, exp_month__lte=12), name="payment_method_exp_month"),
+        ]
+
+    def __str__(self):
+        return f"{self.brand} •••• {self.last4}"
+
+    @property
+    def label(self):
+        return str(self)
+
+
+class SubscriptionStatus(models.TextChoices):
+    FUTURE = "future", "Future"
+    ACTIVE = "active", "Active"
+    NON_RENEWING = "non_renewing", "Non-renewing"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+
+
+class Subscription(models.Model):
+    Status = SubscriptionStatus
+
+    class Origin(models.TextChoices):
+        PURCHASE = "purchase", "Purchase"
+        GIFT = "gift", "Gift"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="subscriptions")
+    offer = models.ForeignKey("offers.Offer", on_delete=models.PROTECT, related_name="subscriptions")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    term_start = models.DateTimeField()
+    term_end = models.DateTimeField()
+    auto_renew = models.BooleanField(default=True)
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.PURCHASE)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-term_start", "-id"]
+        indexes = [models.Index(fields=["status", "term_end"], name="subscription_due_idx")]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=SubscriptionStatus.values), name="subscription_status_valid"),
+            models.CheckConstraint(
+                condition=Q(term_end__gt=F("term_start")), name="subscription_term_ends_after_start"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="cancelled") | Q(cancelled_at__isnull=False),
+                name="subscription_cancelled_has_time",
+            ),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.offer.title} for {self.customer}"
+
+    def grants_access_at(self, when):
+        return self.status in (self.Status.ACTIVE, self.Status.NON_RENEWING) and self.term_start <= when < self.term_end
+
+
+class Transaction(models.Model):
+    """One row of a customer's ledger (Cleeng's transactions): what they paid for, and what it paid for."""
+
+    class TargetType(models.TextChoices):
+        GIFT = "giftId", "Gift"
+        SUBSCRIPTION = "subscriptionId", "Subscription"
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase", "Purchase"
+        RENEWAL = "renewal", "Renewal"
+        REFUND = "refund", "Refund"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="transactions")
+    occurred_at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PURCHASE)
+    offer = models.ForeignKey("offers.Offer", on_delete=models.PROTECT, related_name="transactions")
+    amount = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))])
+    currency = models.CharField(max_length=3, validators=[currency_validator])
+    payment_method = models.ForeignKey(PaymentMethod, null=True, blank=True, on_delete=models.SET_NULL)
+    payment_method_label = models.CharField(max_length=50, blank=True, help_text="As shown to the customer.")
+    payment_reference = models.CharField(max_length=100, blank=True, help_text="The gateway's reference.")
+    target_type = models.CharField(max_length=20, choices=TargetType.choices)
+    target_id = models.CharField(max_length=40)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["customer", "-occurred_at"], name="transaction_ledger_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(target_type__in=["giftId", "subscriptionId"]), name="transaction_target_type"
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="transaction_amount_not_negative"),
+        ]
+
+    def __str__(self):
+        return self.transaction_id
+
+    @property
+    def transaction_id(self):
+        return f"T{self.pk:09d}"
+
+
+class SiteSettings(models.Model):
+    """The business's settings, one row edited in admin."""
+
+    redeem_url = models.URLField(
+        default="",
+        blank=True,
+        help_text="Where recipients redeem; the emailed link is <this URL>?giftCode=CODE. "
+        "Empty: this site's own redeem page.",
+    )
+    default_auto_claim = models.BooleanField(default=False, help_text="Gifts are claimed on delivery by default.")
+    default_claim_expiry_days = models.PositiveIntegerField(
+        null=True, blank=True, default=365, help_text="Days after delivery a gift can be claimed. Empty: never expires."
+    )
+    sender_email = models.CharField(
+        max_length=254,
+        blank=True,
+        help_text='From address of gift emails, e.g. "Gifts <gifts@example.com>". Empty: DEFAULT_FROM_EMAIL.',
+    )
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+
+    class Meta:
+        verbose_name = verbose_name_plural = "site settings"
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="site_settings_single_row")]
+
+    def __str__(self):
+        return "Site settings"
+
+    @classmethod
+    def load(cls):
+        settings_row, _ = cls.objects.get_or_create(pk=1, defaults={"time_zone": settings.TIME_ZONE})
+        return settings_row
+
+    @property
+    def effective_redeem_url(self):
+        return self.redeem_url or f"{settings.SITE_URL}/redeem/"
+
+    @property
+    def effective_sender(self):
+        return self.sender_email or settings.DEFAULT_FROM_EMAIL

@@ -1,0 +1,69 @@
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+
+from giftshop.celery import app as celery_app
+
+
+def _django_setup(env_overrides, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS", "EMAIL_BACKEND", "DEBUG"}}
+    env.pop("DATABASE_URL", None)
+    env.update({"GIFTSHOP_DATA_DIR": str(tmp_path), **env_overrides})
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.DATABASES['default']['ENGINE'])"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.django_db
+def test_it_runs_the_suite_on_postgresql():
+    assert connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version()")
+        assert cursor.fetchone()[0].startswith("PostgreSQL")
+
+
+def test_it_uses_redis_for_the_cache_and_the_broker():
+    assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    cache.set("giftshop-test", "ok", 5)
+    assert cache.get("giftshop-test") == "ok"
+    assert celery_app.conf.broker_url.startswith("redis://")
+
+
+def test_celery_is_configured_for_safe_redelivery():
+    conf = celery_app.conf
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.accept_content == ["json"] and conf.task_serializer == "json"
+    assert conf.timezone == "UTC" and conf.task_time_limit and conf.task_soft_time_limit
+
+
+def test_it_refuses_to_start_in_production_without_a_secret_key(tmp_path):
+    result = _django_setup({"ALLOWED_HOSTS": "example.com", "EMAIL_BACKEND": "x"}, tmp_path)
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_it_refuses_to_start_in_production_without_allowed_hosts(tmp_path):
+    result = _django_setup({"SECRET_KEY": "s" * 50, "EMAIL_BACKEND": "x"}, tmp_path)
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS is not set" in result.stderr
+
+
+def test_it_runs_with_zero_configuration_in_debug_on_sqlite(tmp_path):
+    result = _django_setup({"DEBUG": "true"}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "django.db.backends.sqlite3"
+
+
+def test_stored_times_are_utc():
+    assert settings.USE_TZ is True
+    assert celery_app.conf.enable_utc is True

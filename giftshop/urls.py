@@ -1,0 +1,10 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from giftshop import views
+
+urlpatterns = [
+    path("", include("offers.urls")),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,79 @@
+from django import forms
+from django.contrib import admin
+
+from offers.models import Addon, Coupon, Offer, normalize_tags
+
+
+class TagsField(forms.CharField):
+    """Tags typed as a comma-separated list, stored as the canonical sorted list."""
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        return normalize_tags(super().to_python(value) or "")
+
+
+class OfferForm(forms.ModelForm):
+    tags = TagsField(required=False, help_text=Offer._meta.get_field("tags").help_text + " Comma-separated.")
+
+    class Meta:
+        model = Offer
+        fields = [
+            "short_id",
+            "country",
+            "title",
+            "description",
+            "period",
+            "price",
+            "currency",
+            "active",
+            "giftable",
+            "tags",
+        ]
+
+
+@admin.register(Offer)
+class OfferAdmin(admin.ModelAdmin):
+    form = OfferForm
+    list_display = ["short_id", "title", "period", "price", "currency", "active", "giftable", "tag_list"]
+    list_filter = ["active", "giftable", "period", "currency"]
+    search_fields = ["short_id", "title", "description"]
+    readonly_fields = ["created_at", "updated_at"]
+    ordering = ["title"]
+
+    @admin.display(description="tags")
+    def tag_list(self, offer):
+        return ", ".join(offer.tags)
+
+    def get_readonly_fields(self, request, obj=None):
+        # The id is printed on invoices and used by API clients: fixed once the offer exists.
+        return [*self.readonly_fields, "short_id"] if obj else self.readonly_fields
+
+
+@admin.register(Addon)
+class AddonAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "price", "currency", "active"]
+    list_filter = ["active", "currency"]
+    search_fields = ["code", "name"]
+    filter_horizontal = ["offers"]
+
+
+@admin.register(Coupon)
+class CouponAdmin(admin.ModelAdmin):
+    list_display = [
+        "code",
+        "name",
+        "discount_type",
+        "percent_off",
+        "amount_off",
+        "currency",
+        "valid_until",
+        "redemptions",
+        "max_redemptions",
+        "active",
+    ]
+    list_filter = ["active", "discount_type"]
+    search_fields = ["code", "name"]
+    readonly_fields = ["redemptions"]
+    filter_horizontal = ["offers"]

@@ -1,0 +1,208 @@
+import re
+import secrets
+from decimal import Decimal
+
+from dateutil.relativedelta import relativedelta
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Upper
+
+from giftshop.money import quantize
+
+OFFER_ID_RE = re.compile(r"^(?P<short>S\d{9})(?:_(?P<country>[A-Z]{2}))?$")
+currency_validator = RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO 4217 code, e.g. USD.")
+
+
+class Period(models.TextChoices):
+    WEEK = "week", "Weekly"
+    MONTH = "month", "Monthly"
+    THREE_MONTHS = "3months", "3 months"
+    SIX_MONTHS = "6months", "6 months"
+    YEAR = "year", "Yearly"
+    SEASON = "season", "Season"
+
+
+GIFTABLE_PERIODS = (Period.MONTH, Period.THREE_MONTHS, Period.SIX_MONTHS, Period.YEAR)
+# A season pass runs for a year from its start; it is never sold as a gift.
+PERIOD_DELTAS = {
+    Period.WEEK: relativedelta(weeks=1),
+    Period.MONTH: relativedelta(months=1),
+    Period.THREE_MONTHS: relativedelta(months=3),
+    Period.SIX_MONTHS: relativedelta(months=6),
+    Period.YEAR: relativedelta(years=1),
+    Period.SEASON: relativedelta(years=1),
+}
+
+
+def new_offer_id():
+    return f"S{secrets.randbelow(900_000_000) + 100_000_000}"
+
+
+def parse_offer_id(value):
+    """The short id (`S123456789`) of a short or long (`S123456789_US`) offer id, or None."""
+    match = OFFER_ID_RE.match((value or "").strip())
+    return match["short"] if match else None
+
+
+def normalize_tags(tags):
+    """Tags compare as sets: stored lower-cased, de-duplicated and sorted."""
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    return sorted({str(tag).strip().lower() for tag in tags if str(tag).strip()})
+
+
+class Offer(models.Model):
+    short_id = models.CharField(
+        "offer id",
+        max_length=10,
+        unique=True,
+        default=new_offer_id,
+        validators=[RegexValidator(r"^S\d{9}$", "An offer id is S followed by nine digits.")],
+    )
+    country = models.CharField(
+        max_length=2,
+        blank=True,
+        validators=[RegexValidator(r"^[A-Z]{2}$", "Use a two-letter country code.")],
+        help_text="Optional country suffix of the long id (S123456789_US).",
+    )
+    title = models.CharField(max_length=150)
+    description = models.TextField(blank=True)
+    period = models.CharField(max_length=10, choices=Period.choices)
+    price = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))])
+    currency = models.CharField(max_length=3, validators=[currency_validator])
+    active = models.BooleanField(default=True)
+    giftable = models.BooleanField(
+        default=False, help_text="Can be bought as a gift. Only monthly, 3-, 6-month and yearly offers can."
+    )
+    tags = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Offers with the same set of tags give the same access (a gift extends such a subscription).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title", "short_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(giftable=False) | Q(period__in=GIFTABLE_PERIODS),
+                name="offer_giftable_period",
+                violation_error_message="Weekly and season offers cannot be sold as gifts: "
+                "only monthly, 3-month, 6-month and yearly offers can be giftable.",
+            ),
+            models.CheckConstraint(condition=Q(period__in=Period.values), name="offer_period_valid"),
+            models.CheckConstraint(condition=Q(price__gte=0), name="offer_price_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.title} ({self.long_id})"
+
+    @property
+    def long_id(self):
+        return f"{self.short_id}_{self.country}" if self.country else self.short_id
+
+    @property
+    def period_delta(self):
+        return PERIOD_DELTAS[self.period]
+
+    def term_end(self, start):
+        return start + self.period_delta
+
+    def gives_same_access_as(self, other):
+        return set(self.tags) == set(other.tags)
+
+    def clean(self):
+        self.tags = normalize_tags(self.tags)
+        if self.giftable and self.period not in GIFTABLE_PERIODS:
+            raise ValidationError(
+                {"giftable": f"A {self.get_period_display().lower()} offer cannot be sold as a gift."}
+            )
+
+
+class Addon(models.Model):
+    """An extra sold with an offer (Chargebee add-on), priced per unit on the invoice."""
+
+    code = models.SlugField(max_length=50, unique=True, help_text="The id clients send (addons[id][i]).")
+    name = models.CharField(max_length=150)
+    description = models.TextField(blank=True)
+    price = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))])
+    currency = models.CharField(max_length=3, validators=[currency_validator])
+    active = models.BooleanField(default=True)
+    offers = models.ManyToManyField(Offer, blank=True, help_text="Offers it can be sold with; none means all.")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.CheckConstraint(condition=Q(price__gte=0), name="addon_price_not_negative")]
+
+    def __str__(self):
+        return self.name
+
+
+class Coupon(models.Model):
+    class DiscountType(models.TextChoices):
+        PERCENT = "percent", "Percentage"
+        FIXED = "fixed", "Fixed amount"
+
+    code = models.CharField(max_length=50, unique=True, help_text="What customers type; matched ignoring case.")
+    name = models.CharField(max_length=150)
+    discount_type = models.CharField(max_length=10, choices=DiscountType.choices)
+    percent_off = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    amount_off = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True, validators=[currency_validator])
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    max_redemptions = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: unlimited.")
+    redemptions = models.PositiveIntegerField(default=0, editable=False)
+    active = models.BooleanField(default=True)
+    offers = models.ManyToManyField(Offer, blank=True, help_text="Offers it applies to; none means all.")
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(Upper("code"), name="coupon_code_unique_ignoring_case"),
+            models.CheckConstraint(
+                condition=(
+                    Q(discount_type="percent", percent_off__gt=0, percent_off__lte=100, amount_off__isnull=True)
+                    | Q(discount_type="fixed", amount_off__gt=0, percent_off__isnull=True)
+                ),
+                name="coupon_discount_matches_type",
+                violation_error_message="A percentage coupon needs a percent off between 0 and 100 (and no "
+                "amount); a fixed coupon needs a positive amount off (and no percent).",
+            ),
+            models.CheckConstraint(
+                condition=Q(discount_type="percent") | ~Q(currency=""),
+                name="coupon_fixed_has_currency",
+                violation_error_message="A fixed-amount coupon needs a currency.",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_from__isnull=True) | Q(valid_until__isnull=True) | Q(valid_until__gt=F("valid_from")),
+                name="coupon_validity_window",
+                violation_error_message="The coupon must end after it starts.",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_redemptions__isnull=True) | Q(redemptions__lte=F("max_redemptions")),
+                name="coupon_redemptions_within_max",
+            ),
+        ]
+
+    def __str__(self):
+        return self.code
+
+    def is_valid_at(self, when):
+        return (
+            self.active
+            and (self.valid_from is None or self.valid_from <= when)
+            and (self.valid_until is None or when < self.valid_until)
+            and (self.max_redemptions is None or self.redemptions < self.max_redemptions)
+        )
+
+    def discount_on(self, amount, currency):
+        """The discount this coupon takes off `amount`, never more than the amount itself."""
+        if self.discount_type == self.DiscountType.PERCENT:
+            return quantize(amount * self.percent_off / 100)
+        if self.currency != currency:
+            return Decimal("0.00")
+        return min(quantize(self.amount_off), quantize(amount))

@@ -1,0 +1,65 @@
+import pytest
+from django.urls import reverse
+
+from accounts.tests.factories import CustomerFactory
+from offers.models import Offer
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client):
+    client.force_login(CustomerFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def _offer_form(**overrides):
+    return {
+        "short_id": "S300000001",
+        "country": "",
+        "title": "Weekly pass",
+        "description": "",
+        "period": "week",
+        "price": "2.99",
+        "currency": "USD",
+        "active": "on",
+        "tags": "premium, sports",
+        **overrides,
+    }
+
+
+def test_admin_refuses_a_giftable_weekly_offer_with_a_readable_message(admin_client):
+    response = admin_client.post(reverse("admin:offers_offer_add"), _offer_form(giftable="on"))
+    assert response.status_code == 200
+    assert "A weekly offer cannot be sold as a gift." in response.content.decode()
+    assert not Offer.objects.exists()
+
+
+def test_admin_refuses_a_giftable_season_offer(admin_client):
+    response = admin_client.post(reverse("admin:offers_offer_add"), _offer_form(period="season", giftable="on"))
+    assert "A season offer cannot be sold as a gift." in response.content.decode()
+    assert not Offer.objects.exists()
+
+
+def test_admin_creates_a_giftable_monthly_offer_with_canonical_tags(admin_client):
+    response = admin_client.post(
+        reverse("admin:offers_offer_add"), _offer_form(period="month", giftable="on", tags="Sports, premium,sports")
+    )
+    assert response.status_code == 302
+    offer = Offer.objects.get()
+    assert offer.giftable and offer.tags == ["premium", "sports"]
+
+
+def test_admin_lists_offers_and_searches_them(admin_client):
+    Offer.objects.create(short_id="S300000002", title="Findable", period="month", price="1.00", currency="USD")
+    response = admin_client.get(reverse("admin:offers_offer_changelist"), {"q": "Findable"})
+    assert response.status_code == 200 and "Findable" in response.content.decode()
+
+
+def test_the_offer_id_is_read_only_once_created(admin_client):
+    offer = Offer.objects.create(short_id="S300000003", title="X", period="month", price="1.00", currency="USD")
+    admin_client.post(
+        reverse("admin:offers_offer_change", args=[offer.pk]), _offer_form(short_id="S399999999", period="month")
+    )
+    offer.refresh_from_db()
+    assert offer.short_id == "S300000003"
