@@ -1,15 +1,4 @@
-import os
-
 import pytest
-
-# `pytest` run directly behaves like bin/test: real PostgreSQL and Redis, production-like settings.
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/giftshop")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
-os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz")
-os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
-os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
-os.environ.setdefault("DEBUG", "false")
-os.environ.setdefault("HTTPS", "false")
 
 
 @pytest.fixture(autouse=True)
@@ -19,3 +8,16 @@ def _unhashed_static_files(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_in_process(request):
+    """Tasks queued by the code under test run in the test's process, right when they are published.
+    Tests marked `real_broker` (the process-level tests) publish to Redis for real workers instead."""
+    from giftshop.celery import app
+
+    eager = "real_broker" not in request.keywords
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = eager
+    yield
+    app.conf.task_always_eager = previous

@@ -145,6 +145,9 @@ class Subscription(models.Model):
     auto_renew = models.BooleanField(default=True)
     origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.PURCHASE)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    renewal_started_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set while a renewal payment is being taken."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

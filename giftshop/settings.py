@@ -34,6 +34,9 @@ def _required(name, dev_default):
 
 SECRET_KEY = _required("SECRET_KEY", "django-insecure-development-only-key-do-not-deploy")
 ALLOWED_HOSTS = [h.strip() for h in _required("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
+# Keys the gift codes (gifts/codes.py); rotating it invalidates every unredeemed code, so keep it apart from
+# SECRET_KEY.
+GIFT_CODE_SECRET = _required("GIFT_CODE_SECRET", "development-only-gift-code-secret")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Canonical base URL for links in emails: never derived from the request's Host header.
@@ -54,6 +57,7 @@ INSTALLED_APPS = [
     "anymail",
     "accounts",
     "offers",
+    "billing",
     "gifts",
 ]
 
@@ -208,7 +212,13 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # The beat schedule, in one place: every periodic job of the product.
-CELERY_BEAT_SCHEDULE = {}
+# Sweeps select everything *overdue*, so beat or worker downtime is caught up on the next run; expiring a
+# task after one interval keeps a backlog of identical sweeps from piling up behind a stopped worker.
+CELERY_BEAT_SCHEDULE = {
+    "deliver-due-gifts": {"task": "gifts.deliver_due_gifts", "schedule": 15.0, "options": {"expires": 15}},
+    "send-due-emails": {"task": "gifts.send_due_emails", "schedule": 15.0, "options": {"expires": 15}},
+    "expire-due-gifts": {"task": "gifts.expire_due_gifts", "schedule": 60.0, "options": {"expires": 60}},
+}
 
 LOGGING = {
     "version": 1,

@@ -11,7 +11,11 @@ from giftshop.celery import app as celery_app
 
 
 def _django_setup(env_overrides, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS", "EMAIL_BACKEND", "DEBUG"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "ALLOWED_HOSTS", "EMAIL_BACKEND", "DEBUG", "GIFT_CODE_SECRET"}
+    }
     env.pop("DATABASE_URL", None)
     env.update({"GIFTSHOP_DATA_DIR": str(tmp_path), **env_overrides})
     code = (
@@ -47,13 +51,13 @@ def test_celery_is_configured_for_safe_redelivery():
 
 
 def test_it_refuses_to_start_in_production_without_a_secret_key(tmp_path):
-    result = _django_setup({"ALLOWED_HOSTS": "example.com", "EMAIL_BACKEND": "x"}, tmp_path)
+    result = _django_setup({"ALLOWED_HOSTS": "example.com", "EMAIL_BACKEND": "x", "GIFT_CODE_SECRET": "g"}, tmp_path)
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
 
 
 def test_it_refuses_to_start_in_production_without_allowed_hosts(tmp_path):
-    result = _django_setup({"SECRET_KEY": "s" * 50, "EMAIL_BACKEND": "x"}, tmp_path)
+    result = _django_setup({"SECRET_KEY": "s" * 50, "EMAIL_BACKEND": "x", "GIFT_CODE_SECRET": "g"}, tmp_path)
     assert result.returncode != 0
     assert "ALLOWED_HOSTS is not set" in result.stderr
 

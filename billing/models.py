@@ -1,0 +1,157 @@
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from offers.models import currency_validator
+
+ORDER_LIFETIME = timedelta(hours=24)
+NOTE_MAX_LENGTH = 255
+
+
+def order_expiry():
+    return timezone.now() + ORDER_LIFETIME
+
+
+class Order(models.Model):
+    """A customer's intent to buy one offer, for themselves or as a gift; priced on every change."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting payment"
+        PAID = "paid", "Paid"
+
+    customer = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="orders")
+    offer = models.ForeignKey("offers.Offer", on_delete=models.PROTECT, related_name="orders")
+    coupon = models.ForeignKey("offers.Coupon", null=True, blank=True, on_delete=models.PROTECT)
+    payment_method_id = models.CharField(max_length=20, blank=True, help_text="The publisher's payment method.")
+    currency = models.CharField(max_length=3, validators=[currency_validator])
+    offer_price = models.DecimalField(max_digits=12, decimal_places=2)
+    discount_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    tax_value = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    total_price = models.DecimalField(max_digits=12, decimal_places=2)
+    buy_as_gift = models.BooleanField(default=False)
+    recipient_email = models.EmailField(blank=True)
+    delivery_date = models.DateTimeField(null=True, blank=True, help_text="Empty or past: deliver at once.")
+    personal_note = models.CharField(max_length=NOTE_MAX_LENGTH, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(default=order_expiry)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["pending", "paid"]), name="order_status_valid"),
+            models.CheckConstraint(
+                condition=Q(total_price=F("offer_price") - F("discount_amount") + F("tax_value")),
+                name="order_total_adds_up",
+            ),
+            models.CheckConstraint(condition=Q(total_price__gte=0), name="order_total_not_negative"),
+            models.CheckConstraint(condition=~Q(status="paid") | Q(paid_at__isnull=False), name="order_paid_has_time"),
+        ]
+
+    def __str__(self):
+        return f"Order {self.pk}"
+
+    @property
+    def discounted_price(self):
+        return self.offer_price - self.discount_amount
+
+    def is_expired(self, now=None):
+        return self.status == self.Status.PENDING and (now or timezone.now()) >= self.expires_at
+
+
+class Invoice(models.Model):
+    """What a customer was charged, line by line (Chargebee's invoice; raised on the gifter for a gift)."""
+
+    customer = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="invoices")
+    order = models.OneToOneField(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="invoice")
+    currency = models.CharField(max_length=3, validators=[currency_validator])
+    subtotal = models.DecimalField(max_digits=12, decimal_places=2)
+    discount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    tax = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    total = models.DecimalField(max_digits=12, decimal_places=2)
+    amount_refunded = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    is_gifted = models.BooleanField(default=False)
+    term_finalized = models.BooleanField(default=True)
+    issued_at = models.DateTimeField(default=timezone.now)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(total=F("subtotal") - F("discount") + F("tax")), name="invoice_adds_up"),
+            models.CheckConstraint(condition=Q(amount_refunded__lte=F("total")), name="invoice_refund_within_total"),
+        ]
+
+    def __str__(self):
+        return self.number
+
+    @property
+    def number(self):
+        return f"INV-{self.pk:06d}"
+
+
+class InvoiceLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    description = models.CharField(max_length=200)
+    entity_type = models.CharField(max_length=20, default="plan")  # plan | addon
+    entity_id = models.CharField(max_length=50)
+    quantity = models.PositiveIntegerField(default=1)
+    unit_amount = models.DecimalField(max_digits=12, decimal_places=2)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount=F("unit_amount") * F("quantity")), name="line_adds_up")
+        ]
+
+    def __str__(self):
+        return f"{self.quantity} x {self.description}"
+
+
+class Payment(models.Model):
+    """One charge (or refund) attempt through the gateway. Recorded before the gateway is called, so a crash
+    between the charge and our bookkeeping leaves a row to reconcile rather than a silent charge."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Kind(models.TextChoices):
+        CHARGE = "charge", "Charge"
+        REFUND = "refund", "Refund"
+
+    customer = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="payments")
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="payments")
+    invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="payments")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CHARGE)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3, validators=[currency_validator])
+    gateway = models.CharField(max_length=30)
+    payment_method = models.ForeignKey("accounts.PaymentMethod", null=True, blank=True, on_delete=models.SET_NULL)
+    payment_method_label = models.CharField(max_length=50, blank=True)
+    idempotency_key = models.CharField(max_length=120, unique=True, help_text="Also sent to the gateway.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    reference = models.CharField(max_length=100, blank=True, help_text="The gateway's reference.")
+    failure_code = models.CharField(max_length=50, blank=True)
+    failure_message = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # An order is paid at most once, however many attempts it took.
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(status="succeeded", kind="charge"), name="payment_one_success_per_order"
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.amount} {self.currency} ({self.status})"

@@ -1,0 +1,296 @@
+"""Checkout: pricing orders, and paying them through the gateway without ever holding a transaction open
+across the gateway call."""
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import Customer, PaymentMethod, Subscription, Transaction
+from billing.gateways import PaymentError, get_gateway
+from billing.models import NOTE_MAX_LENGTH, Invoice, InvoiceLine, Order, Payment
+from gifts.services import email_queue, gift_create_from_order
+from giftshop import validation
+from giftshop.errors import ServiceError
+from giftshop.money import quantize
+from offers.models import Coupon, Offer
+
+logger = logging.getLogger(__name__)
+# A payment attempt younger than this blocks a second attempt on the same order (double-click protection).
+PAYMENT_IN_FLIGHT = timedelta(minutes=2)
+
+
+class OrderError(ServiceError):
+    pass
+
+
+def coupon_find(code, *, offer, now):
+    coupon = Coupon.objects.filter(code__iexact=code.strip()).first() if code else None
+    if coupon is None or not coupon.is_valid_at(now):
+        raise OrderError("This coupon code is not valid.", field="couponCode", code="invalid_coupon")
+    if coupon.offers.exists() and not coupon.offers.filter(pk=offer.pk).exists():
+        raise OrderError("This coupon does not apply to this offer.", field="couponCode", code="invalid_coupon")
+    return coupon
+
+
+def _price(order):
+    order.currency = order.offer.currency
+    order.offer_price = quantize(order.offer.price)
+    order.discount_amount = order.coupon.discount_on(order.offer_price, order.currency) if order.coupon else quantize(0)
+    order.tax_value = quantize(0)  # prices are tax-inclusive; a tax engine would plug in here
+    order.total_price = order.offer_price - order.discount_amount + order.tax_value
+
+
+@transaction.atomic
+def order_create(*, customer: Customer, offer: Offer, buy_as_gift=False, coupon_code=None, payment_method_id=""):
+    now = timezone.now()
+    if not offer.active:
+        raise OrderError("This offer is not on sale.", field="offerId", code="inactive_offer")
+    if buy_as_gift and not offer.giftable:
+        raise OrderError("This offer cannot be bought as a gift.", field="buyAsAGift", code="not_giftable")
+    order = Order(customer=customer, offer=offer, buy_as_gift=buy_as_gift, payment_method_id=payment_method_id or "")
+    order.coupon = coupon_find(coupon_code, offer=offer, now=now) if coupon_code else None
+    _price(order)
+    order.save()
+    return order
+
+
+_UNSET = object()
+
+
+@transaction.atomic
+def order_update(
+    *,
+    order: Order,
+    buy_as_gift=None,
+    coupon_code=_UNSET,
+    payment_method_id=None,
+    recipient_email=_UNSET,
+    delivery_date=_UNSET,
+    personal_note=_UNSET,
+):
+    """Changes any subset of an unpaid order and prices it again. `delivery_date` is an aware datetime (a past
+    one means deliver at once) or None."""
+    order = Order.objects.select_for_update(of=("self",)).select_related("offer").get(pk=order.pk)
+    now = timezone.now()
+    if order.status != Order.Status.PENDING:
+        raise OrderError("This order is already paid and cannot be changed.", code="order_paid", status=409)
+    if order.is_expired(now):
+        raise OrderError("This order has expired; create a new one.", code="order_expired", status=409)
+    if buy_as_gift is not None:
+        if buy_as_gift and not order.offer.giftable:
+            raise OrderError("This offer cannot be bought as a gift.", field="buyAsAGift", code="not_giftable")
+        order.buy_as_gift = buy_as_gift
+    if coupon_code is not _UNSET:
+        order.coupon = coupon_find(coupon_code, offer=order.offer, now=now) if coupon_code else None
+    if payment_method_id is not None:
+        order.payment_method_id = str(payment_method_id)
+    if recipient_email is not _UNSET:
+        order.recipient_email = (
+            validation.email_address(recipient_email, field="recipientEmail") if recipient_email else ""
+        )
+    if delivery_date is not _UNSET:
+        order.delivery_date = delivery_date
+    if personal_note is not _UNSET:
+        order.personal_note = validation.plain_text(personal_note, field="personalNote", max_length=NOTE_MAX_LENGTH)
+    _price(order)
+    order.save(
+        update_fields=[
+            "buy_as_gift",
+            "coupon",
+            "payment_method_id",
+            "recipient_email",
+            "delivery_date",
+            "personal_note",
+            "currency",
+            "offer_price",
+            "discount_amount",
+            "tax_value",
+            "total_price",
+        ]
+    )
+    return order
+
+
+@dataclass
+class PaymentResult:
+    order: Order
+    payment: Payment
+    invoice: Invoice
+    transaction: Transaction
+    gift: object = None
+    subscription: Subscription = None
+
+
+def _payment_source(customer, *, payment_method=None, card_token=None):
+    """(token, PaymentMethod or None, label) to charge: a given card, a one-off token, or the default card."""
+    if payment_method is not None:
+        if payment_method.customer_id != customer.pk:
+            raise OrderError("Unknown payment method.", field="paymentMethodId", code="invalid_payment_method")
+        return payment_method.token, payment_method, payment_method.label
+    if card_token:
+        described = get_gateway().describe(card_token)
+        label = f"{described[0]} •••• {described[1]}" if described else "card"
+        return card_token, None, label
+    default = customer.payment_methods.filter(is_default=True).first()
+    if default is None:
+        raise OrderError("Add a payment method first.", field="paymentMethodId", code="no_payment_method")
+    return default.token, default, default.label
+
+
+def order_pay(*, order: Order, payment_method: PaymentMethod = None, card_token=None) -> PaymentResult:
+    """Charges the order once and fulfils it: the invoice, the ledger row, and the gift or subscription, all or
+    nothing. A decline raises PaymentError and leaves the order payable with another card."""
+    token, method, label = _payment_source(order.customer, payment_method=payment_method, card_token=card_token)
+    payment = _payment_start(order=order, method=method, label=label)
+    try:
+        charge = get_gateway().charge(
+            token=token, amount=payment.amount, currency=payment.currency, idempotency_key=payment.idempotency_key
+        )
+    except PaymentError as error:
+        Payment.objects.filter(pk=payment.pk).update(
+            status=Payment.Status.FAILED,
+            failure_code=error.code,
+            failure_message=error.message,
+            completed_at=timezone.now(),
+        )
+        raise
+    return _payment_complete(payment=payment, reference=charge.reference)
+
+
+@transaction.atomic
+def _payment_start(*, order, method, label):
+    order = Order.objects.select_for_update(of=("self",)).select_related("offer").get(pk=order.pk)
+    now = timezone.now()
+    if order.status == Order.Status.PAID:
+        raise OrderError("This order is already paid.", code="order_paid", status=409)
+    if order.is_expired(now):
+        raise OrderError("This order has expired; create a new one.", code="order_expired", status=409)
+    if not order.offer.active:
+        raise OrderError("This offer is not on sale any more.", field="offerId", code="inactive_offer")
+    if order.buy_as_gift:
+        if not order.offer.giftable:
+            raise OrderError("This offer cannot be bought as a gift.", field="buyAsAGift", code="not_giftable")
+        if not order.recipient_email:
+            raise OrderError("Give the recipient's email address first.", field="recipientEmail", code="missing")
+    if order.coupon_id:
+        coupon_find(order.coupon.code, offer=order.offer, now=now)
+    in_flight = order.payments.filter(status=Payment.Status.PENDING, created_at__gt=now - PAYMENT_IN_FLIGHT)
+    if in_flight.exists():
+        raise OrderError("A payment for this order is already being processed.", code="payment_in_progress", status=409)
+    return Payment.objects.create(
+        customer_id=order.customer_id,
+        order=order,
+        amount=order.total_price,
+        currency=order.currency,
+        gateway=get_gateway().name,
+        payment_method=method,
+        payment_method_label=label,
+        idempotency_key=f"order-{order.pk}-{uuid.uuid4().hex}",
+    )
+
+
+@transaction.atomic
+def _payment_complete(*, payment, reference):
+    now = timezone.now()
+    order = (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("offer", "customer", "coupon")
+        .get(pk=payment.order_id)
+    )
+    Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.SUCCEEDED, reference=reference, completed_at=now)
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.PAID, paid_at=now)
+    order.status, order.paid_at = Order.Status.PAID, now
+    if order.coupon_id:
+        claimed = Coupon.objects.filter(
+            Q(max_redemptions__isnull=True) | Q(redemptions__lt=F("max_redemptions")), pk=order.coupon_id
+        ).update(redemptions=F("redemptions") + 1)
+        if not claimed:
+            logger.warning("coupon %s ran out while order %s was being paid", order.coupon.code, order.pk)
+    invoice = invoice_create(
+        customer=order.customer,
+        order=order,
+        offer=order.offer,
+        discount=order.discount_amount,
+        is_gifted=order.buy_as_gift,
+        paid_at=now,
+    )
+    Payment.objects.filter(pk=payment.pk).update(invoice=invoice)
+    payment.refresh_from_db()
+    result = PaymentResult(order=order, payment=payment, invoice=invoice, transaction=None)
+    if order.buy_as_gift:
+        result.gift = gift_create_from_order(order=order, invoice=invoice, now=now)
+        target = (Transaction.TargetType.GIFT, result.gift.pk)
+    else:
+        result.subscription = Subscription.objects.create(
+            customer=order.customer,
+            offer=order.offer,
+            status=Subscription.Status.ACTIVE,
+            term_start=now,
+            term_end=order.offer.term_end(now),
+            auto_renew=True,
+            origin=Subscription.Origin.PURCHASE,
+        )
+        target = (Transaction.TargetType.SUBSCRIPTION, result.subscription.pk)
+        email_queue(kind="order_receipt", key=f"order:{order.pk}:receipt", to=order.customer.email, order=order)
+    result.transaction = Transaction.objects.create(
+        customer=order.customer,
+        occurred_at=now,
+        offer=order.offer,
+        amount=order.total_price,
+        currency=order.currency,
+        payment_method=payment.payment_method,
+        payment_method_label=payment.payment_method_label,
+        payment_reference=reference,
+        target_type=target[0],
+        target_id=str(target[1]),
+    )
+    return result
+
+
+def invoice_create(
+    *, customer, offer, order=None, discount=None, addons=(), is_gifted=False, paid_at=None, term_finalized=True
+):
+    """An invoice with one plan line and a line per (addon, quantity); `discount` comes off the subtotal."""
+    lines = [
+        InvoiceLine(
+            description=offer.title,
+            entity_type="plan",
+            entity_id=offer.long_id,
+            quantity=1,
+            unit_amount=quantize(offer.price),
+            amount=quantize(offer.price),
+        )
+    ]
+    for addon, quantity in addons:
+        lines.append(
+            InvoiceLine(
+                description=addon.name,
+                entity_type="addon",
+                entity_id=addon.code,
+                quantity=quantity,
+                unit_amount=quantize(addon.price),
+                amount=quantize(addon.price) * quantity,
+            )
+        )
+    subtotal = sum((line.amount for line in lines), quantize(0))
+    discount = min(quantize(discount or 0), subtotal)
+    invoice = Invoice.objects.create(
+        customer=customer,
+        order=order,
+        currency=offer.currency,
+        subtotal=subtotal,
+        discount=discount,
+        total=subtotal - discount,
+        is_gifted=is_gifted,
+        term_finalized=term_finalized,
+        paid_at=paid_at,
+    )
+    for line in lines:
+        line.invoice = invoice
+    InvoiceLine.objects.bulk_create(lines)
+    return invoice

@@ -1,0 +1,222 @@
+"""The outbox's sending side, and one function per email (each with -subject.txt, -body.txt and -body.html
+templates under templates/emails/).
+
+An email row is sent only by whoever moved it to `sending` (a conditional UPDATE), so a duplicate task or a
+second sweeper sends nothing. Transient provider failures put it back to `pending` with a growing delay;
+permanent ones, or running out of attempts, mark it `failed` for support to act on.
+"""
+
+import logging
+import smtplib
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from anymail.exceptions import AnymailAPIError, AnymailInvalidAddress, AnymailRecipientsRefused
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from accounts.models import SiteSettings
+from gifts.models import Email
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 12  # with the backoff below: about 3 hours of retries
+BACKOFF_BASE, BACKOFF_CAP = timedelta(seconds=30), timedelta(minutes=30)
+# A row `sending` for longer than this belongs to a worker that died; the sweep gives it back.
+STUCK_AFTER = timedelta(minutes=10)
+
+
+def backoff(attempts):
+    """Delay before attempt `attempts + 1`: 30 s, 1, 2, 4, 8, 16 min, then every 30 min."""
+    return min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
+
+
+# --- one function per email -------------------------------------------------------------------------------
+
+
+def _site():
+    return SiteSettings.load()
+
+
+def redeem_link(code):
+    return f"{_site().effective_redeem_url}?{urlencode({'giftCode': code})}"
+
+
+def _gift_context(gift):
+    return {
+        "gift": gift,
+        "offer": gift.offer,
+        "gifter_name": gift.gifter.get_full_name(),
+        "site_url": settings.SITE_URL,
+    }
+
+
+def gift_delivery(email):
+    gift = email.gift
+    return {**_gift_context(gift), "code": gift.code, "redeem_link": redeem_link(gift.code)}
+
+
+def gift_delivered(email):
+    return _gift_context(email.gift)
+
+
+def gift_receipt(email):
+    gift = email.gift
+    zone = gift.gifter.zone()
+    return {
+        **_gift_context(gift),
+        "code": gift.code,
+        "order": gift.order,
+        "invoice": gift.invoice,
+        "delivery_local": gift.scheduled_at.astimezone(zone),
+        "edit_until_local": gift.edit_cutoff().astimezone(zone),
+        "zone": zone.key,
+    }
+
+
+def gift_redeemed(email):
+    return _gift_context(email.gift)
+
+
+def order_receipt(email):
+    order = email.order
+    return {
+        "order": order,
+        "offer": order.offer,
+        "invoice": getattr(order, "invoice", None),
+        "site_url": settings.SITE_URL,
+    }
+
+
+RENDERERS = {
+    Email.Kind.GIFT_DELIVERY: gift_delivery,
+    Email.Kind.GIFT_DELIVERED: gift_delivered,
+    Email.Kind.GIFT_RECEIPT: gift_receipt,
+    Email.Kind.GIFT_REDEEMED: gift_redeemed,
+    Email.Kind.ORDER_RECEIPT: order_receipt,
+}
+
+
+def render(email):
+    """The message for an outbox row. User text goes only into bodies (escaped in HTML), never headers."""
+    context = RENDERERS[email.kind](email)
+    name = f"emails/{email.kind.replace('_', '-')}"
+    subject = " ".join(render_to_string(f"{name}-subject.txt", context).split())
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string(f"{name}-body.txt", context),
+        from_email=_site().effective_sender,
+        to=[email.to_email],
+        headers={"X-Giftshop-Email-Key": email.key},
+    )
+    message.attach_alternative(render_to_string(f"{name}-body.html", context), "text/html")
+    # Providers that de-duplicate on a key (anymail passes metadata through) can drop a resend after a crash.
+    message.metadata = {"email_key": email.key}
+    return message
+
+
+# --- sending ---------------------------------------------------------------------------------------------
+
+
+def _is_permanent(error):
+    if isinstance(error, (AnymailRecipientsRefused, AnymailInvalidAddress, smtplib.SMTPRecipientsRefused)):
+        return True
+    if isinstance(error, AnymailAPIError) and error.status_code is not None:
+        return 400 <= error.status_code < 500 and error.status_code not in (408, 429)
+    return False
+
+
+def _send_one(email, connection):
+    try:
+        message = render(email)
+        message.connection = connection
+        message.send()
+    except Exception as error:
+        _record_failure(email, error)
+        return False
+    status = getattr(message, "anymail_status", None)
+    Email.objects.filter(pk=email.pk, status=Email.Status.SENDING).update(
+        status=Email.Status.SENT,
+        sent_at=timezone.now(),
+        last_error="",
+        provider_message_id=(status.message_id or "") if status else "",
+    )
+    return True
+
+
+def _record_failure(email, error):
+    now = timezone.now()
+    permanent = _is_permanent(error)
+    if permanent or email.attempts >= MAX_ATTEMPTS:
+        logger.error(
+            "email %s (gift %s) failed for good after %s attempt(s): %r",
+            email.key,
+            email.gift_id,
+            email.attempts,
+            error,
+        )
+        Email.objects.filter(pk=email.pk, status=Email.Status.SENDING).update(
+            status=Email.Status.FAILED, last_error=repr(error)[:2000]
+        )
+    else:
+        logger.warning("email %s attempt %s failed, will retry: %r", email.key, email.attempts, error)
+        Email.objects.filter(pk=email.pk, status=Email.Status.SENDING).update(
+            status=Email.Status.PENDING, next_attempt_at=now + backoff(email.attempts), last_error=repr(error)[:2000]
+        )
+
+
+def _with_relations(ids):
+    return list(
+        Email.objects.filter(pk__in=ids, status=Email.Status.SENDING)
+        .select_related("gift__offer", "gift__gifter", "gift__order", "gift__invoice", "order__offer")
+        .order_by("pk")
+    )
+
+
+def send_claimed_emails(emails):
+    """Sends rows this worker already moved to `sending`, over one provider connection."""
+    sent = 0
+    with get_connection() as connection:
+        for email in _with_relations([e.pk for e in emails]):
+            sent += _send_one(email, connection)
+    return sent
+
+
+def email_send(email_id):
+    """Sends one outbox row if it is still pending (the task's entry point: a duplicate call sends nothing)."""
+    now = timezone.now()
+    claimed = Email.objects.filter(pk=email_id, status=Email.Status.PENDING).update(
+        status=Email.Status.SENDING, sending_started_at=now, attempts=F("attempts") + 1
+    )
+    return send_claimed_emails([Email(pk=email_id)]) if claimed else 0
+
+
+def send_due_emails(*, now=None, batch_size=200):
+    """The outbox sweep: gives back rows stuck in `sending`, then sends every pending row that is due (a lost
+    task, a retry after a failure). Returns the number sent."""
+    now = now or timezone.now()
+    stuck = Email.objects.filter(status=Email.Status.SENDING, sending_started_at__lt=now - STUCK_AFTER)
+    for key in stuck.values_list("key", flat=True):
+        logger.warning("email %s was stuck in sending (worker lost?); retrying, a duplicate is possible", key)
+    stuck.update(status=Email.Status.PENDING, next_attempt_at=now)
+    sent = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Email.objects.select_for_update(skip_locked=True)
+                .filter(status=Email.Status.PENDING, next_attempt_at__lte=now)
+                .order_by("next_attempt_at", "pk")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            Email.objects.filter(pk__in=ids).update(
+                status=Email.Status.SENDING, sending_started_at=timezone.now(), attempts=F("attempts") + 1
+            )
+        if not ids:
+            return sent
+        sent += send_claimed_emails([Email(pk=pk) for pk in ids])
+        if len(ids) < batch_size:
+            return sent
