@@ -139,6 +139,7 @@ else:
 # ANYMAIL_* settings in the environment); the console backend in development.
 EMAIL_BACKEND = _required("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 ANYMAIL = {key.removeprefix("ANYMAIL_"): value for key, value in env.ENVIRON.items() if key.startswith("ANYMAIL_")}
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(DATA_DIR / "emails"))  # for the file backend
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Giftshop <gifts@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = 15
