@@ -253,3 +253,19 @@ class SiteSettings(models.Model):
     @property
     def effective_sender(self):
         return self.sender_email or settings.DEFAULT_FROM_EMAIL
+
+
+class RefreshToken(models.Model):
+    """A single-use storefront refresh token, stored as a hash; using it marks it used and issues the next."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="refresh_tokens")
+    token_digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="refresh_token_expiry_idx")]
+
+    def __str__(self):
+        return f"refresh token of {self.customer_id}"

@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("offers.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("mediastore/", include("giftshop.mediastore_urls")),
 ]

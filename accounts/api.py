@@ -1,0 +1,327 @@
+"""Storefront (MediaStore) endpoints for customers: login, tokens, profile, ledger, holdings, cards."""
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+
+from accounts import selectors, services
+from accounts.models import PaymentMethod
+from giftshop.mediastore import (
+    MediaStoreError,
+    MediaStoreView,
+    PublicMediaStoreView,
+    envelope,
+    errors,
+    in_envelope,
+    invalid_query,
+    issue_jwt,
+)
+
+
+class TokensOut(serializers.Serializer):
+    jwt = serializers.CharField()
+    refreshToken = serializers.CharField()
+    customerToken = serializers.CharField()
+    customerId = serializers.IntegerField()
+
+
+def _tokens(customer):
+    token = issue_jwt(customer)
+    return {
+        "jwt": token,
+        "refreshToken": services.refresh_token_issue(customer=customer),
+        "customerToken": token,
+        "customerId": customer.pk,
+    }
+
+
+def _check_publisher(publisher_id):
+    if str(publisher_id) != str(settings.GIFTSHOP_PUBLISHER_ID):
+        raise MediaStoreError("Unknown publisherId.", code="REQ0001")
+
+
+class LoginIn(serializers.Serializer):
+    email = serializers.CharField()
+    password = serializers.CharField(trim_whitespace=False)
+    publisherId = serializers.CharField()
+
+
+class LoginView(PublicMediaStoreView):
+    @extend_schema(
+        request=LoginIn, responses={200: in_envelope("Login", TokensOut), **errors(401, 422)}, tags=["auth"], auth=[]
+    )
+    def post(self, request):
+        data = self.valid(LoginIn, request.data)
+        _check_publisher(data["publisherId"])
+        return envelope(_tokens(services.customer_login(email=data["email"], password=data["password"])))
+
+
+class RefreshIn(serializers.Serializer):
+    refreshToken = serializers.CharField()
+
+
+class RefreshOut(serializers.Serializer):
+    jwt = serializers.CharField()
+    refreshToken = serializers.CharField()
+
+
+class RefreshView(PublicMediaStoreView):
+    @extend_schema(
+        request=RefreshIn,
+        responses={200: in_envelope("Refresh", RefreshOut), **errors(401, 422)},
+        tags=["auth"],
+        auth=[],
+    )
+    def post(self, request):
+        data = self.valid(RefreshIn, request.data)
+        customer, refresh_token = services.refresh_token_use(token=data["refreshToken"])
+        return envelope({"jwt": issue_jwt(customer), "refreshToken": refresh_token})
+
+
+class RegisterIn(serializers.Serializer):
+    email = serializers.CharField()
+    password = serializers.CharField(trim_whitespace=False)
+    publisherId = serializers.CharField()
+    locale = serializers.CharField(required=False, default="en_US", max_length=10)
+    country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, default="")
+    currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False, default="")
+    firstName = serializers.CharField(required=False, default="", allow_blank=True)
+    lastName = serializers.CharField(required=False, default="", allow_blank=True)
+
+
+class CustomerOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    firstName = serializers.CharField(source="first_name")
+    lastName = serializers.CharField(source="last_name")
+    country = serializers.CharField()
+    locale = serializers.CharField()
+    currency = serializers.CharField()
+    timeZone = serializers.CharField(source="time_zone")
+    regDate = serializers.SerializerMethodField()
+
+    def get_regDate(self, customer) -> int:
+        return int(customer.date_joined.timestamp())
+
+
+class CustomersView(PublicMediaStoreView):
+    @extend_schema(
+        request=RegisterIn,
+        responses={200: in_envelope("Registration", TokensOut), **errors(422)},
+        tags=["customers"],
+        auth=[],
+    )
+    def post(self, request):
+        data = self.valid(RegisterIn, request.data)
+        _check_publisher(data["publisherId"])
+        customer = services.customer_register(
+            email=data["email"],
+            password=data["password"],
+            first_name=data["firstName"],
+            last_name=data["lastName"],
+            locale=data["locale"],
+            country=data["country"],
+            currency=data["currency"],
+        )
+        return envelope(_tokens(customer))
+
+
+class CustomerPatchIn(serializers.Serializer):
+    firstName = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    lastName = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    locale = serializers.CharField(required=False, max_length=10)
+    country = serializers.RegexField(r"^[A-Z]{2}$", required=False)
+    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False)
+    timeZone = serializers.CharField(required=False, allow_blank=True, max_length=64)
+
+
+FIELD_NAMES = {"firstName": "first_name", "lastName": "last_name", "timeZone": "time_zone"}
+
+
+class CustomerView(MediaStoreView):
+    @extend_schema(responses={200: in_envelope("Customer", CustomerOut), **errors(401, 404)}, tags=["customers"])
+    def get(self, request, customer_id):
+        return envelope(CustomerOut(selectors.customer_self(request.user, customer_id)).data)
+
+    @extend_schema(
+        request=CustomerPatchIn,
+        responses={200: in_envelope("CustomerUpdated", CustomerOut), **errors(401, 404, 422)},
+        tags=["customers"],
+    )
+    def patch(self, request, customer_id):
+        customer = selectors.customer_self(request.user, customer_id)
+        data = self.valid(CustomerPatchIn, request.data)
+        customer = services.customer_update(
+            customer=customer, **{FIELD_NAMES.get(key, key): value for key, value in data.items()}
+        )
+        return envelope(CustomerOut(customer).data)
+
+
+class TransactionOut(serializers.Serializer):
+    transactionId = serializers.CharField(source="transaction_id")
+    transactionDate = serializers.SerializerMethodField()
+    offerId = serializers.CharField(source="offer.long_id")
+    offerTitle = serializers.CharField(source="offer.title")
+    offerType = serializers.SerializerMethodField()
+    paymentMethod = serializers.SerializerMethodField()
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, coerce_to_string=False)
+    currency = serializers.CharField()
+    transactionType = serializers.CharField(source="kind")
+    targetType = serializers.CharField(source="target_type")
+    targetId = serializers.CharField(source="target_id")
+
+    def get_transactionDate(self, tx) -> int:
+        return int(tx.occurred_at.timestamp())
+
+    def get_offerType(self, tx) -> str:
+        return "S"
+
+    def get_paymentMethod(self, tx) -> str:
+        return "card"
+
+
+def _page(request, default_limit=25):
+    try:
+        limit = int(request.query_params.get("limit", default_limit))
+        offset = int(request.query_params.get("offset", 0))
+    except ValueError:
+        raise invalid_query("limit and offset must be whole numbers.") from None
+    if not 1 <= limit <= 100 or offset < 0:
+        raise invalid_query("limit must be between 1 and 100 and offset at least 0.")
+    return limit, offset
+
+
+PAGE_PARAMS = [OpenApiParameter("limit", int, description="1 to 100"), OpenApiParameter("offset", int)]
+
+
+class TransactionsView(MediaStoreView):
+    @extend_schema(
+        parameters=PAGE_PARAMS,
+        tags=["customers"],
+        responses={200: in_envelope("Transactions", serializers.DictField()), **errors(401, 404, 422)},
+    )
+    def get(self, request, customer_id):
+        customer = selectors.customer_self(request.user, customer_id)
+        limit, offset = _page(request)
+        rows, total = selectors.transaction_page(customer=customer, limit=limit, offset=offset)
+        return envelope({"items": TransactionOut(rows, many=True).data, "totalCount": total})
+
+
+class SubscriptionOut(serializers.Serializer):
+    subscriptionId = serializers.IntegerField(source="pk")
+    offerId = serializers.CharField(source="offer.long_id")
+    offerTitle = serializers.CharField(source="offer.title")
+    status = serializers.CharField()
+    startedAt = serializers.SerializerMethodField()
+    expiresAt = serializers.SerializerMethodField()
+    nextPaymentAt = serializers.SerializerMethodField()
+    autoRenew = serializers.BooleanField(source="auto_renew")
+    period = serializers.CharField(source="offer.period")
+    totalPrice = serializers.DecimalField(source="offer.price", max_digits=12, decimal_places=2, coerce_to_string=False)
+    currency = serializers.CharField(source="offer.currency")
+    origin = serializers.CharField()
+
+    def get_startedAt(self, sub) -> int:
+        return int(sub.term_start.timestamp())
+
+    def get_expiresAt(self, sub) -> int:
+        return int(sub.term_end.timestamp())
+
+    def get_nextPaymentAt(self, sub) -> int | None:
+        return int(sub.term_end.timestamp()) if sub.auto_renew and sub.status == "active" else None
+
+
+class SubscriptionsView(MediaStoreView):
+    @extend_schema(
+        parameters=PAGE_PARAMS,
+        tags=["customers"],
+        responses={200: in_envelope("Subscriptions", serializers.DictField()), **errors(401, 404, 422)},
+    )
+    def get(self, request, customer_id):
+        customer = selectors.customer_self(request.user, customer_id)
+        limit, offset = _page(request)
+        rows, total = selectors.subscription_page(customer=customer, limit=limit, offset=offset)
+        return envelope({"items": SubscriptionOut(rows, many=True).data, "totalCount": total})
+
+
+class CustomerOfferOut(serializers.Serializer):
+    offerId = serializers.CharField(source="offer.long_id")
+    offerTitle = serializers.CharField(source="offer.title")
+    offerType = serializers.SerializerMethodField()
+    status = serializers.CharField()
+    expiresAt = serializers.SerializerMethodField()
+    subscriptionId = serializers.IntegerField(source="pk")
+
+    def get_offerType(self, sub) -> str:
+        return "S"
+
+    def get_expiresAt(self, sub) -> int:
+        return int(sub.term_end.timestamp())
+
+
+class CustomerOffersView(MediaStoreView):
+    @extend_schema(
+        tags=["customers"], responses={200: in_envelope("CustomerOffers", serializers.DictField()), **errors(401, 404)}
+    )
+    def get(self, request, customer_id):
+        customer = selectors.customer_self(request.user, customer_id)
+        rows = selectors.subscriptions_with_access(customer=customer)
+        return envelope({"items": CustomerOfferOut(rows, many=True).data})
+
+
+class PaymentDetailOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    paymentGateway = serializers.CharField(source="gateway")
+    paymentMethod = serializers.SerializerMethodField()
+    paymentMethodSpecificParams = serializers.SerializerMethodField()
+    active = serializers.BooleanField(source="is_default")
+
+    def get_paymentMethod(self, pm) -> str:
+        return "card"
+
+    def get_paymentMethodSpecificParams(self, pm) -> dict:
+        return {
+            "variant": pm.brand.lower(),
+            "lastCardFourDigits": pm.last4,
+            "cardExpirationDate": f"{pm.exp_month:02d}/{pm.exp_year}",
+        }
+
+
+class PaymentDetailIn(serializers.Serializer):
+    cardNumber = serializers.CharField(max_length=30)
+    expMonth = serializers.IntegerField(min_value=1, max_value=12)
+    expYear = serializers.IntegerField(min_value=2000, max_value=2100)
+
+
+class PaymentDetailsView(MediaStoreView):
+    @extend_schema(
+        tags=["payments"], responses={200: in_envelope("PaymentDetails", serializers.DictField()), **errors(401, 404)}
+    )
+    def get(self, request, customer_id):
+        customer = selectors.customer_self(request.user, customer_id)
+        return envelope({"paymentDetails": PaymentDetailOut(customer.payment_methods.all(), many=True).data})
+
+    @extend_schema(
+        request=PaymentDetailIn,
+        tags=["payments"],
+        responses={201: in_envelope("PaymentDetailAdded", PaymentDetailOut), **errors(401, 404, 422)},
+    )
+    def post(self, request, customer_id):
+        customer = selectors.customer_self(request.user, customer_id)
+        data = self.valid(PaymentDetailIn, request.data)
+        method = services.payment_method_add(
+            customer=customer, card_number=data["cardNumber"], exp_month=data["expMonth"], exp_year=data["expYear"]
+        )
+        return envelope(PaymentDetailOut(method).data, 201)
+
+
+class PaymentDetailView(MediaStoreView):
+    @extend_schema(
+        tags=["payments"],
+        responses={200: in_envelope("PaymentDetailRemoved", serializers.DictField()), **errors(401, 404)},
+    )
+    def delete(self, request, payment_detail_id):
+        method = get_object_or_404(PaymentMethod, pk=payment_detail_id, customer=request.user)
+        services.payment_method_remove(payment_method=method)
+        return envelope({})

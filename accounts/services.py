@@ -1,0 +1,130 @@
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Customer, PaymentMethod, RefreshToken
+from billing.gateways import PaymentError, get_gateway
+from giftshop import validation
+from giftshop.errors import ServiceError
+
+REFRESH_TOKEN_LIFETIME = timedelta(days=30)
+
+
+def _digest(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def refresh_token_issue(*, customer):
+    """A new single-use refresh token (only its hash is stored)."""
+    token = secrets.token_urlsafe(32)
+    RefreshToken.objects.create(
+        customer=customer, token_digest=_digest(token), expires_at=timezone.now() + REFRESH_TOKEN_LIFETIME
+    )
+    return token
+
+
+@transaction.atomic
+def refresh_token_use(*, token):
+    """Spends a refresh token: the customer it belongs to and the token that replaces it. Spending is one
+    conditional UPDATE, so two concurrent uses of one token get one success."""
+    now = timezone.now()
+    row = RefreshToken.objects.filter(token_digest=_digest(token or "")).select_related("customer").first()
+    spent = RefreshToken.objects.filter(
+        token_digest=_digest(token or ""), used_at__isnull=True, expires_at__gt=now, customer__is_active=True
+    ).update(used_at=now)
+    if not spent:
+        raise ServiceError("Invalid or already used refresh token.", code="invalid_refresh_token", status=401)
+    return row.customer, refresh_token_issue(customer=row.customer)
+
+
+def customer_login(*, email, password):
+    customer = authenticate(username=(email or "").strip().lower(), password=password or "")
+    if customer is None:
+        raise ServiceError("Wrong email or password.", code="USER0001", status=401)
+    return customer
+
+
+def customer_register(*, email, password, first_name="", last_name="", locale="en_US", country="", currency=""):
+    email = validation.email_address(email, field="email")
+    candidate = Customer(email=email, first_name=first_name, last_name=last_name)
+    try:
+        validate_password(password, user=candidate)
+    except ValidationError as error:
+        raise ServiceError(" ".join(error.messages), field="password") from None
+    existing = Customer.objects.filter(email__iexact=email).first()
+    if existing is not None and existing.has_usable_password():
+        raise ServiceError("A customer with this email already exists.", code="USER0002")
+    fields = {
+        "first_name": validation.single_line(first_name, field="firstName", max_length=150),
+        "last_name": validation.single_line(last_name, field="lastName", max_length=150),
+        "locale": locale or "en_US",
+        "country": (country or "").upper()[:2],
+        "currency": (currency or "").upper()[:3],
+    }
+    if existing is not None:
+        # Created without a password (a gift recipient, a guest gifter): registering claims the account.
+        existing.set_password(password)
+        for name, value in fields.items():
+            setattr(existing, name, value or getattr(existing, name))
+        existing.save(update_fields=["password", *fields])
+        return existing
+    try:
+        with transaction.atomic():
+            return Customer.objects.create_user(email, password, **fields)
+    except IntegrityError:
+        raise ServiceError("A customer with this email already exists.", code="USER0002") from None
+
+
+def customer_update(*, customer, **fields):
+    allowed = {"first_name", "last_name", "locale", "country", "currency", "time_zone"}
+    for name, value in fields.items():
+        if name not in allowed:
+            continue
+        if name in ("first_name", "last_name"):
+            value = validation.single_line(value, field=name, max_length=150)
+        setattr(customer, name, value)
+    try:
+        customer.full_clean(exclude=["password", "email"])
+    except ValidationError as error:
+        raise ServiceError("; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())) from None
+    customer.save(update_fields=[name for name in fields if name in allowed])
+    return customer
+
+
+@transaction.atomic
+def payment_method_add(*, customer, card_number, exp_month, exp_year, make_default=True):
+    """Tokenises a card through the gateway and keeps the token (never the number)."""
+    try:
+        card = get_gateway().tokenize(number=card_number, exp_month=exp_month, exp_year=exp_year)
+    except PaymentError as error:
+        raise ServiceError(error.message, code=error.code, field="cardNumber") from None
+    has_default = customer.payment_methods.filter(is_default=True).exists()
+    if make_default and has_default:
+        customer.payment_methods.filter(is_default=True).update(is_default=False)
+    return PaymentMethod.objects.create(
+        customer=customer,
+        gateway=get_gateway().name,
+        token=card.token,
+        brand=card.brand,
+        last4=card.last4,
+        exp_month=card.exp_month,
+        exp_year=card.exp_year,
+        is_default=make_default or not has_default,
+    )
+
+
+@transaction.atomic
+def payment_method_remove(*, payment_method):
+    was_default = payment_method.is_default
+    customer = payment_method.customer
+    payment_method.delete()
+    if was_default:
+        successor = customer.payment_methods.order_by("-created_at").first()
+        if successor:
+            PaymentMethod.objects.filter(pk=successor.pk).update(is_default=True)

@@ -1,0 +1,256 @@
+"""Storefront (MediaStore) endpoints of checkout: orders, the publisher's payment methods, payments."""
+
+import datetime as dt
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+
+from accounts.models import PaymentMethod
+from billing import services
+from billing.gateways import PaymentError
+from billing.models import NOTE_MAX_LENGTH, Order
+from giftshop.mediastore import MediaStoreError, MediaStoreView, envelope, errors, in_envelope, invalid_body
+from offers.selectors import offer_get
+
+# The publisher's payment methods (Cleeng: GET /payment-methods). The built-in gateway is the sandbox.
+PUBLISHER_PAYMENT_METHODS = [{"id": 1, "methodName": "card", "paymentGateway": "sandbox"}]
+
+
+def unix(when):
+    return int(when.timestamp()) if when else None
+
+
+def from_unix(seconds):
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC) if seconds is not None else None
+
+
+class UnixTimeField(serializers.IntegerField):
+    """Unix seconds on the wire; an aware UTC datetime inside."""
+
+    MAX = 4_102_444_800  # 2100-01-01
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or (isinstance(data, str) and not data.strip().isdigit()):
+            self.fail("invalid")
+        seconds = super().to_internal_value(data)
+        if not 0 <= seconds <= self.MAX:
+            raise serializers.ValidationError("Must be Unix seconds between 1970 and 2100.")
+        return from_unix(seconds)
+
+
+class DeliveryDetailsOut(serializers.Serializer):
+    recipientEmail = serializers.CharField(source="recipient_email")
+    deliveryDate = serializers.SerializerMethodField()
+    personalNote = serializers.CharField(source="personal_note")
+
+    def get_deliveryDate(self, obj) -> int | None:
+        return unix(getattr(obj, "delivery_date", None) or getattr(obj, "scheduled_at", None))
+
+
+def money():
+    return serializers.DecimalField(max_digits=12, decimal_places=2, coerce_to_string=False)
+
+
+class PriceBreakdownOut(serializers.Serializer):
+    offerPrice = money()
+    discountAmount = money()
+    discountedPrice = money()
+    taxValue = money()
+    customerServiceFee = money()
+    paymentMethodFee = money()
+
+
+class OrderOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    offerId = serializers.CharField(source="offer.long_id")
+    customerId = serializers.IntegerField(source="customer_id")
+    customer = serializers.SerializerMethodField()
+    country = serializers.CharField(source="customer.country")
+    currency = serializers.CharField()
+    totalPrice = serializers.DecimalField(source="total_price", max_digits=12, decimal_places=2, coerce_to_string=False)
+    priceBreakdown = serializers.SerializerMethodField()
+    taxRate = serializers.SerializerMethodField()
+    discount = serializers.SerializerMethodField()
+    paymentMethodId = serializers.SerializerMethodField()
+    buyAsAGift = serializers.BooleanField(source="buy_as_gift")
+    deliveryDetails = DeliveryDetailsOut(source="*")
+    expirationDate = serializers.SerializerMethodField()
+    status = serializers.CharField()
+
+    def get_customer(self, order) -> dict:
+        return {"locale": order.customer.locale, "email": order.customer.email}
+
+    def get_priceBreakdown(self, order) -> dict:
+        zero = order.total_price - order.total_price
+        return {
+            "offerPrice": order.offer_price,
+            "discountAmount": order.discount_amount,
+            "discountedPrice": order.discounted_price,
+            "taxValue": order.tax_value,
+            "customerServiceFee": zero,
+            "paymentMethodFee": zero,
+        }
+
+    def get_taxRate(self, order) -> float:
+        return 0
+
+    def get_discount(self, order) -> dict:
+        return {
+            "applied": bool(order.coupon_id),
+            "type": "coupon" if order.coupon_id else "",
+            "periodType": "",
+            "code": order.coupon.code if order.coupon_id else "",
+        }
+
+    def get_paymentMethodId(self, order) -> int | None:
+        return int(order.payment_method_id) if order.payment_method_id.isdigit() else None
+
+    def get_expirationDate(self, order) -> int:
+        return unix(order.expires_at)
+
+
+def _order_out(order):
+    return {"order": OrderOut(order).data}
+
+
+class OrderCreateIn(serializers.Serializer):
+    offerId = serializers.CharField()
+    customerId = serializers.IntegerField(required=False)
+    paymentMethodId = serializers.IntegerField(required=False)
+    buyAsAGift = serializers.BooleanField(required=False, default=False)
+    couponCode = serializers.CharField(required=False, allow_blank=True, max_length=50)
+
+
+class DeliveryDetailsIn(serializers.Serializer):
+    recipientEmail = serializers.CharField(required=False, allow_blank=True, max_length=254)
+    deliveryDate = UnixTimeField(required=False, allow_null=True)
+    personalNote = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=NOTE_MAX_LENGTH
+    )
+
+
+class OrderPatchIn(serializers.Serializer):
+    buyAsAGift = serializers.BooleanField(required=False)
+    couponCode = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=50)
+    paymentMethodId = serializers.IntegerField(required=False)
+    deliveryDetails = DeliveryDetailsIn(required=False)
+
+
+def _check_payment_method(method_id):
+    if method_id is not None and method_id not in {m["id"] for m in PUBLISHER_PAYMENT_METHODS}:
+        raise invalid_body("Unknown paymentMethodId.")
+
+
+def order_for_customer(customer, order_id):
+    """The access rule for orders: the customer's own, else 404."""
+    return get_object_or_404(
+        Order.objects.select_related("offer", "customer", "coupon"), pk=order_id, customer=customer
+    )
+
+
+class OrdersView(MediaStoreView):
+    @extend_schema(
+        request=OrderCreateIn,
+        tags=["orders"],
+        responses={200: in_envelope("OrderCreated", serializers.DictField()), **errors(401, 404, 422)},
+    )
+    def post(self, request):
+        data = self.valid(OrderCreateIn, request.data)
+        if data.get("customerId") not in (None, request.user.pk):
+            raise MediaStoreError("customerId must be the logged-in customer's.", code="REQ0001")
+        _check_payment_method(data.get("paymentMethodId"))
+        order = services.order_create(
+            customer=request.user,
+            offer=offer_get(data["offerId"]),
+            buy_as_gift=data["buyAsAGift"],
+            coupon_code=data.get("couponCode") or None,
+            payment_method_id=str(data.get("paymentMethodId") or ""),
+        )
+        return envelope(_order_out(order))
+
+
+class OrderView(MediaStoreView):
+    @extend_schema(tags=["orders"], responses={200: in_envelope("Order", serializers.DictField()), **errors(401, 404)})
+    def get(self, request, order_id):
+        return envelope(_order_out(order_for_customer(request.user, order_id)))
+
+    @extend_schema(
+        request=OrderPatchIn,
+        tags=["orders"],
+        responses={200: in_envelope("OrderUpdated", serializers.DictField()), **errors(401, 404, 409, 422)},
+    )
+    def patch(self, request, order_id):
+        order = order_for_customer(request.user, order_id)
+        data = self.valid(OrderPatchIn, request.data)
+        _check_payment_method(data.get("paymentMethodId"))
+        changes = {}
+        if "buyAsAGift" in data:
+            changes["buy_as_gift"] = data["buyAsAGift"]
+        if "couponCode" in data:
+            changes["coupon_code"] = data["couponCode"] or None
+        if "paymentMethodId" in data:
+            changes["payment_method_id"] = data["paymentMethodId"]
+        details = data.get("deliveryDetails") or {}
+        for wire, name in (
+            ("recipientEmail", "recipient_email"),
+            ("deliveryDate", "delivery_date"),
+            ("personalNote", "personal_note"),
+        ):
+            if wire in details:
+                changes[name] = details[wire]
+        order = services.order_update(order=order, **changes)
+        return envelope(_order_out(order_for_customer(request.user, order.pk)))
+
+
+class PaymentMethodsView(MediaStoreView):
+    @extend_schema(
+        tags=["payments"], responses={200: in_envelope("PaymentMethods", serializers.DictField()), **errors(401)}
+    )
+    def get(self, request):
+        return envelope({"paymentMethods": PUBLISHER_PAYMENT_METHODS})
+
+
+class PaymentIn(serializers.Serializer):
+    orderId = serializers.IntegerField()
+    paymentMethodId = serializers.IntegerField(required=False)
+    paymentDetailId = serializers.IntegerField(required=False, help_text="A saved card (payment-details).")
+    cardToken = serializers.CharField(required=False, max_length=100, help_text="A sandbox test token.")
+
+
+class PaymentsView(MediaStoreView):
+    @extend_schema(
+        request=PaymentIn,
+        tags=["payments"],
+        responses={200: in_envelope("Payment", serializers.DictField()), **errors(401, 404, 409, 422)},
+    )
+    def post(self, request):
+        data = self.valid(PaymentIn, request.data)
+        _check_payment_method(data.get("paymentMethodId"))
+        order = order_for_customer(request.user, data["orderId"])
+        method = None
+        if data.get("paymentDetailId") is not None:
+            method = get_object_or_404(PaymentMethod, pk=data["paymentDetailId"], customer=request.user)
+        try:
+            result = services.order_pay(order=order, payment_method=method, card_token=data.get("cardToken"))
+        except PaymentError as error:
+            raise MediaStoreError(error.message, code="PAYMENT_DECLINED", details={"reason": error.code}) from None
+        payment = result.payment
+        return envelope(
+            {
+                "payment": {
+                    "id": payment.pk,
+                    "orderId": order.pk,
+                    "status": "captured",
+                    "paymentGateway": payment.gateway,
+                    "paymentMethod": "card",
+                    "externalPaymentId": payment.reference,
+                    "totalAmount": payment.amount,
+                    "currency": payment.currency,
+                    "paymentOperation": "initial-payment",
+                },
+                "transactionId": result.transaction.transaction_id,
+                "giftId": result.gift.pk if result.gift else None,
+                "subscriptionId": result.subscription.pk if result.subscription else None,
+            }
+        )

@@ -1,0 +1,133 @@
+"""Storefront (MediaStore) endpoints of gifts: the gifter's view and edit, and the recipient's verify/redeem."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+
+from billing.api import UnixTimeField, unix
+from billing.models import NOTE_MAX_LENGTH
+from gifts import services
+from gifts.selectors import gift_for_gifter
+from giftshop.mediastore import MediaStoreError, MediaStoreView, envelope, errors, in_envelope
+
+
+class GiftDeliveryOut(serializers.Serializer):
+    recipientEmail = serializers.CharField(source="recipient_email")
+    personalNote = serializers.CharField(source="personal_note")
+    deliveryDate = serializers.SerializerMethodField()
+
+    def get_deliveryDate(self, gift) -> int:
+        return unix(gift.scheduled_at)
+
+
+class GiftOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField()
+    offerId = serializers.CharField(source="offer.long_id")
+    status = serializers.CharField()
+    deliveryDetails = GiftDeliveryOut(source="*")
+    sentAt = serializers.SerializerMethodField()
+    redeemedAt = serializers.SerializerMethodField()
+    editableUntil = serializers.SerializerMethodField()
+
+    def get_sentAt(self, gift) -> int | None:
+        return unix(gift.sent_at)
+
+    def get_redeemedAt(self, gift) -> int | None:
+        return unix(gift.claimed_at)
+
+    def get_editableUntil(self, gift) -> int:
+        return unix(gift.edit_cutoff())
+
+
+class GiftDeliveryIn(serializers.Serializer):
+    recipientEmail = serializers.CharField(max_length=254)
+    deliveryDate = UnixTimeField()
+    personalNote = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=NOTE_MAX_LENGTH)
+
+
+class GiftPatchIn(serializers.Serializer):
+    deliveryDetails = GiftDeliveryIn()
+
+
+class GiftView(MediaStoreView):
+    @extend_schema(tags=["gifts"], responses={200: in_envelope("Gift", GiftOut), **errors(401, 404)})
+    def get(self, request, gift_id):
+        return envelope(GiftOut(gift_for_gifter(request.user, gift_id)).data)
+
+    @extend_schema(
+        request=GiftPatchIn,
+        tags=["gifts"],
+        responses={200: in_envelope("GiftUpdated", GiftOut), **errors(401, 404, 409, 422)},
+    )
+    def patch(self, request, gift_id):
+        gift = gift_for_gifter(request.user, gift_id)
+        details = self.valid(GiftPatchIn, request.data)["deliveryDetails"]
+        gift = services.gift_update_delivery(
+            gift=gift,
+            recipient_email=details["recipientEmail"],
+            delivery_date=details["deliveryDate"],
+            personal_note=details["personalNote"],
+        )
+        return envelope(GiftOut(gift_for_gifter(request.user, gift.pk)).data)
+
+
+class VerificationOut(serializers.Serializer):
+    redeemable = serializers.BooleanField()
+    redeemMode = serializers.CharField(allow_null=True)
+    redeemRefusalReason = serializers.CharField(allow_null=True)
+    extendedSubscriptionId = serializers.IntegerField(allow_null=True)
+    offerId = serializers.CharField()
+    subscriptionId = serializers.IntegerField(allow_null=True, required=False)
+    accessUntil = serializers.IntegerField(allow_null=True)
+
+
+def verification_out(verification, *, redeemed=False):
+    extended = verification.subscription.pk if verification.mode == "EXTEND" and verification.subscription else None
+    data = {
+        "redeemable": verification.redeemable and not redeemed,
+        "redeemMode": verification.mode,
+        "redeemRefusalReason": verification.refusal,
+        "extendedSubscriptionId": extended,
+        "offerId": verification.gift.offer.long_id,
+        "accessUntil": unix(verification.term_end),
+    }
+    if redeemed:
+        data["subscriptionId"] = verification.subscription.pk
+    return data
+
+
+CODE_PARAM = OpenApiParameter(
+    "code", str, OpenApiParameter.PATH, description="XXXX-XXXX (case, spaces and look-alike letters are forgiven)"
+)
+
+
+class VerificationView(MediaStoreView):
+    @extend_schema(
+        tags=["gifts"],
+        parameters=[CODE_PARAM],
+        responses={200: in_envelope("GiftVerification", VerificationOut), **errors(400, 401, 404)},
+    )
+    def get(self, request, code):
+        return envelope(verification_out(services.gift_verify(customer=request.user, code=code)))
+
+
+class RedeemView(MediaStoreView):
+    @extend_schema(
+        tags=["gifts"],
+        request=None,
+        parameters=[CODE_PARAM],
+        responses={
+            200: in_envelope("GiftRedeemed", VerificationOut),
+            409: in_envelope("GiftRedeemRefused", VerificationOut),
+            410: in_envelope("GiftExpired", VerificationOut),
+            **errors(400, 401, 404),
+        },
+    )
+    def post(self, request, code):
+        try:
+            verification = services.gift_redeem(customer=request.user, code=code)
+        except services.RedeemRefused as refused:
+            raise MediaStoreError(
+                refused.message, status_code=refused.status, details=verification_out(refused.verification)
+            ) from None
+        return envelope(verification_out(verification, redeemed=True))

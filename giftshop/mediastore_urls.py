@@ -1,0 +1,41 @@
+"""The storefront API (Cleeng MediaStore contract), mounted under /mediastore/."""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts import api as accounts_api
+from billing import api as billing_api
+from gifts import api as gifts_api
+from giftshop.mediastore import not_found
+from offers import api as offers_api
+
+app_name = "mediastore"
+urlpatterns = [
+    path("auths", accounts_api.LoginView.as_view(), name="auths"),
+    path("auths/refresh_token", accounts_api.RefreshView.as_view(), name="refresh-token"),
+    path("customers", accounts_api.CustomersView.as_view(), name="customers"),
+    path("customers/<str:customer_id>", accounts_api.CustomerView.as_view(), name="customer"),
+    path("customers/<str:customer_id>/transactions", accounts_api.TransactionsView.as_view(), name="transactions"),
+    path("customers/<str:customer_id>/subscriptions", accounts_api.SubscriptionsView.as_view(), name="subscriptions"),
+    path("customers/<str:customer_id>/offers", accounts_api.CustomerOffersView.as_view(), name="customer-offers"),
+    path(
+        "customers/<str:customer_id>/payment-details", accounts_api.PaymentDetailsView.as_view(), name="payment-details"
+    ),
+    path("payment-details/<int:payment_detail_id>", accounts_api.PaymentDetailView.as_view(), name="payment-detail"),
+    path("v2/offers/<str:offer_id>", offers_api.OfferView.as_view(), name="offer"),
+    path(
+        "offers/<str:offer_id>/customers/<str:email>",
+        offers_api.OfferForCustomerView.as_view(),
+        name="offer-for-customer",
+    ),
+    path("orders", billing_api.OrdersView.as_view(), name="orders"),
+    path("orders/<int:order_id>", billing_api.OrderView.as_view(), name="order"),
+    path("payment-methods", billing_api.PaymentMethodsView.as_view(), name="payment-methods"),
+    path("payments", billing_api.PaymentsView.as_view(), name="payments"),
+    path("gifts/verification/<str:code>", gifts_api.VerificationView.as_view(), name="gift-verification"),
+    path("gifts/redeem/<str:code>", gifts_api.RedeemView.as_view(), name="gift-redeem"),
+    path("gifts/<int:gift_id>", gifts_api.GiftView.as_view(), name="gift"),
+    path("schema", SpectacularAPIView.as_view(urlconf="giftshop.mediastore_urls"), name="schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="mediastore:schema"), name="docs"),
+    re_path(r"^.*$", not_found),
+]
