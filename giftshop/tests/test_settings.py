@@ -71,3 +71,19 @@ def test_it_runs_with_zero_configuration_in_debug_on_sqlite(tmp_path):
 def test_stored_times_are_utc():
     assert settings.USE_TZ is True
     assert celery_app.conf.enable_utc is True
+
+
+def test_no_task_is_scheduled_days_ahead_through_the_broker():
+    """CEL-13: delivery times are rows swept by beat, never `eta`/long `countdown` messages in Redis."""
+    import re
+
+    offenders = []
+    for path in settings.BASE_DIR.glob("*/**/*.py"):
+        if ".venv" in path.parts or "tests" in path.parts:
+            continue
+        text = path.read_text()
+        if re.search(r"\beta\s*=", text) or any(int(n) > 300 for n in re.findall(r"countdown\s*=\s*(\d+)", text)):
+            offenders.append(str(path))
+    assert offenders == []
+    transport = celery_app.conf.broker_transport_options
+    assert transport["visibility_timeout"] > celery_app.conf.task_time_limit
