@@ -21,3 +21,12 @@ def _tasks_run_in_process(request):
     app.conf.task_always_eager = eager
     yield
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Attempt counters live in the cache (Redis in tests): each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

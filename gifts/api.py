@@ -2,11 +2,14 @@
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.throttling import BaseThrottle
 
 from billing.api import UnixTimeField, unix
 from billing.models import NOTE_MAX_LENGTH
 from gifts import services
 from gifts.selectors import gift_for_gifter
+from giftshop import ratelimit
+from giftshop.errors import ServiceError
 from giftshop.mediastore import MediaStoreError, MediaStoreView, envelope, errors, in_envelope
 
 
@@ -101,14 +104,38 @@ CODE_PARAM = OpenApiParameter(
 )
 
 
+def code_attempt(request, action):
+    """Runs a verify/redeem under the attempt limits: a code that does not exist (or cannot) uses up one of the
+    client's and the account's attempts; an existing code, whatever its fate, gives the attempt back."""
+    identities = [f"ip:{BaseThrottle().get_ident(request)}", f"customer:{request.user.pk}"]
+    try:
+        reservation = ratelimit.reserve("gift-code", identities)
+    except ratelimit.LimitExceeded as limited:
+        error = MediaStoreError(str(limited), status_code=429)
+        error.wait = limited.retry_after
+        raise error from None
+    try:
+        result = action()
+    except ServiceError as error:
+        if error.code not in ("gift_not_found", "invalid_code"):
+            reservation.release()
+        raise
+    except Exception:
+        reservation.release()
+        raise
+    reservation.release()
+    return result
+
+
 class VerificationView(MediaStoreView):
     @extend_schema(
         tags=["gifts"],
         parameters=[CODE_PARAM],
-        responses={200: in_envelope("GiftVerification", VerificationOut), **errors(400, 401, 404)},
+        responses={200: in_envelope("GiftVerification", VerificationOut), **errors(400, 401, 404, 429)},
     )
     def get(self, request, code):
-        return envelope(verification_out(services.gift_verify(customer=request.user, code=code)))
+        verification = code_attempt(request, lambda: services.gift_verify(customer=request.user, code=code))
+        return envelope(verification_out(verification))
 
 
 class RedeemView(MediaStoreView):
@@ -120,12 +147,12 @@ class RedeemView(MediaStoreView):
             200: in_envelope("GiftRedeemed", VerificationOut),
             409: in_envelope("GiftRedeemRefused", VerificationOut),
             410: in_envelope("GiftExpired", VerificationOut),
-            **errors(400, 401, 404),
+            **errors(400, 401, 404, 429),
         },
     )
     def post(self, request, code):
         try:
-            verification = services.gift_redeem(customer=request.user, code=code)
+            verification = code_attempt(request, lambda: services.gift_redeem(customer=request.user, code=code))
         except services.RedeemRefused as refused:
             raise MediaStoreError(
                 refused.message, status_code=refused.status, details=verification_out(refused.verification)

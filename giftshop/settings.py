@@ -34,6 +34,9 @@ def _required(name, dev_default):
 
 SECRET_KEY = _required("SECRET_KEY", "django-insecure-development-only-key-do-not-deploy")
 ALLOWED_HOSTS = [h.strip() for h in _required("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
+# Failed gift-code attempts allowed per client address and per account in each window (seconds).
+GIFT_CODE_ATTEMPT_LIMIT = env.int("GIFT_CODE_ATTEMPT_LIMIT", default=10)
+GIFT_CODE_ATTEMPT_WINDOW = env.int("GIFT_CODE_ATTEMPT_WINDOW", default=15 * 60)
 # Keys the gift codes (gifts/codes.py); rotating it invalidates every unredeemed code, so keep it apart from
 # SECRET_KEY.
 GIFT_CODE_SECRET = _required("GIFT_CODE_SECRET", "development-only-gift-code-secret")

@@ -1,0 +1,79 @@
+"""Gift-code guessing is limited per client and per account, atomically, before the code is looked up."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from accounts.tests.factories import CustomerFactory
+from gifts.models import Gift
+from gifts.tests.factories import make_gift
+from giftshop.mediastore import issue_jwt
+
+
+def client_for(customer, ip="10.0.0.1"):
+    client = APIClient(REMOTE_ADDR=ip)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_jwt(customer)}")
+    return client
+
+
+@pytest.mark.django_db
+def test_the_eleventh_wrong_code_is_429_and_then_even_a_valid_code_is_refused(settings):
+    settings.GIFT_CODE_ATTEMPT_LIMIT = 10
+    gift = make_gift()
+    client = client_for(CustomerFactory())
+    statuses = [client.get(f"/mediastore/gifts/verification/AAAA-{n:04d}").status_code for n in range(10)]
+    assert statuses == [404] * 10
+    response = client.get("/mediastore/gifts/verification/AAAA-9999")
+    assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= settings.GIFT_CODE_ATTEMPT_WINDOW
+    assert response.json()["errors"]
+    assert client.post(f"/mediastore/gifts/redeem/{gift.code}").status_code == 429
+    gift.refresh_from_db()
+    assert gift.status == "scheduled"
+
+
+@pytest.mark.django_db
+def test_valid_codes_do_not_use_up_attempts(settings):
+    settings.GIFT_CODE_ATTEMPT_LIMIT = 3
+    gift = make_gift()
+    client = client_for(CustomerFactory())
+    for _ in range(10):
+        assert client.get(f"/mediastore/gifts/verification/{gift.code}").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_rotating_x_forwarded_for_does_not_reset_the_client_limit(settings):
+    settings.GIFT_CODE_ATTEMPT_LIMIT = 5
+    customer_clients = [client_for(CustomerFactory()) for _ in range(8)]  # other accounts, same address
+    statuses = [
+        c.get("/mediastore/gifts/verification/ZZZZ-0000", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}").status_code
+        for n, c in enumerate(customer_clients)
+    ]
+    assert statuses.count(404) == 5 and statuses.count(429) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_wrong_attempts_evaluate_at_most_the_limit_against_the_database(settings):
+    settings.GIFT_CODE_ATTEMPT_LIMIT = 10
+    customer = CustomerFactory()
+    barrier = threading.Barrier(30)
+    lookups = []
+
+    def attempt(n):
+        client = client_for(customer)
+        barrier.wait()
+        with CaptureQueriesContext(connection) as queries:
+            status = client.get(f"/mediastore/gifts/verification/BBBB-{n:04d}").status_code
+        lookups.append(sum('"gifts_gift"' in q["sql"] for q in queries.captured_queries))
+        connection.close()
+        return status
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = list(pool.map(attempt, range(30)))
+    assert statuses.count(404) <= 10 and statuses.count(404) + statuses.count(429) == 30
+    assert sum(lookups) <= 10
+    assert not Gift.objects.exists()
