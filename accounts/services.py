@@ -35,10 +35,12 @@ def refresh_token_use(*, token):
     conditional UPDATE, so two concurrent uses of one token get one success."""
     now = timezone.now()
     row = RefreshToken.objects.filter(token_digest=_digest(token or "")).select_related("customer").first()
+    # No join in this filter: with one, Django writes `WHERE id IN (SELECT …)`, which PostgreSQL does not re-check
+    # against the row a concurrent use just updated, so both uses would succeed.
     spent = RefreshToken.objects.filter(
-        token_digest=_digest(token or ""), used_at__isnull=True, expires_at__gt=now, customer__is_active=True
+        token_digest=_digest(token or ""), used_at__isnull=True, expires_at__gt=now
     ).update(used_at=now)
-    if not spent:
+    if not spent or not row.customer.is_active:
         raise ServiceError("Invalid or already used refresh token.", code="invalid_refresh_token", status=401)
     return row.customer, refresh_token_issue(customer=row.customer)
 

@@ -87,6 +87,8 @@ def gift_defaults(*, scheduled_at, auto_claim=None, no_expiry=None, claim_expiry
     auto_claim = site.default_auto_claim if auto_claim is None else auto_claim
     if auto_claim or no_expiry:
         return auto_claim, bool(no_expiry), None
+    if claim_expiry_date is not None and claim_expiry_date <= scheduled_at:
+        raise ServiceError("The claim expiry date must be after the delivery date.", field="claim_expiry_date")
     if claim_expiry_date is None:
         if site.default_claim_expiry_days is None:
             return False, True, None

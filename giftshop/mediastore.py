@@ -167,6 +167,8 @@ class MediaStoreView(APIView):
 
 
 class PublicMediaStoreView(MediaStoreView):
+    # No authentication at all: a client that still sends its expired JWT must be able to log in or refresh.
+    authentication_classes = []
     permission_classes = [AllowAny]
 
 
@@ -183,6 +185,8 @@ ERROR_ENVELOPE = inline_serializer(
 
 
 def in_envelope(name, serializer):
+    if isinstance(serializer, type):
+        serializer = serializer()  # a field must be an instance: a class would be dropped from the schema silently
     return inline_serializer(
         name, {"responseData": serializer, "errors": serializers.ListField(child=serializers.CharField())}
     )

@@ -35,7 +35,14 @@ urlpatterns = [
     path("gifts/verification/<str:code>", gifts_api.VerificationView.as_view(), name="gift-verification"),
     path("gifts/redeem/<str:code>", gifts_api.RedeemView.as_view(), name="gift-redeem"),
     path("gifts/<int:gift_id>", gifts_api.GiftView.as_view(), name="gift"),
-    path("schema", SpectacularAPIView.as_view(urlconf="giftshop.mediastore_urls"), name="schema"),
+    path(
+        "schema",
+        # Paths are relative to this mount point; without a server entry clients would call them at the site root.
+        SpectacularAPIView.as_view(
+            urlconf="giftshop.mediastore_urls", custom_settings={"SERVERS": [{"url": "/mediastore"}]}
+        ),
+        name="schema",
+    ),
     path("docs", SpectacularSwaggerView.as_view(url_name="mediastore:schema"), name="docs"),
     re_path(r"^.*$", not_found),
 ]

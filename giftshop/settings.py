@@ -199,7 +199,14 @@ if CELERY_BROKER_URL == "filesystem://":
     }
 else:
     # Longer than any task's hard time limit, so an unacked task is not redelivered while it still runs.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+        # A broker that drops packets must not hold a web request (publishing happens after commit) for long.
+        "socket_connect_timeout": 5,
+        "socket_timeout": 10,
+    }
+# A failed publish is only logged: the outbox sweep sends what the lost task would have.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

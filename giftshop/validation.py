@@ -1,5 +1,7 @@
 """Checks on user text that ends up in emails, run when it is received (never first inside a Celery task)."""
 
+import unicodedata
+
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
@@ -8,7 +10,7 @@ from giftshop.errors import ServiceError
 
 def plain_text(value, *, field, max_length):
     """Bounded text free of control characters (line breaks and tabs allowed)."""
-    value = value or ""
+    value = (value or "").replace("\r\n", "\n")  # browsers send textarea line breaks as CRLF
     if len(value) > max_length:
         raise ServiceError(f"Must be at most {max_length} characters.", field=field)
     if any((ord(ch) < 32 and ch not in "\n\t") or ch == "\x7f" for ch in value):
@@ -26,8 +28,13 @@ def single_line(value, *, field, max_length):
 
 def email_address(value, *, field):
     value = (value or "").strip()
-    if not value or any(ord(ch) < 33 or ch == "\x7f" for ch in value):
+    # Control, format and separator characters (CR/LF, NUL, U+2028, U+202E…) could break or spoof a header.
+    if not value or any(ch.isspace() or unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in value):
         raise ServiceError("Enter a valid email address.", field=field)
+    try:
+        value.rpartition("@")[2].encode("idna")
+    except UnicodeError:
+        raise ServiceError("Enter a valid email address.", field=field) from None
     try:
         validate_email(value)
     except ValidationError:

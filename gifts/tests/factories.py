@@ -13,11 +13,18 @@ from gifts.models import Gift, GiftStatus
 from offers.tests.factories import OfferFactory
 
 
+class GuestFactory(CustomerFactory):
+    """A customer without a password, as a guest checkout or the merchant API creates one (and quick to make:
+    there is no password to hash)."""
+
+    password = factory.PostGenerationMethodCall("set_password", None)
+
+
 def make_gift(*, gifter=None, offer=None, now=None, scheduled_at=None, **fields):
     """A paid gift as the purchase creates it, `scheduled` (for now, unless told otherwise)."""
     now = now or timezone.now()
     return services.gift_create(
-        gifter=gifter or CustomerFactory(),
+        gifter=gifter or GuestFactory(),
         offer=offer or OfferFactory(),
         recipient_email=fields.pop("recipient_email", "friend@example.com"),
         scheduled_at=scheduled_at or now,
@@ -30,11 +37,13 @@ class GiftFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Gift
 
-    gifter = factory.SubFactory(CustomerFactory)
+    gifter = factory.SubFactory(GuestFactory)
     offer = factory.SubFactory(OfferFactory)
     recipient_email = factory.Sequence(lambda n: f"recipient{n}@example.com")
     scheduled_at = factory.LazyFunction(timezone.now)
     status = GiftStatus.SCHEDULED
+    auto_claim = False
+    no_expiry = False
     sent_at = factory.LazyAttribute(lambda g: None if g.status == GiftStatus.SCHEDULED else g.scheduled_at)
     claim_expiry_date = factory.LazyAttribute(
         lambda g: None if g.auto_claim or g.no_expiry else g.scheduled_at + timedelta(days=365)

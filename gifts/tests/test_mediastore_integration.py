@@ -71,8 +71,9 @@ def test_the_seed_integration_plan_works_over_http(django_capture_on_commit_call
     assert updated["deliveryDetails"]["deliveryDate"] == past
     # A gift can be edited until the day before delivery: schedule it ahead so the gift edit below is allowed.
     ahead = int((timezone.now() + timedelta(days=5)).timestamp())
-    response = gifter.patch(f"/mediastore/orders/{order['id']}", {"deliveryDetails": {"deliveryDate": ahead}},
-                            format="json")
+    response = gifter.patch(
+        f"/mediastore/orders/{order['id']}", {"deliveryDetails": {"deliveryDate": ahead}}, format="json"
+    )
     assert response.json()["responseData"]["order"]["deliveryDetails"]["deliveryDate"] == ahead
 
     # 3. Payment.

@@ -1,6 +1,7 @@
 """The product started exactly as the README's run command starts it: SQLite, embedded broker, web + worker + beat."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -30,6 +31,14 @@ def _get(url, timeout=120):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def _wait_for_line(path, pattern, timeout):
+    """The first match of `pattern` in the log at `path`, waiting up to `timeout` seconds for it; else None."""
+    deadline = time.monotonic() + timeout
+    while not (match := re.search(pattern, path.read_text())) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return match
 
 
 @pytest.fixture
@@ -84,6 +93,12 @@ def test_the_run_command_serves_the_catalogue_and_admin_and_runs_tasks(running_p
     log = log_path.read_text()
     assert "celery.beat beat: Starting..." in log
     assert " ready." in log  # the worker's start-up line
+
+    # Beat -> broker -> worker: a sweep that only beat sends (every 15 s) ran on the worker.
+    succeeded = _wait_for_line(log_path, r"Task gifts\.deliver_due_gifts\[[0-9a-f-]+\] succeeded", timeout=45)
+    assert succeeded, log_path.read_text()
+    sent = log_path.read_text().find("Scheduler: Sending due task deliver-due-gifts (gifts.deliver_due_gifts)")
+    assert 0 <= sent < succeeded.start()
 
     # Ctrl-C stops web, worker and beat together.
     os.killpg(process.pid, signal.SIGINT)
