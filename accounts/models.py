@@ -269,3 +269,50 @@ class RefreshToken(models.Model):
 
     def __str__(self):
         return f"refresh token of {self.customer_id}"
+
+
+class ApiKey(models.Model):
+    """A merchant API key (HTTP Basic username). Only its SHA-256 is stored; the key is shown once."""
+
+    class Kind(models.TextChoices):
+        FULL = "full", "Full access"
+        READ_ONLY = "read_only", "Read-only"
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.FULL)
+    prefix = models.CharField(max_length=16, editable=False, help_text="The key's first characters, to recognise it.")
+    key_digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "API key"
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self):
+        return self.revoked_at is None
+
+
+class IdempotencyRecord(models.Model):
+    """A merchant POST's idempotency key and what it answered, replayed byte for byte on a repeat."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="idempotency_records")
+    key = models.CharField(max_length=100)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=300)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the canonical request.")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty while in flight.")
+    content_type = models.CharField(max_length=100, blank=True)
+    body = models.BinaryField(default=b"")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_key_unique_per_api_key")]
+
+    def __str__(self):
+        return self.key

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import Customer, PaymentMethod, RefreshToken
+from accounts.models import ApiKey, Customer, PaymentMethod, RefreshToken
 from billing.gateways import PaymentError, get_gateway
 from giftshop import validation
 from giftshop.errors import ServiceError
@@ -130,3 +130,30 @@ def payment_method_remove(*, payment_method):
         successor = customer.payment_methods.order_by("-created_at").first()
         if successor:
             PaymentMethod.objects.filter(pk=successor.pk).update(is_default=True)
+
+
+def payment_method_from_token(*, customer, token):
+    """Saves a card the client already tokenised with the gateway (sandbox: tok_visa, …)."""
+    try:
+        card = get_gateway().exchange(token)
+    except PaymentError as error:
+        raise ServiceError(error.message, code=error.code, field="token_id") from None
+    return PaymentMethod.objects.create(
+        customer=customer,
+        gateway=get_gateway().name,
+        token=card.token,
+        brand=card.brand,
+        last4=card.last4,
+        exp_month=card.exp_month,
+        exp_year=card.exp_year,
+        is_default=not customer.payment_methods.filter(is_default=True).exists(),
+    )
+
+
+def api_key_create(*, name, kind="full"):
+    """A new merchant API key: (ApiKey, the key itself). The key is not stored; show it once."""
+    from giftshop.chargebee import key_digest
+
+    raw = f"gs_{'live' if kind == 'full' else 'ro'}_{secrets.token_urlsafe(24)}"
+    api_key = ApiKey.objects.create(name=name, kind=kind, prefix=raw[:12], key_digest=key_digest(raw))
+    return api_key, raw

@@ -74,6 +74,13 @@ class SandboxGateway:
         outcome, brand = SANDBOX_CARDS[number]
         return Card(f"tok_sandbox_{outcome}_{secrets.token_hex(8)}", brand, number[-4:], int(exp_month), int(exp_year))
 
+    def exchange(self, token):
+        """A reusable card token for a one-time token a client got from the gateway (sandbox: tok_visa, …)."""
+        if token not in SANDBOX_TOKENS:
+            raise PaymentError("invalid_token", DECLINE_MESSAGES["invalid_token"])
+        outcome, brand, last4 = SANDBOX_TOKENS[token]
+        return Card(f"tok_sandbox_{outcome}_{secrets.token_hex(8)}", brand, last4, 12, 2030)
+
     def describe(self, token):
         """Brand and last four digits of a token, as a real gateway's token lookup gives them."""
         if token in SANDBOX_TOKENS:

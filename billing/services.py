@@ -294,3 +294,95 @@ def invoice_create(
         line.invoice = invoice
     InvoiceLine.objects.bulk_create(lines)
     return invoice
+
+
+def charge(*, customer, amount, currency, payment_method, idempotency_key, order=None):
+    """Takes `amount` from a saved card: a pending Payment is recorded first (own transaction), the gateway is
+    called outside any transaction with a key derived from ours (so a retried request cannot charge twice), and
+    the outcome is written back. Returns the succeeded Payment, or raises PaymentError."""
+    payment, created = Payment.objects.get_or_create(
+        idempotency_key=idempotency_key,
+        defaults={
+            "customer": customer,
+            "order": order,
+            "amount": amount,
+            "currency": currency,
+            "gateway": get_gateway().name,
+            "payment_method": payment_method,
+            "payment_method_label": payment_method.label,
+        },
+    )
+    if not created and payment.status == Payment.Status.SUCCEEDED:
+        return payment  # a retry of a request whose charge went through
+    try:
+        result = get_gateway().charge(
+            token=payment_method.token, amount=amount, currency=currency, idempotency_key=idempotency_key
+        )
+    except PaymentError as error:
+        Payment.objects.filter(pk=payment.pk).update(
+            status=Payment.Status.FAILED,
+            failure_code=error.code,
+            failure_message=error.message,
+            completed_at=timezone.now(),
+        )
+        # A retry with the same key gets a fresh attempt (e.g. after the customer fixed their card).
+        Payment.objects.filter(pk=payment.pk).update(idempotency_key=f"{idempotency_key}:failed:{payment.pk}")
+        raise
+    Payment.objects.filter(pk=payment.pk).update(
+        status=Payment.Status.SUCCEEDED, reference=result.reference, completed_at=timezone.now()
+    )
+    payment.refresh_from_db()
+    return payment
+
+
+def refund(*, payment, reason=""):
+    """Refunds a succeeded charge in full through the gateway (outside any transaction) and books it: a refund
+    Payment, the invoice's refunded amount and a refund row in the customer's ledger. Safe to call again."""
+    key = f"refund:{payment.pk}"
+    refund_row, _ = Payment.objects.get_or_create(
+        idempotency_key=key,
+        defaults={
+            "customer_id": payment.customer_id,
+            "order_id": payment.order_id,
+            "invoice_id": payment.invoice_id,
+            "kind": Payment.Kind.REFUND,
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "gateway": payment.gateway,
+            "payment_method_id": payment.payment_method_id,
+            "payment_method_label": payment.payment_method_label,
+            "failure_message": reason[:200],
+        },
+    )
+    if refund_row.status == Payment.Status.SUCCEEDED:
+        return refund_row
+    try:
+        result = get_gateway().refund(
+            reference=payment.reference, amount=payment.amount, currency=payment.currency, idempotency_key=key
+        )
+    except PaymentError as error:
+        logger.error("refund of payment %s failed: %s", payment.pk, error.message)
+        Payment.objects.filter(pk=refund_row.pk).update(failure_code=error.code, failure_message=error.message)
+        raise
+    with transaction.atomic():
+        done = Payment.objects.filter(pk=refund_row.pk, status=Payment.Status.PENDING).update(
+            status=Payment.Status.SUCCEEDED, reference=result.reference, completed_at=timezone.now()
+        )
+        if done and payment.invoice_id:
+            Invoice.objects.filter(pk=payment.invoice_id).update(amount_refunded=F("amount_refunded") + payment.amount)
+            original = Transaction.objects.filter(payment_reference=payment.reference).first()
+            if original is not None:
+                Transaction.objects.create(
+                    customer_id=payment.customer_id,
+                    kind=Transaction.Kind.REFUND,
+                    offer_id=original.offer_id,
+                    amount=payment.amount,
+                    currency=payment.currency,
+                    payment_method_id=payment.payment_method_id,
+                    payment_method_label=payment.payment_method_label,
+                    payment_reference=result.reference,
+                    target_type=original.target_type,
+                    target_id=original.target_id,
+                )
+    refund_row.refresh_from_db()
+    return refund_row

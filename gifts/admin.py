@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from gifts.models import Email, Gift, GiftTimeline
+from gifts.models import Email, Event, Gift, GiftTimeline, WebhookDelivery, WebhookEndpoint
 
 
 class GiftTimelineInline(admin.TabularInline):
@@ -97,6 +97,60 @@ class EmailAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in Email._meta.fields]
     list_select_related = ["gift"]
     ordering = ["-created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+class WebhookDeliveryInline(admin.TabularInline):
+    model = WebhookDelivery
+    extra = 0
+    can_delete = False
+    fields = ["event", "status", "attempts", "last_status_code", "last_error", "next_attempt_at", "delivered_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ["url", "active", "event_types", "created_at"]
+    list_filter = ["active"]
+    search_fields = ["url"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """The delivery log."""
+
+    list_display = [
+        "id",
+        "event",
+        "endpoint",
+        "status",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+        "delivered_at",
+    ]
+    list_filter = ["status", "endpoint"]
+    search_fields = ["=event__id", "endpoint__url"]
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    list_select_related = ["event", "endpoint"]
+    ordering = ["-created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ["id", "event_type", "gift", "occurred_at"]
+    list_filter = ["event_type"]
+    search_fields = ["=gift__id"]
+    readonly_fields = ["event_type", "gift", "occurred_at", "content"]
+    ordering = ["-occurred_at"]
 
     def has_add_permission(self, request):
         return False

@@ -191,3 +191,77 @@ class Email(models.Model):
 
     def __str__(self):
         return self.key
+
+
+class Event(models.Model):
+    """Something that happened to a gift, in Chargebee's event envelope (`gift_scheduled`, `gift_claimed`, …).
+    Written in the transaction of the change; webhooks deliver it afterwards."""
+
+    event_type = models.CharField(max_length=40)
+    gift = models.ForeignKey(Gift, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    occurred_at = models.DateTimeField()
+    content = models.JSONField(help_text="The resources as they were (e.g. {'gift': …}).")
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["event_type", "-occurred_at"], name="event_type_idx")]
+
+    def __str__(self):
+        return f"{self.event_type} #{self.pk}"
+
+    @property
+    def event_id(self):
+        return f"ev_{self.pk}"
+
+
+class WebhookEndpoint(models.Model):
+    """A merchant URL that receives events by POST, with HTTP Basic auth and an HMAC-SHA-256 signature header."""
+
+    url = models.URLField(max_length=500)
+    username = models.CharField(max_length=100, blank=True, help_text="HTTP Basic user sent with each call.")
+    password = models.CharField(max_length=200, blank=True)
+    secret = models.CharField(
+        max_length=100, help_text="Signs each body: header X-Giftshop-Signature = hex HMAC-SHA-256(secret, body)."
+    )
+    event_types = models.JSONField(default=list, blank=True, help_text="Empty: every event.")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["url"]
+
+    def __str__(self):
+        return self.url
+
+    def wants(self, event_type):
+        return self.active and (not self.event_types or event_type in self.event_types)
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint: retried with backoff for two days, then given up."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    sending_started_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhook_due_idx")]
+        constraints = [models.UniqueConstraint(fields=["event", "endpoint"], name="webhook_delivery_once")]
+
+    def __str__(self):
+        return f"{self.event} to {self.endpoint}"

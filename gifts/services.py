@@ -11,9 +11,10 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.models import Customer, SiteSettings, Subscription
-from billing.models import NOTE_MAX_LENGTH
+from billing.models import NOTE_MAX_LENGTH, Invoice
 from gifts import codes
-from gifts.models import TRANSITIONS, Email, Gift, GiftStatus, GiftTimeline
+from gifts.models import TRANSITIONS, Email, Event, Gift, GiftStatus, GiftTimeline, WebhookDelivery, WebhookEndpoint
+from gifts.resources import gift_resource
 from giftshop import validation
 from giftshop.errors import ServiceError
 
@@ -24,7 +25,7 @@ def epoch_ms(when):
     return int(when.timestamp() * 1000)
 
 
-def _version(now):
+def next_version(now):
     # Chargebee's resource_version: milliseconds, and strictly increasing even for two changes in one ms.
     return Greatest(Value(epoch_ms(now)), F("resource_version") + 1)
 
@@ -55,13 +56,41 @@ def gift_transition(*, gift_ids, to, now, actor="", **fields):
     if not ids:
         return []
     moved = Gift.objects.filter(pk__in=ids, status__in=allowed).update(
-        status=to, updated_at=now, resource_version=_version(now), **fields
+        status=to, updated_at=now, resource_version=next_version(now), **fields
     )
     if moved != len(ids):
         # Only possible when the caller did not lock the rows: redo per gift so the answer stays exact.
         ids = [pk for pk in ids if Gift.objects.filter(pk=pk, status=to, updated_at=now).exists()]
     GiftTimeline.objects.bulk_create([GiftTimeline(gift_id=pk, status=to, occurred_at=now, actor=actor) for pk in ids])
+    events_record(gift_ids=ids, event_type=f"gift_{to}", now=now)
     return ids
+
+
+def events_record(*, gift_ids, event_type, now, extra=None):
+    """Records one event per gift (Chargebee's envelope, the gift as it is now) and queues it for every webhook
+    endpoint that wants it, in the caller's transaction."""
+    if not gift_ids:
+        return []
+    gifts = Gift.objects.filter(pk__in=gift_ids).prefetch_related("timeline").order_by("pk")
+    events = Event.objects.bulk_create(
+        [
+            Event(event_type=event_type, gift=g, occurred_at=now, content={"gift": gift_resource(g), **(extra or {})})
+            for g in gifts
+        ]
+    )
+    endpoints = [endpoint for endpoint in WebhookEndpoint.objects.filter(active=True) if endpoint.wants(event_type)]
+    if endpoints:
+        WebhookDelivery.objects.bulk_create(
+            [
+                WebhookDelivery(event=e, endpoint=ep, next_attempt_at=now, created_at=now)
+                for e in events
+                for ep in endpoints
+            ]
+        )
+        from gifts.tasks import send_due_webhooks
+
+        transaction.on_commit(send_due_webhooks.delay, robust=True)
+    return events
 
 
 # --- creation -------------------------------------------------------------------------------------------
@@ -144,6 +173,7 @@ def gift_create(
         )
     )
     GiftTimeline.objects.create(gift=gift, status=GiftStatus.SCHEDULED, occurred_at=now, actor=f"customer:{gifter.pk}")
+    events_record(gift_ids=[gift.pk], event_type="gift_scheduled", now=now)
     email_queue(kind=Email.Kind.GIFT_RECEIPT, key=f"gift:{gift.pk}:receipt", to=gifter.email, gift=gift)
     return gift
 
@@ -299,8 +329,9 @@ def gift_update_delivery(*, gift, recipient_email, delivery_date, personal_note,
         scheduled_at=scheduled_at,
         claim_expiry_date=claim_expiry_date,
         updated_at=now,
-        resource_version=_version(now),
+        resource_version=next_version(now),
     )
+    events_record(gift_ids=[gift.pk], event_type="gift_updated", now=now)
     gift.refresh_from_db()
     return gift
 
@@ -400,6 +431,9 @@ def _verify(gift, customer, now, *, lock=False):
         refusal = RefusalReason.INACTIVE_OFFER
     if refusal:
         return Verification(gift=gift, redeemable=False, refusal=refusal)
+    if gift.subscription_id and gift.subscription.status == Subscription.Status.FUTURE:
+        # A merchant gift comes with its own subscription, which the claim starts.
+        return Verification(gift=gift, redeemable=True, mode="NEW", term_end=gift.offer.term_end(now))
     matches = _matching_subscriptions(customer, gift.offer, now, lock=lock)
     if len(matches) > 1:
         return Verification(gift=gift, redeemable=False, refusal=RefusalReason.MORE_THAN_ONE_MATCHING_SUBSCRIPTION)
@@ -431,11 +465,18 @@ def gift_redeem(*, customer, code, now=None):
     return _redeem_locked(gift, customer, now, actor=f"customer:{customer.pk}")
 
 
-def gift_claim(*, gift_id, receiver=None, now=None, actor="merchant"):
-    """Claims a gift by id (merchant API, auto-claim): same rules as redeeming its code."""
+def gift_claim(*, gift_id, receiver=None, now=None, actor="merchant", only_from=None):
+    """Claims a gift by id (merchant API, auto-claim): same rules as redeeming its code. `only_from`: the states
+    the caller allows (the merchant API claims only `unclaimed` gifts)."""
     now = now or timezone.now()
     with transaction.atomic():
         gift = Gift.objects.select_for_update(of=("self",)).select_related("offer", "gifter").get(pk=gift_id)
+        if only_from and gift.status not in only_from:
+            raise ServiceError(
+                f"The gift is {gift.status}; only {' or '.join(only_from)} gifts can be claimed.",
+                code="invalid_state",
+                status=409,
+            )
         receiver = receiver or gift.receiver or customer_for_email(gift.recipient_email)
         return _redeem_locked(gift, receiver, now, actor=actor)
 
@@ -463,6 +504,8 @@ def _redeem_locked(gift, customer, now, *, actor):
     )
     if not moved:  # impossible under the row lock; kept so a future caller without it cannot double-redeem
         raise RedeemRefused(Verification(gift=gift, redeemable=False, refusal=RefusalReason.REDEEMED))
+    if gift.invoice_id:
+        Invoice.objects.filter(pk=gift.invoice_id, term_finalized=False).update(term_finalized=True)
     gift.refresh_from_db()
     email_queue(kind=Email.Kind.GIFT_REDEEMED, key=f"gift:{gift.pk}:redeemed", to=gift.gifter.email, gift=gift)
     verification.gift, verification.subscription, verification.term_end = gift, subscription, subscription.term_end

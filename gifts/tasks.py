@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from gifts import mail, services
+from gifts import mail, services, webhooks
 
 
 @shared_task(name="gifts.send_email", ignore_result=True)
@@ -23,3 +23,8 @@ def send_due_emails():
 @shared_task(name="gifts.expire_due_gifts", ignore_result=True)
 def expire_due_gifts():
     return services.expire_due_gifts()
+
+
+@shared_task(name="gifts.send_due_webhooks", ignore_result=True)
+def send_due_webhooks():
+    return webhooks.send_due_webhooks()

@@ -37,6 +37,8 @@ ALLOWED_HOSTS = [h.strip() for h in _required("ALLOWED_HOSTS", "localhost,127.0.
 # Failed gift-code attempts allowed per client address and per account in each window (seconds).
 GIFT_CODE_ATTEMPT_LIMIT = env.int("GIFT_CODE_ATTEMPT_LIMIT", default=10)
 GIFT_CODE_ATTEMPT_WINDOW = env.int("GIFT_CODE_ATTEMPT_WINDOW", default=15 * 60)
+# Merchant API requests allowed per API key per minute.
+MERCHANT_API_RATE_LIMIT = env.int("MERCHANT_API_RATE_LIMIT", default=1000)
 # Keys the gift codes (gifts/codes.py); rotating it invalidates every unredeemed code, so keep it apart from
 # SECRET_KEY.
 GIFT_CODE_SECRET = _required("GIFT_CODE_SECRET", "development-only-gift-code-secret")
@@ -73,6 +75,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "giftshop.chargebee.MerchantErrorMiddleware",
 ]
 
 ROOT_URLCONF = "giftshop.urls"
@@ -229,6 +232,12 @@ CELERY_BEAT_SCHEDULE = {
     "deliver-due-gifts": {"task": "gifts.deliver_due_gifts", "schedule": 15.0, "options": {"expires": 15}},
     "send-due-emails": {"task": "gifts.send_due_emails", "schedule": 15.0, "options": {"expires": 15}},
     "expire-due-gifts": {"task": "gifts.expire_due_gifts", "schedule": 60.0, "options": {"expires": 60}},
+    "send-due-webhooks": {"task": "gifts.send_due_webhooks", "schedule": 30.0, "options": {"expires": 30}},
+    "reap-idempotency-keys": {
+        "task": "accounts.reap_idempotency_keys",
+        "schedule": 3600.0,
+        "options": {"expires": 3600},
+    },
 }
 
 LOGGING = {

@@ -8,4 +8,5 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("mediastore/", include("giftshop.mediastore_urls")),
+    path("api/v2/", include("giftshop.merchant_urls")),
 ]

@@ -1,0 +1,229 @@
+"""Merchant API (Chargebee v2 contract) endpoints of customers, their payment sources and subscriptions."""
+
+from django.db.models import Prefetch
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.response import Response
+
+from accounts import services
+from accounts.models import Customer, PaymentMethod, Subscription
+from accounts.resources import customer_resource, payment_source_resource, subscription_resource
+from gifts.merchant_api import ERRORS, IDEMPOTENCY
+from gifts.models import Gift
+from giftshop import validation
+from giftshop.chargebee import ChargebeeError, MerchantView, apply_filters, listing, not_found, paginate, wrong_value
+from giftshop.errors import ServiceError
+
+OK = {200: OpenApiResponse(OpenApiTypes.OBJECT), **ERRORS}
+FORM = {"application/x-www-form-urlencoded": OpenApiTypes.OBJECT}
+
+
+def _customers():
+    return Customer.objects.prefetch_related("payment_methods")
+
+
+def customer_get(customer_id, param="id"):
+    customer = _customers().filter(pk=int(customer_id)).first() if str(customer_id).isdigit() else None
+    if customer is None:
+        raise not_found(f"Customer {customer_id} not found", param=param)
+    return customer
+
+
+class CustomersView(MerchantView):
+    @extend_schema(tags=["customers"], parameters=[IDEMPOTENCY], request=FORM, responses=OK)
+    def post(self, request):
+        params = self.params(request)
+        email = validation.email_address(params.get("email"), field="email")
+        if Customer.objects.filter(email__iexact=email).exists():
+            raise ChargebeeError(
+                f"A customer with email {email} already exists.",
+                api_error_code="duplicate_entry",
+                status=400,
+                param="email",
+            )
+        customer = Customer.objects.create_user(
+            email,
+            first_name=validation.single_line(params.get("first_name"), field="first_name", max_length=150),
+            last_name=validation.single_line(params.get("last_name"), field="last_name", max_length=150),
+            locale=params.get("locale") or "en_US",
+            currency=(params.get("preferred_currency_code") or "").upper()[:3],
+        )
+        return Response({"customer": customer_resource(customer_get(customer.pk))})
+
+    @extend_schema(
+        operation_id="customers_list",
+        tags=["customers"],
+        parameters=[
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", str),
+            OpenApiParameter("email[is]", str),
+            OpenApiParameter("email[starts_with]", str),
+            OpenApiParameter("id[is]", str),
+            OpenApiParameter("id[in]", str),
+        ],
+        responses=OK,
+    )
+    def get(self, request):
+        params = self.params(request)
+        rows, next_offset = paginate(apply_filters(_customers(), params, {"email": "email", "id": "pk"}), params)
+        return Response(listing([{"customer": customer_resource(c)} for c in rows], next_offset))
+
+
+class CustomerView(MerchantView):
+    @extend_schema(tags=["customers"], responses=OK)
+    def get(self, request, customer_id):
+        return Response({"customer": customer_resource(customer_get(customer_id))})
+
+
+def _add_card(customer, make_default, action):
+    try:
+        method = action()
+    except ServiceError as error:
+        raise ChargebeeError(
+            error.message,
+            api_error_code="payment_method_verification_failed",
+            type="payment",
+            status=400,
+            param=error.field,
+        ) from None
+    if make_default:
+        PaymentMethod.objects.filter(customer=customer).exclude(pk=method.pk).update(is_default=False)
+        PaymentMethod.objects.filter(pk=method.pk).update(is_default=True)
+    return Response(
+        {
+            "customer": customer_resource(customer_get(customer.pk)),
+            "payment_source": payment_source_resource(PaymentMethod.objects.get(pk=method.pk)),
+        }
+    )
+
+
+class CreateCardView(MerchantView):
+    @extend_schema(
+        tags=["payment_sources"],
+        parameters=[IDEMPOTENCY],
+        request=FORM,
+        responses=OK,
+        description="Adds a card (sandbox test numbers) to a customer.",
+    )
+    def post(self, request):
+        params = self.params(request)
+        customer = customer_get(params.get("customer_id"), param="customer_id")
+        card = params.get("card") or {}
+        if not card.get("number"):
+            raise wrong_value("card[number] cannot be blank", param="card[number]")
+        replace = str(params.get("replace_primary_payment_source") or "").lower() == "true"
+        has_default = customer.payment_methods.filter(is_default=True).exists()
+        return _add_card(
+            customer,
+            replace or not has_default,
+            lambda: services.payment_method_add(
+                customer=customer,
+                card_number=card.get("number"),
+                exp_month=_int(card.get("expiry_month"), 12),
+                exp_year=_int(card.get("expiry_year"), 2030),
+                make_default=False,
+            ),
+        )
+
+
+def _int(value, default):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+class CreateUsingTokenView(MerchantView):
+    @extend_schema(
+        tags=["payment_sources"],
+        parameters=[IDEMPOTENCY],
+        request=FORM,
+        responses=OK,
+        description="Adds a card from a gateway token (sandbox: tok_visa, tok_chargeDeclined, …).",
+    )
+    def post(self, request):
+        params = self.params(request)
+        customer = customer_get(params.get("customer_id"), param="customer_id")
+        token = params.get("token_id") or params.get("reference_id")
+        if not token:
+            raise wrong_value("token_id cannot be blank", param="token_id")
+        replace = str(params.get("replace_primary_payment_source") or "").lower() == "true"
+        has_default = customer.payment_methods.filter(is_default=True).exists()
+        return _add_card(
+            customer,
+            replace or not has_default,
+            lambda: services.payment_method_from_token(customer=customer, token=token),
+        )
+
+
+class PaymentSourcesView(MerchantView):
+    @extend_schema(
+        operation_id="payment_sources_list",
+        tags=["payment_sources"],
+        parameters=[
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", str),
+            OpenApiParameter("customer_id[is]", str),
+        ],
+        responses=OK,
+    )
+    def get(self, request):
+        params = self.params(request)
+        methods = apply_filters(PaymentMethod.objects.all(), params, {"customer_id": "customer_id"})
+        rows, next_offset = paginate(methods, params)
+        return Response(listing([{"payment_source": payment_source_resource(m)} for m in rows], next_offset))
+
+
+class PaymentSourceView(MerchantView):
+    @extend_schema(tags=["payment_sources"], responses=OK)
+    def get(self, request, source_id):
+        pk = str(source_id).removeprefix("pm_")
+        method = PaymentMethod.objects.filter(pk=int(pk)).first() if pk.isdigit() else None
+        if method is None:
+            raise not_found(f"Payment source {source_id} not found", param="id")
+        return Response({"payment_source": payment_source_resource(method)})
+
+
+def _subscriptions():
+    return Subscription.objects.select_related("offer").prefetch_related(
+        Prefetch("gifts", queryset=Gift.objects.only("pk", "subscription_id"))
+    )
+
+
+class SubscriptionsView(MerchantView):
+    @extend_schema(
+        operation_id="subscriptions_list",
+        tags=["subscriptions"],
+        parameters=[
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", str),
+            OpenApiParameter("customer_id[is]", str),
+            OpenApiParameter("status[is]", str),
+            OpenApiParameter("status[in]", str),
+            OpenApiParameter("plan_id[is]", str),
+        ],
+        responses=OK,
+    )
+    def get(self, request):
+        params = self.params(request)
+        subs = apply_filters(
+            _subscriptions(), params, {"customer_id": "customer_id", "status": "status", "plan_id": "offer__short_id"}
+        )
+        rows, next_offset = paginate(subs, params)
+        return Response(
+            listing(
+                [{"subscription": subscription_resource(s), "customer": customer_resource(s.customer)} for s in rows],
+                next_offset,
+            )
+        )
+
+
+class SubscriptionView(MerchantView):
+    @extend_schema(tags=["subscriptions"], responses=OK)
+    def get(self, request, subscription_id):
+        sub = _subscriptions().filter(pk=int(subscription_id)).first() if str(subscription_id).isdigit() else None
+        if sub is None:
+            raise not_found(f"Subscription {subscription_id} not found", param="id")
+        return Response(
+            {"subscription": subscription_resource(sub), "customer": customer_resource(customer_get(sub.customer_id))}
+        )

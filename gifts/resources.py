@@ -1,0 +1,54 @@
+"""Gifts and events as Chargebee resources: the merchant API's responses and the events' content."""
+
+
+def ts(when):
+    return int(when.timestamp()) if when else None
+
+
+def gift_resource(gift, timelines=None):
+    """`timelines`: the gift's GiftTimeline rows, when the caller prefetched them."""
+    timelines = gift.timeline.all() if timelines is None else timelines
+    receiver = {
+        "customer_id": str(gift.receiver_id) if gift.receiver_id else None,
+        "subscription_id": str(gift.subscription_id) if gift.subscription_id else None,
+        "first_name": gift.recipient_first_name or None,
+        "last_name": gift.recipient_last_name or None,
+        "email": gift.recipient_email,
+        "object": "gift_receiver",
+    }
+    resource = {
+        "id": str(gift.pk),
+        "status": gift.status,
+        "scheduled_at": ts(gift.scheduled_at),
+        "auto_claim": gift.auto_claim,
+        "no_expiry": gift.no_expiry,
+        "claim_expiry_date": ts(gift.claim_expiry_date),
+        "resource_version": gift.resource_version,
+        "updated_at": ts(gift.updated_at),
+        "object": "gift",
+        "gifter": {
+            "customer_id": str(gift.gifter_id),
+            "invoice_id": str(gift.invoice_id) if gift.invoice_id else None,
+            "signature": gift.signature or None,
+            "note": gift.personal_note or None,
+            "object": "gifter",
+        },
+        "gift_receiver": {k: v for k, v in receiver.items() if v is not None},
+        "gift_timelines": [
+            {"status": row.status, "occurred_at": ts(row.occurred_at), "object": "gift_timeline"} for row in timelines
+        ],
+    }
+    resource["gifter"] = {k: v for k, v in resource["gifter"].items() if v is not None}
+    return {k: v for k, v in resource.items() if v is not None}
+
+
+def event_resource(event):
+    return {
+        "id": event.event_id,
+        "occurred_at": ts(event.occurred_at),
+        "source": "api",
+        "object": "event",
+        "api_version": "v2",
+        "event_type": event.event_type,
+        "content": event.content,
+    }

@@ -1,0 +1,202 @@
+"""The email outbox against an unreliable provider: retries with backoff (CEL-9), permanent refusals (CEL-10), a
+spent retry budget (CEL-11), duplicate send tasks (CEL-12) and rows left behind by a dead worker (CEL-15)."""
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from gifts import services, tasks
+from gifts.mail import MAX_ATTEMPTS, STUCK_AFTER, send_due_emails
+from gifts.models import Email, GiftStatus
+from gifts.tests.email_backends import FlakyBackend, RefusingBackend
+from gifts.tests.factories import GiftFactory, GuestFactory, make_gift
+
+pytestmark = pytest.mark.django_db
+
+START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+RECIPIENT = "friend@example.com"
+
+
+@pytest.fixture
+def flaky_provider(settings):
+    settings.EMAIL_BACKEND = "gifts.tests.email_backends.FlakyBackend"
+    FlakyBackend.reset(failures=3)
+    yield FlakyBackend
+    FlakyBackend.reset()
+
+
+@pytest.fixture
+def refusing_provider(settings):
+    settings.EMAIL_BACKEND = "gifts.tests.email_backends.RefusingBackend"
+    yield RefusingBackend
+    RefusingBackend.reset()
+
+
+@pytest.fixture
+def delivered_gift(time_machine):
+    """A gift whose delivery sweep ran at START (its emails tried once, straight away)."""
+    time_machine.move_to(START, tick=False)
+    gift = GiftFactory(recipient_email=RECIPIENT, scheduled_at=START)
+    assert services.deliver_due_gifts() == 1
+    return gift
+
+
+def delivery_of(gift):
+    return Email.objects.get(gift=gift, kind=Email.Kind.GIFT_DELIVERY)
+
+
+def messages_to(address):
+    return [message for message in mail.outbox if address in message.to]
+
+
+def retry_until_settled(email, time_machine, *, limit):
+    """Runs the outbox sweep each time the email's next attempt is due; returns the delays the sweep was given."""
+    delays = []
+    for _ in range(limit):
+        email.refresh_from_db()
+        if email.status != Email.Status.PENDING:
+            return delays
+        delays.append(email.next_attempt_at - timezone.now())
+        time_machine.move_to(email.next_attempt_at - timedelta(seconds=1))
+        send_due_emails()
+        email.refresh_from_db()
+        assert email.status == Email.Status.PENDING, "retried before its delay was up"
+        time_machine.move_to(email.next_attempt_at)
+        send_due_emails()
+    raise AssertionError(f"still pending after {limit} sweeps")
+
+
+def test_it_retries_a_transient_provider_error_with_growing_delays_and_sends_the_email_once(
+    flaky_provider, delivered_gift, time_machine
+):
+    delivery = delivery_of(delivered_gift)
+    delays = retry_until_settled(delivery, time_machine, limit=10)
+
+    assert delivery.status == Email.Status.SENT and delivery.attempts == 4
+    assert flaky_provider.attempts_of(delivery.key) == 4
+    assert len(delays) == 3 and delays[0] < delays[1] < delays[2], delays
+    assert len(messages_to(RECIPIENT)) == 1
+    assert delivery.last_error == ""
+
+
+@pytest.mark.parametrize("error", ["bad_request", "recipients_refused"])
+def test_it_gives_up_at_once_on_a_permanent_provider_error_logs_the_gift_and_leaves_it_redeemable(
+    refusing_provider, error, caplog, time_machine
+):
+    refusing_provider.reset(refused={RECIPIENT}, error=error)
+    time_machine.move_to(START, tick=False)
+    gift = GiftFactory(recipient_email=RECIPIENT, scheduled_at=START)
+    with caplog.at_level(logging.WARNING, logger="gifts"):
+        services.deliver_due_gifts()
+
+    delivery = delivery_of(gift)
+    assert delivery.status == Email.Status.FAILED and delivery.attempts == 1
+    assert refusing_provider.attempts_of(delivery.key) == 1
+    logged = [(record.levelno, record.getMessage()) for record in caplog.records if record.name.startswith("gifts")]
+    assert len(logged) == 1
+    assert logged[0][0] == logging.ERROR and f"gift {gift.pk}" in logged[0][1]
+
+    time_machine.move_to(START + timedelta(days=2))
+    assert send_due_emails() == 0
+    assert refusing_provider.attempts_of(delivery.key) == 1
+    assert messages_to(RECIPIENT) == []
+
+    gift.refresh_from_db()
+    assert gift.status == GiftStatus.UNCLAIMED
+    redeemed = services.gift_redeem(customer=GuestFactory(email=RECIPIENT), code=gift.code)
+    assert redeemed.gift.status == GiftStatus.CLAIMED
+
+
+def test_it_marks_an_email_failed_when_the_provider_stays_down_past_the_retry_budget_and_stops_retrying(
+    flaky_provider, delivered_gift, time_machine, caplog
+):
+    flaky_provider.failures = 10**6
+    delivery = delivery_of(delivered_gift)
+    with caplog.at_level(logging.ERROR, logger="gifts"):
+        retry_until_settled(delivery, time_machine, limit=MAX_ATTEMPTS + 2)
+
+    assert delivery.status == Email.Status.FAILED and delivery.attempts == MAX_ATTEMPTS
+    assert flaky_provider.attempts_of(delivery.key) == MAX_ATTEMPTS
+    assert timezone.now() - START > timedelta(hours=1)  # the budget is hours, not a burst of quick retries
+    assert any(delivery.key in record.getMessage() for record in caplog.records if record.levelno == logging.ERROR)
+
+    time_machine.move_to(START + timedelta(days=7))
+    assert send_due_emails() == 0
+    delivery.refresh_from_db()
+    assert delivery.status == Email.Status.FAILED and delivery.attempts == MAX_ATTEMPTS
+    assert flaky_provider.attempts_of(delivery.key) == MAX_ATTEMPTS
+    assert messages_to(RECIPIENT) == []
+
+
+def test_it_sends_nothing_when_the_send_task_runs_a_second_time_for_the_same_email():
+    gift = make_gift()  # its receipt is pending: this test's transaction never commits, so no task ran yet
+    receipt = Email.objects.get(gift=gift, kind=Email.Kind.GIFT_RECEIPT)
+
+    tasks.send_email.delay(receipt.pk)
+    tasks.send_email.delay(receipt.pk)
+
+    receipt.refresh_from_db()
+    assert receipt.status == Email.Status.SENT and receipt.attempts == 1
+    assert len(messages_to(gift.gifter.email)) == 1
+
+
+def test_it_sends_nothing_when_a_duplicate_task_arrives_for_an_email_another_worker_is_sending():
+    gift = make_gift()
+    receipt = Email.objects.get(gift=gift, kind=Email.Kind.GIFT_RECEIPT)
+    Email.objects.filter(pk=receipt.pk).update(status=Email.Status.SENDING, sending_started_at=timezone.now())
+
+    tasks.send_email.delay(receipt.pk)
+
+    assert mail.outbox == []
+    receipt.refresh_from_db()
+    assert receipt.status == Email.Status.SENDING and receipt.attempts == 0
+
+
+def test_it_sends_the_delivery_email_once_even_if_its_task_arrives_after_the_sweep_sent_it(delivered_gift):
+    delivery = delivery_of(delivered_gift)
+    assert delivery.status == Email.Status.SENT
+
+    tasks.send_email.delay(delivery.pk)
+
+    assert len(messages_to(RECIPIENT)) == 1
+
+
+def test_it_gives_back_emails_stuck_in_sending_by_a_dead_worker_and_sends_each_exactly_once(time_machine):
+    time_machine.move_to(START, tick=False)
+    gift = GiftFactory(recipient_email=RECIPIENT, scheduled_at=START)
+    services.deliver_due_gifts(send=False)  # the worker committed the delivery, then died before sending
+    delivery = delivery_of(gift)
+    assert delivery.status == Email.Status.SENDING
+
+    time_machine.move_to(START + STUCK_AFTER - timedelta(seconds=1))
+    assert send_due_emails() == 0  # it may still be working
+    time_machine.move_to(START + STUCK_AFTER + timedelta(seconds=1))
+    assert send_due_emails() == 2  # the recipient's delivery and the gifter's "delivered"
+    assert send_due_emails() == 0
+
+    delivery.refresh_from_db()
+    assert delivery.status == Email.Status.SENT and delivery.attempts == 2
+    assert len(messages_to(RECIPIENT)) == 1
+
+
+def test_it_fails_an_email_whose_last_allowed_attempt_was_lost_with_its_worker_instead_of_retrying_it(
+    time_machine, caplog
+):
+    time_machine.move_to(START, tick=False)
+    receipt = Email.objects.get(gift=make_gift(), kind=Email.Kind.GIFT_RECEIPT)
+    # every attempt so far killed its worker (a poison message): the budget must still end the retries
+    Email.objects.filter(pk=receipt.pk).update(
+        status=Email.Status.SENDING, sending_started_at=START, attempts=MAX_ATTEMPTS
+    )
+
+    time_machine.move_to(START + STUCK_AFTER + timedelta(seconds=1))
+    with caplog.at_level(logging.ERROR, logger="gifts"):
+        assert send_due_emails() == 0
+
+    receipt.refresh_from_db()
+    assert receipt.status == Email.Status.FAILED and receipt.attempts == MAX_ATTEMPTS
+    assert mail.outbox == []
+    assert any(receipt.key in record.getMessage() for record in caplog.records if record.levelno == logging.ERROR)

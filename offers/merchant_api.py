@@ -1,0 +1,46 @@
+"""Merchant API (Chargebee v2 contract): offers as plans."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.response import Response
+
+from gifts.merchant_api import ERRORS
+from giftshop.chargebee import MerchantView, boolean, listing, not_found, paginate
+from offers.models import Offer, parse_offer_id
+from offers.resources import plan_resource
+
+OK = {200: OpenApiResponse(OpenApiTypes.OBJECT), **ERRORS}
+
+
+class PlansView(MerchantView):
+    @extend_schema(
+        operation_id="plans_list",
+        tags=["plans"],
+        parameters=[
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", str),
+            OpenApiParameter("giftable[is]", str),
+            OpenApiParameter("status[is]", str, description="active or archived"),
+        ],
+        responses=OK,
+    )
+    def get(self, request):
+        params = self.params(request)
+        offers = Offer.objects.all()
+        giftable = (params.get("giftable") or {}).get("is") if isinstance(params.get("giftable"), dict) else None
+        if giftable is not None:
+            offers = offers.filter(giftable=boolean(giftable, "giftable[is]"))
+        status = (params.get("status") or {}).get("is") if isinstance(params.get("status"), dict) else None
+        if status is not None:
+            offers = offers.filter(active=status == "active")
+        rows, next_offset = paginate(offers, params)
+        return Response(listing([{"plan": plan_resource(offer)} for offer in rows], next_offset))
+
+
+class PlanView(MerchantView):
+    @extend_schema(tags=["plans"], responses=OK)
+    def get(self, request, plan_id):
+        offer = Offer.objects.filter(short_id=parse_offer_id(plan_id) or "").first()
+        if offer is None:
+            raise not_found(f"Plan {plan_id} not found", param="id")
+        return Response({"plan": plan_resource(offer)})
