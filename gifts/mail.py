@@ -153,7 +153,7 @@ def _send_one(email, provider):
 
 # Sent rows are written a group at a time. The price: a worker killed mid-group leaves up to this many sent
 # rows in `sending`, which the stuck-row reset sends again.
-SENT_GROUP = 50
+SENT_GROUP = 10
 
 
 def _record_sent(emails):

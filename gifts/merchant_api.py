@@ -92,8 +92,21 @@ def _payment_method(gifter, source_id):
     return method
 
 
+def _group(params, name):
+    """The params of a bracket group such as gifter[…], each a single value (in addons[…], a list of them). Any
+    other shape, e.g. `gifter=x` or `gifter[email][0]=x`, is a 400 here rather than a type error further on."""
+    group = params.get(name)
+    if group is not None and not isinstance(group, dict):
+        raise wrong_value(f"Use {name}[…] parameters.", param=name)
+    for key, value in (group or {}).items():
+        values = value if name == "addons" and isinstance(value, list) else [value]
+        if any(isinstance(v, dict | list) for v in values):
+            raise wrong_value(f"{name}[{key}] should be a single value.", param=f"{name}[{key}]")
+    return group or {}
+
+
 def _addons(params):
-    raw = params.get("addons") or {}
+    raw = _group(params, "addons")
     ids, quantities = raw.get("id") or [], raw.get("quantity") or []
     if not isinstance(ids, list) or not isinstance(quantities, list):
         raise wrong_value("Use addons[id][0], addons[quantity][0].", param="addons")
@@ -124,9 +137,9 @@ class GiftsView(MerchantView):
     )
     def post(self, request):
         params = self.params(request)
-        gifter_params = params.get("gifter") or {}
-        receiver_params = params.get("gift_receiver") or {}
-        plan_id = (params.get("subscription") or {}).get("plan_id")
+        gifter_params = _group(params, "gifter")
+        receiver_params = _group(params, "gift_receiver")
+        plan_id = _group(params, "subscription").get("plan_id")
         if not gifter_params.get("customer_id"):
             raise wrong_value("gifter[customer_id] cannot be blank", param="gifter[customer_id]")
         if not plan_id:
@@ -136,7 +149,7 @@ class GiftsView(MerchantView):
         if offer is None:
             raise not_found(f"Plan {plan_id} not found", param="subscription[plan_id]")
         integer(
-            (params.get("subscription") or {}).get("plan_quantity"),
+            _group(params, "subscription").get("plan_quantity"),
             "subscription[plan_quantity]",
             minimum=1,
             maximum=1,
@@ -156,7 +169,7 @@ class GiftsView(MerchantView):
         if auto_claim and no_expiry:
             raise wrong_value("no_expiry cannot be set with auto_claim", param="no_expiry")
         coupon_ids = params.get("coupon_ids") or []
-        if not isinstance(coupon_ids, list):
+        if not isinstance(coupon_ids, list) or any(isinstance(c, dict | list) for c in coupon_ids):
             raise wrong_value("Use coupon_ids[0], coupon_ids[1], …", param="coupon_ids")
         record = getattr(request._request, "idempotency_record", None)
         try:
@@ -176,7 +189,9 @@ class GiftsView(MerchantView):
                 signature=gifter_params.get("signature") or "",
                 note=gifter_params.get("note") or "",
                 payment_method=_payment_method(gifter, gifter_params.get("payment_src_id")),
-                idempotency_key=f"{record.api_key_id}:{record.key}" if record else uuid.uuid4().hex,
+                # The record's id, not the client's key: a key reused after the record was reaped is a new purchase,
+                # while a retry that took over a crashed attempt keeps the record and so the charge.
+                idempotency_key=f"idem-{record.pk}" if record else uuid.uuid4().hex,
             )
         except PaymentError as error:
             raise ChargebeeError(
@@ -297,7 +312,7 @@ class GiftUpdateView(MerchantView):
     def post(self, request, gift_id):
         gift = gift_get(gift_id)
         params = self.params(request)
-        receiver = params.get("gift_receiver") or {}
+        receiver = _group(params, "gift_receiver")
         _state_errors(
             lambda: purchase.gift_update(
                 gift_id=gift.pk,

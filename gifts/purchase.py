@@ -2,21 +2,25 @@
 (refund). Kept apart from gifts.services because billing's checkout builds on those services."""
 
 import contextlib
+import logging
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Subscription, Transaction
 from billing.gateways import PaymentError
-from billing.models import Payment
+from billing.models import NOTE_MAX_LENGTH, Payment
 from billing.services import charge, coupon_find, invoice_create, refund
 from gifts import services
 from gifts.models import Gift, GiftStatus
+from giftshop import validation
 from giftshop.errors import ServiceError
 from giftshop.money import quantize
 from offers.models import Coupon
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -65,7 +69,21 @@ def gift_purchase(
             raise ServiceError(f"Addon {addon.code} is not applicable to this plan.", field="addons[id]")
         if quantity < 1:
             raise ServiceError("Addon quantity must be at least 1.", field="addons[quantity]")
-    coupons = [coupon_find(code, offer=offer, now=now) for code in coupon_codes]
+    coupons = []
+    for index, code in enumerate(coupon_codes):
+        try:
+            coupons.append(coupon_find(code, offer=offer, now=now))
+        except ServiceError as error:
+            error.field = f"coupon_ids[{index}]"  # the merchant API's name for it, not the storefront's
+            raise
+    # Every refusal comes before the charge: one raised after it (in _fulfil) would keep the money and give no gift.
+    recipient_email = validation.email_address(recipient_email, field="gift_receiver[email]")
+    recipient_first_name = validation.single_line(
+        recipient_first_name, field="gift_receiver[first_name]", max_length=150
+    )
+    recipient_last_name = validation.single_line(recipient_last_name, field="gift_receiver[last_name]", max_length=150)
+    signature = validation.single_line(signature, field="gifter[signature]", max_length=150)
+    note = validation.plain_text(note, field="gifter[note]", max_length=NOTE_MAX_LENGTH)
     scheduled_at = max(scheduled_at or now, now)
     services.gift_defaults(  # the date rules, checked before any money moves
         scheduled_at=scheduled_at, auto_claim=auto_claim, no_expiry=no_expiry, claim_expiry_date=claim_expiry_date
@@ -120,27 +138,33 @@ def _fulfil(*, payment, gifter, offer, receiver, addons, coupons, discount, now,
     )
     Payment.objects.filter(pk=payment.pk).update(invoice=invoice)
     for coupon in coupons:
-        Coupon.objects.filter(pk=coupon.pk).update(redemptions=F("redemptions") + 1)
+        # The money is taken: a coupon that ran out meanwhile is logged, not allowed to fail the purchase.
+        counted = Coupon.objects.filter(
+            Q(max_redemptions__isnull=True) | Q(redemptions__lt=F("max_redemptions")), pk=coupon.pk
+        ).update(redemptions=F("redemptions") + 1)
+        if not counted:
+            logger.warning("coupon %s ran out while a merchant gift was being paid", coupon.code)
     receiver = receiver or services.customer_for_email(gift_fields["recipient_email"])
+    # Created before the gift so the gift_scheduled event already names it (gift_receiver.subscription_id).
+    subscription = Subscription.objects.create(
+        customer=receiver,
+        offer=offer,
+        status=Subscription.Status.FUTURE,
+        term_start=gift_fields["scheduled_at"],
+        term_end=offer.term_end(gift_fields["scheduled_at"]),
+        auto_renew=False,
+        origin=Subscription.Origin.GIFT,
+    )
     gift = services.gift_create(
         gifter=gifter,
         offer=offer,
         invoice=invoice,
         receiver=receiver,
+        subscription=subscription,
         source=Gift.Source.MERCHANT,
         now=now,
         **gift_fields,
     )
-    subscription = Subscription.objects.create(
-        customer=receiver,
-        offer=offer,
-        status=Subscription.Status.FUTURE,
-        term_start=gift.scheduled_at,
-        term_end=offer.term_end(gift.scheduled_at),
-        auto_renew=False,
-        origin=Subscription.Origin.GIFT,
-    )
-    Gift.objects.filter(pk=gift.pk).update(subscription=subscription)
     Transaction.objects.create(
         customer=gifter,
         occurred_at=now,

@@ -91,8 +91,9 @@ def send_due_webhooks(*, now=None, batch_size=100):
     while True:
         with transaction.atomic():
             ids = list(
-                WebhookDelivery.objects.select_for_update(skip_locked=True)
-                .filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
+                # A deactivated endpoint gets nothing more; its waiting deliveries resume if it is switched back on.
+                WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now, endpoint__active=True)
                 .order_by("next_attempt_at", "pk")
                 .values_list("pk", flat=True)[:batch_size]
             )

@@ -260,6 +260,8 @@ def parse_params(items):
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise wrong_value(f"{key} is malformed.", param=key)
+        if isinstance(node.get(parts[-1]), dict):  # `gifter=x` besides `gifter[customer_id]=1`
+            raise wrong_value(f"{key} is malformed.", param=key)
         node[parts[-1]] = None if value == "" else value
     return _listify(tree)
 
@@ -396,6 +398,8 @@ class MerchantView(APIView):
         if hasattr(source, "lists"):
             items = [(key, value) for key, values in source.lists() for value in values]
         else:  # JSON body: already nested
+            if not isinstance(source, dict):
+                raise wrong_value("The request body must be a JSON object.")
             return source
         return parse_params(items)
 
@@ -417,7 +421,7 @@ def idempotent_dispatch(view, request, key, dispatch, args, kwargs):
     """Runs a POST at most once per (API key, idempotency key): an exact repeat replays the stored status and
     body with `chargebee-idempotency-replayed: true`; the key with another request is 422; a duplicate that
     arrives while the first is still running is 409. Only successful answers (and payment refusals) are kept, so
-    a request that failed validation or crashed can be retried with the same key."""
+    a request that failed validation can be retried with the same key; one that crashed can be retried as it was."""
     from accounts.models import IdempotencyRecord
 
     if not key or len(key) > 100 or any(not (32 < ord(ch) < 127) for ch in key):
@@ -454,7 +458,14 @@ def idempotent_dispatch(view, request, key, dispatch, args, kwargs):
                 )
             )
         if record.status_code is None:
-            if now - record.created_at < IDEMPOTENCY_IN_FLIGHT:
+            # The first attempt died with its worker (or crashed): one retry takes it over, keeping the record and so
+            # the gateway key derived from it (no second charge). Conditional, so two retries cannot both take it.
+            taken = now - record.created_at >= IDEMPOTENCY_IN_FLIGHT and (
+                IdempotencyRecord.objects.filter(
+                    pk=record.pk, status_code__isnull=True, created_at=record.created_at
+                ).update(created_at=now)
+            )
+            if not taken:
                 return error_response(
                     ChargebeeError(
                         "A request with this idempotency key is still being processed; retry shortly.",
@@ -463,9 +474,6 @@ def idempotent_dispatch(view, request, key, dispatch, args, kwargs):
                         type="invalid_request",
                     )
                 )
-            # The first attempt died with its worker: take it over (the gateway key derived from ours stops a
-            # second charge).
-            IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True).update(created_at=now)
         else:
             response = HttpResponse(bytes(record.body), status=record.status_code, content_type=record.content_type)
             response[REPLAYED_HEADER] = "true"
@@ -476,7 +484,10 @@ def idempotent_dispatch(view, request, key, dispatch, args, kwargs):
         if hasattr(response, "render"):
             response.render()
     except BaseException:
-        IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True).delete()
+        # Kept, not deleted, and open to a retry at once: a crash after the charge must not let the retry charge again.
+        IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True).update(
+            created_at=timezone.now() - IDEMPOTENCY_IN_FLIGHT
+        )
         raise
     keep = 200 <= response.status_code < 300 or _is_payment_error(response)
     if keep:

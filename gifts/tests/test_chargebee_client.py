@@ -34,7 +34,7 @@ def _customer(cb, email, card="4242424242424242"):
 
 
 def test_the_official_client_creates_reads_lists_claims_cancels_and_updates_gifts(cb):
-    offer = OfferFactory(short_id="S222222222", period="year", price="99.99", giftable=True)
+    OfferFactory(short_id="S222222222", period="year", price="99.99", giftable=True)
     AddonFactory(code="printed-card", price="2.50")
     CouponFactory(code="XMAS10", percent_off="10")
     gifter = _customer(cb, "gifter@example.com")
