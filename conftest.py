@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 
@@ -30,3 +32,46 @@ def _fresh_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium under Playwright (no browser download): the browser tests' browser."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    path = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium")
+    if not path:
+        pytest.fail("Chromium is not installed: apt-get install chromium (bin/test does it).")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=path,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def screenshots(request):
+    """Saves full-page screenshots under $TEST_OUTPUT_DIR/screenshots/<test name>/."""
+    from pathlib import Path
+
+    folder = Path(os.environ.get("TEST_OUTPUT_DIR", "test-output")) / "screenshots" / request.node.name
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def shoot(page, name):
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+    return shoot

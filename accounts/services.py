@@ -70,12 +70,18 @@ def customer_register(*, email, password, first_name="", last_name="", locale="e
         "currency": (currency or "").upper()[:3],
     }
     if existing is not None:
-        # Created without a password (a gift recipient, a guest gifter): registering claims the account.
-        existing.set_password(password)
-        for name, value in fields.items():
-            setattr(existing, name, value or getattr(existing, name))
-        existing.save(update_fields=["password", *fields])
-        return existing
+        # Created without a password (a gift recipient, a guest gifter): whoever holds the mailbox claims it, so
+        # registering sends a link to choose a password there instead of taking the account over.
+        from gifts.services import email_queue
+
+        email_queue(
+            kind="set_password", key=f"customer:{existing.pk}:set-password:{timezone.now():%Y%m%d%H}", to=existing.email
+        )
+        raise ServiceError(
+            "This email already has an account without a password: we have emailed you a link to choose one.",
+            code="USER0002",
+            field="email",
+        )
     try:
         with transaction.atomic():
             return Customer.objects.create_user(email, password, **fields)
@@ -102,6 +108,9 @@ def customer_update(*, customer, **fields):
 @transaction.atomic
 def payment_method_add(*, customer, card_number, exp_month, exp_year, make_default=True):
     """Tokenises a card through the gateway and keeps the token (never the number)."""
+    today = timezone.now().date()
+    if (int(exp_year), int(exp_month)) < (today.year, today.month):
+        raise ServiceError("This card has expired.", code="expired_card", field="expMonth")
     try:
         card = get_gateway().tokenize(number=card_number, exp_month=exp_month, exp_year=exp_year)
     except PaymentError as error:

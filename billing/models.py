@@ -36,6 +36,14 @@ class Order(models.Model):
     delivery_date = models.DateTimeField(null=True, blank=True, help_text="Empty or past: deliver at once.")
     personal_note = models.CharField(max_length=NOTE_MAX_LENGTH, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    checkout_key = models.CharField(
+        max_length=64,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="The web checkout form's per-render key: a "
+        "double submit finds this order instead of making a second one.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(default=order_expiry)
     paid_at = models.DateTimeField(null=True, blank=True)

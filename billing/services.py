@@ -2,11 +2,12 @@
 across the gateway call."""
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -46,13 +47,21 @@ def _price(order):
 
 
 @transaction.atomic
-def order_create(*, customer: Customer, offer: Offer, buy_as_gift=False, coupon_code=None, payment_method_id=""):
+def order_create(
+    *, customer: Customer, offer: Offer, buy_as_gift=False, coupon_code=None, payment_method_id="", checkout_key=None
+):
     now = timezone.now()
     if not offer.active:
         raise OrderError("This offer is not on sale.", field="offerId", code="inactive_offer")
     if buy_as_gift and not offer.giftable:
         raise OrderError("This offer cannot be bought as a gift.", field="buyAsAGift", code="not_giftable")
-    order = Order(customer=customer, offer=offer, buy_as_gift=buy_as_gift, payment_method_id=payment_method_id or "")
+    order = Order(
+        customer=customer,
+        offer=offer,
+        buy_as_gift=buy_as_gift,
+        payment_method_id=payment_method_id or "",
+        checkout_key=checkout_key,
+    )
     order.coupon = coupon_find(coupon_code, offer=offer, now=now) if coupon_code else None
     _price(order)
     order.save()
@@ -386,3 +395,65 @@ def refund(*, payment, reason=""):
                 )
     refund_row.refresh_from_db()
     return refund_row
+
+
+def checkout(
+    *,
+    customer,
+    offer,
+    checkout_key,
+    as_gift,
+    coupon_code=None,
+    recipient_email="",
+    delivery_at=None,
+    personal_note="",
+    payment_method=None,
+    card_token=None,
+):
+    """The web checkout in one call: the order for this form render (found again on a double submit or a retry
+    after a decline), updated and paid. Returns the paid order; raises OrderError or PaymentError."""
+    order = Order.objects.filter(checkout_key=checkout_key).first()
+    if order is None:
+        try:
+            order = order_create(
+                customer=customer,
+                offer=offer,
+                buy_as_gift=as_gift,
+                coupon_code=coupon_code or None,
+                checkout_key=checkout_key,
+            )
+        except IntegrityError:  # the same form submitted twice at once: the other request made the order
+            order = Order.objects.get(checkout_key=checkout_key)
+    if order.customer_id != customer.pk or order.offer_id != offer.pk:
+        raise OrderError("This checkout form belongs to another order; reload the page.", code="checkout_mismatch")
+    if order.status == Order.Status.PAID:
+        return order
+    changes = {"buy_as_gift": as_gift, "coupon_code": coupon_code or None}
+    if as_gift:
+        changes.update(recipient_email=recipient_email, delivery_date=delivery_at, personal_note=personal_note)
+    try:
+        order = order_update(order=order, **changes)
+        order_pay(order=order, payment_method=payment_method, card_token=card_token)
+    except OrderError as error:
+        if error.code not in ("payment_in_progress", "order_paid"):
+            raise
+        _wait_until_paid(order)  # a double submit: the first request is paying
+    order.refresh_from_db()
+    return order
+
+
+def _wait_until_paid(order, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if Order.objects.filter(pk=order.pk, status=Order.Status.PAID).exists():
+            return
+        time.sleep(0.1)
+
+
+def price_preview(*, offer, coupon_code=None):
+    """What an order for `offer` with this coupon would cost (nothing is saved); OrderError for a bad coupon."""
+    order = Order(
+        offer=offer, coupon=coupon_find(coupon_code, offer=offer, now=timezone.now()) if coupon_code else None
+    )
+    _price(order)
+    return order

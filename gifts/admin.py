@@ -1,6 +1,14 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import OuterRef, Subquery
+from django.template.response import TemplateResponse
 
+from billing.models import Payment
+from gifts import purchase, services
 from gifts.models import Email, Event, Gift, GiftTimeline, WebhookDelivery, WebhookEndpoint
+from giftshop import validation
+from giftshop.errors import ServiceError
 
 
 class GiftTimelineInline(admin.TabularInline):
@@ -24,6 +32,50 @@ class EmailInline(admin.TabularInline):
         return False
 
 
+class UndeliverableFilter(admin.SimpleListFilter):
+    """Gifts whose latest delivery email failed or bounced: support's list of recipients to correct. A gift
+    leaves it once a resend (to a corrected address) is queued."""
+
+    title = "undeliverable"
+    parameter_name = "undeliverable"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Delivery email failed or bounced")]
+
+    def queryset(self, request, queryset):
+        if self.value() != "yes":
+            return queryset
+        latest = (
+            Email.objects.filter(gift=OuterRef("pk"), kind=Email.Kind.GIFT_DELIVERY).order_by("-pk").values("status")
+        )
+        return queryset.alias(last_delivery=Subquery(latest[:1])).filter(
+            last_delivery__in=[Email.Status.FAILED, Email.Status.BOUNCED]
+        )
+
+
+class RecipientForm(forms.Form):
+    recipient_email = forms.CharField(label="New recipient email", max_length=254, widget=forms.EmailInput)
+
+    def clean_recipient_email(self):
+        try:  # the services' own rules (no CR/LF or other header tricks), so the form cannot disagree with them
+            return validation.email_address(self.cleaned_data["recipient_email"], field="recipient_email")
+        except ServiceError as error:
+            raise forms.ValidationError(error.message) from None
+
+
+def _actor(request):
+    return f"admin:{request.user.get_username()}"[:100]  # GiftTimeline.actor's length
+
+
+def _refund_note(gift):
+    refund = gift.invoice_id and Payment.objects.filter(kind=Payment.Kind.REFUND, invoice_id=gift.invoice_id).first()
+    if not refund:
+        return "there was no payment to refund"
+    if refund.status == Payment.Status.SUCCEEDED:
+        return f"{refund.amount} {refund.currency} refunded to the gifter"
+    return f"the refund FAILED ({refund.failure_message or 'gateway error'}); it is pending, for support to retry"
+
+
 @admin.register(Gift)
 class GiftAdmin(admin.ModelAdmin):
     list_display = [
@@ -38,7 +90,16 @@ class GiftAdmin(admin.ModelAdmin):
         "claimed_at",
         "source",
     ]
-    list_filter = ["status", "source", "auto_claim", "no_expiry", "scheduled_at", "sent_at", "claimed_at"]
+    list_filter = [
+        "status",
+        UndeliverableFilter,
+        "source",
+        "auto_claim",
+        "no_expiry",
+        "scheduled_at",
+        "sent_at",
+        "claimed_at",
+    ]
     search_fields = ["=id", "gifter__email", "recipient_email", "=code_last4"]
     search_help_text = "Gift id, gifter or recipient email, or the last four characters of the code."
     date_hierarchy = "scheduled_at"
@@ -77,10 +138,74 @@ class GiftAdmin(admin.ModelAdmin):
         "claim_expiry_date",
     ]
     exclude = ["code_nonce", "code_digest", "code_last4"]
+    actions = ["resend_delivery", "reissue_code", "change_recipient", "cancel"]
 
     @admin.display(description="code")
     def masked_code(self, gift):
         return gift.masked_code
+
+    def _for_each(self, request, queryset, change, done):
+        """Calls `change(gift)` (a service) for each selected gift, one transaction each, and reports every
+        outcome. `done`: what the admin log records; the user's message is what `change` returns."""
+        for gift in queryset.order_by("pk"):
+            try:
+                reply = change(gift)
+            except ServiceError as refusal:
+                self.message_user(request, f"Gift {gift.pk}: not done. {refusal.message}", messages.ERROR)
+                continue
+            gift.refresh_from_db()  # logged as it is now (a reissued gift under its new masked code)
+            self.log_change(request, gift, done)  # never a code: the log is a table like any other
+            self.message_user(request, f"Gift {gift.pk}: {reply}", messages.SUCCESS)
+
+    @admin.action(description="Resend the delivery email", permissions=["change"])
+    def resend_delivery(self, request, queryset):
+        def change(gift):
+            services.gift_resend(gift_id=gift.pk, actor=_actor(request))
+            return f"the delivery email is sent again to {gift.recipient_email}, with the same code."
+
+        self._for_each(request, queryset, change, "Resent the delivery email.")
+
+    @admin.action(description="Reissue the code", permissions=["change"])
+    def reissue_code(self, request, queryset):
+        def change(gift):
+            gift = services.gift_reissue_code(gift_id=gift.pk, actor=_actor(request))
+            emailed = " It is emailed to the recipient." if gift.status == Gift.Status.UNCLAIMED else ""
+            # Shown this once (messages are consumed when displayed): support passes it to the gifter.
+            return f"the old code no longer works; the new code is {gift.code}.{emailed}"
+
+        self._for_each(request, queryset, change, "Reissued the code.")
+
+    @admin.action(description="Change recipient email", permissions=["change"])
+    def change_recipient(self, request, queryset):
+        form = RecipientForm(request.POST) if "apply" in request.POST else RecipientForm()
+        if form.is_valid():
+            email = form.cleaned_data["recipient_email"]
+
+            def change(gift):
+                gift = services.gift_change_recipient(gift_id=gift.pk, recipient_email=email, actor=_actor(request))
+                resent = " The delivery email is sent again to it." if gift.status == Gift.Status.UNCLAIMED else ""
+                return f"the recipient email is now {email}.{resent}"
+
+            self._for_each(request, queryset, change, f"Changed the recipient email to {email}.")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Change the recipient email",
+            "opts": self.opts,
+            "gifts": queryset.order_by("pk"),
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/gifts/gift/change_recipient.html", context)
+
+    @admin.action(description="Cancel (refund the gifter)", permissions=["change"])
+    def cancel(self, request, queryset):
+        def change(gift):
+            gift = purchase.gift_cancel(gift_id=gift.pk, actor=_actor(request))
+            return f"cancelled; {_refund_note(gift)}."
+
+        self._for_each(request, queryset, change, "Cancelled the gift (refunding the gifter).")
 
     def has_add_permission(self, request):
         return False  # gifts are bought, not typed in

@@ -9,7 +9,6 @@ from billing.models import NOTE_MAX_LENGTH
 from gifts import services
 from gifts.selectors import gift_for_gifter
 from giftshop import ratelimit
-from giftshop.errors import ServiceError
 from giftshop.mediastore import MediaStoreError, MediaStoreView, envelope, errors, in_envelope
 
 
@@ -109,22 +108,11 @@ def code_attempt(request, action):
     client's and the account's attempts; an existing code, whatever its fate, gives the attempt back."""
     identities = [f"ip:{BaseThrottle().get_ident(request)}", f"customer:{request.user.pk}"]
     try:
-        reservation = ratelimit.reserve("gift-code", identities)
+        return ratelimit.attempt("gift-code", identities, action, is_guess=services.is_code_guess)
     except ratelimit.LimitExceeded as limited:
         error = MediaStoreError(str(limited), status_code=429)
         error.wait = limited.retry_after
         raise error from None
-    try:
-        result = action()
-    except ServiceError as error:
-        if error.code not in ("gift_not_found", "invalid_code"):
-            reservation.release()
-        raise
-    except Exception:
-        reservation.release()
-        raise
-    reservation.release()
-    return result
 
 
 class VerificationView(MediaStoreView):

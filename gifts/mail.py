@@ -14,13 +14,17 @@ from urllib.parse import urlencode
 
 from anymail.exceptions import AnymailAPIError, AnymailInvalidAddress, AnymailRecipientsRefused
 from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
-from accounts.models import SiteSettings
+from accounts.models import Customer, SiteSettings
 from gifts.models import Email
 
 logger = logging.getLogger(__name__)
@@ -80,7 +84,22 @@ def gift_receipt(email):
         "delivery_local": gift.scheduled_at.astimezone(zone),
         "edit_until_local": gift.edit_cutoff().astimezone(zone),
         "zone": zone.key,
+        "set_password_url": set_password_url(gift.gifter),
     }
+
+
+def set_password_url(customer):
+    """For a customer without a password (a guest checkout): a link to choose one and see their account."""
+    if customer.has_usable_password():
+        return None
+    path = reverse(
+        "accounts:password_reset_confirm",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(customer.pk)),
+            "token": default_token_generator.make_token(customer),
+        },
+    )
+    return f"{settings.SITE_URL}{path}"
 
 
 def gift_redeemed(email):
@@ -97,7 +116,13 @@ def order_receipt(email):
     }
 
 
+def set_password(email):
+    customer = Customer.objects.get(email__iexact=email.to_email)
+    return {"customer": customer, "set_password_url": set_password_url(customer), "site_url": settings.SITE_URL}
+
+
 RENDERERS = {
+    Email.Kind.SET_PASSWORD: set_password,
     Email.Kind.GIFT_DELIVERY: gift_delivery,
     Email.Kind.GIFT_DELIVERED: gift_delivered,
     Email.Kind.GIFT_RECEIPT: gift_receipt,

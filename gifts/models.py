@@ -161,6 +161,7 @@ class Email(models.Model):
         GIFT_DELIVERY = "gift_delivery", "Gift delivery (recipient)"
         GIFT_DELIVERED = "gift_delivered", "Gift delivered (gifter)"
         GIFT_REDEEMED = "gift_redeemed", "Gift redeemed (gifter)"
+        SET_PASSWORD = "set_password", "Set your password (an account without one)"
 
     key = models.CharField(max_length=120, unique=True)
     kind = models.CharField(max_length=30, choices=Kind.choices)

@@ -56,3 +56,17 @@ def reserve(scope, identities, *, limit=None, window=None):
             Reservation(reserved).release()
             raise LimitExceeded(retry_after=(bucket + 1) * window - now)
     return Reservation(reserved)
+
+
+def attempt(scope, identities, action, *, is_guess):
+    """Runs `action` under the attempt limits of `identities`: raises LimitExceeded before running it when any is
+    over; an attempt that fails as a guess (`is_guess(error)`) keeps its slot, anything else gives it back."""
+    reservation = reserve(scope, identities)
+    try:
+        result = action()
+    except Exception as error:
+        if not is_guess(error):
+            reservation.release()
+        raise
+    reservation.release()
+    return result

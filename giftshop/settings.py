@@ -114,7 +114,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+# Admin messages can carry a reissued gift code: keep them on the server, not in a readable cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "accounts:account"
 
 LANGUAGE_CODE = "en-us"
 USE_I18N = True

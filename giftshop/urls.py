@@ -5,6 +5,9 @@ from giftshop import views
 
 urlpatterns = [
     path("", include("offers.urls")),
+    path("", include("billing.urls")),
+    path("", include("gifts.urls")),
+    path("", include("accounts.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("mediastore/", include("giftshop.mediastore_urls")),

@@ -1,5 +1,6 @@
 from django.shortcuts import render
 
+from billing.views import has_access
 from offers.selectors import offer_get, offer_list_on_sale
 
 
@@ -8,4 +9,12 @@ def catalogue(request):
 
 
 def offer_detail(request, offer_id):
-    return render(request, "offers/offer_detail.html", {"offer": offer_get(offer_id, active_only=True)})
+    offer = offer_get(offer_id, active_only=True)
+    return render(
+        request,
+        "offers/offer_detail.html",
+        {
+            "offer": offer,
+            "already_has_access": has_access(request.user, offer),
+        },
+    )

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 import time_machine
+from django.core import mail
 from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
@@ -155,27 +157,35 @@ def test_it_refuses_to_register_for_an_unknown_publisher():
     assert Customer.objects.count() == 0
 
 
-def test_a_customer_created_by_a_gift_can_register_and_claim_their_account():
+def test_a_customer_created_by_a_gift_who_registers_is_emailed_a_link_and_then_owns_the_account(
+    client, django_capture_on_commit_callbacks
+):
     gift = make_gift(recipient_email="friend@example.com", auto_claim=True)
     gift_services.deliver_due_gifts()  # auto-claim creates the recipient's account, without a password
     recipient = Customer.objects.get(email="friend@example.com")
     assert not recipient.has_usable_password()
 
-    client, customer_id, _data = register("Friend@Example.com", firstName="Frankie")
-    assert customer_id == recipient.pk
-    assert data_of(me(client, customer_id))["firstName"] == "Frankie"
-    subscriptions = data_of(client.get(f"/mediastore/customers/{customer_id}/subscriptions"))["items"]
-    assert [s["offerId"] for s in subscriptions] == [gift.offer.long_id]
-    assert data_of(login("friend@example.com", PASSWORD))["customerId"] == recipient.pk
+    # Registering does not take the account over: whoever holds the mailbox gets a link to choose a password.
+    with django_capture_on_commit_callbacks(execute=True):
+        response = APIClient().post(
+            "/mediastore/customers",
+            {"email": "Friend@Example.com", "password": PASSWORD, "publisherId": publisher_id()},
+            format="json",
+        )
+    assert_error(response, 422, "USER0002")
+    recipient.refresh_from_db()
+    assert not recipient.has_usable_password()
+    link = next(m for m in mail.outbox if m.to == ["friend@example.com"] and "/reset/" in m.body).body
+    path = "/" + re.search(r"https?://\S+/reset/\S+", link).group(0).split("/", 3)[3]
+    form_url = client.get(path, follow=True).redirect_chain[-1][0]
+    client.post(form_url, {"new_password1": PASSWORD, "new_password2": PASSWORD})
 
-    # Once claimed, the account is an ordinary one: registering it again is refused.
-    again = APIClient().post(
-        "/mediastore/customers",
-        {"email": "friend@example.com", "password": "another-l0ng-Password", "publisherId": publisher_id()},
-        format="json",
-    )
-    assert_error(again, 422, "USER0002")
-    assert data_of(login("friend@example.com", PASSWORD))["customerId"] == recipient.pk
+    logged_in = data_of(login("friend@example.com", PASSWORD))
+    assert logged_in["customerId"] == recipient.pk
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {logged_in['jwt']}")
+    subscriptions = data_of(api.get(f"/mediastore/customers/{recipient.pk}/subscriptions"))["items"]
+    assert [s["offerId"] for s in subscriptions] == [gift.offer.long_id]
 
 
 # --- refresh tokens ----------------------------------------------------------------------------------------

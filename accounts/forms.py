@@ -1,0 +1,141 @@
+"""The web pages' forms: they parse and check input for the browser; every rule stays in the services."""
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import forms as auth_forms
+from django.contrib.auth.forms import _unicode_ci_compare
+from django.contrib.auth.password_validation import password_validators_help_texts
+from django.urls import reverse
+
+from accounts.models import Customer
+from billing.forms import ZONES, GiftDetailsForm, clean_gift_details
+
+# The services name fields as the APIs do; the forms name them in Python.
+SERVICE_FIELDS = {
+    "firstName": "first_name",
+    "lastName": "last_name",
+    "recipientEmail": "recipient_email",
+    "personalNote": "personal_note",
+    "cardNumber": "card_number",
+    "password": "password1",
+}
+
+
+def add_service_error(form, error, default_field=None):
+    """Shows a ServiceError on the field it names (or on `default_field`, or above the form)."""
+    field = SERVICE_FIELDS.get(error.field, error.field) or default_field
+    form.add_error(field if field in form.fields else None, error.message)
+
+
+class LoginForm(auth_forms.AuthenticationForm):
+    username = forms.EmailField(
+        label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+    )
+
+
+def password_rules():
+    """The configured validators' rules as one plain sentence (Django's own help is an HTML list)."""
+    return " ".join(password_validators_help_texts())
+
+
+class RegisterForm(forms.Form):
+    email = forms.EmailField(widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    first_name = forms.CharField(label="First name", required=False, max_length=150)
+    last_name = forms.CharField(label="Last name", required=False, max_length=150)
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password2 = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["password1"].help_text = password_rules()
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("password1") and cleaned.get("password2") and cleaned["password1"] != cleaned["password2"]:
+            self.add_error("password2", "The two passwords differ.")
+        return cleaned
+
+
+class SetPasswordEmailForm(auth_forms.PasswordResetForm):
+    """Django's reset form, also for customers who have no password yet (created by a gift or a guest
+    checkout): the emailed link is how they set one."""
+
+    def get_users(self, email):
+        customers = Customer.objects.filter(email__iexact=email, is_active=True)
+        # The exact comparison is Django's defence against look-alike addresses matching case-insensitively.
+        return (customer for customer in customers if _unicode_ci_compare(email, customer.email))
+
+    def send_mail(self, subject_template_name, email_template_name, context, *args, **kwargs):
+        # Links in emails use the canonical SITE_URL, never the request's Host header.
+        path = reverse("accounts:password_reset_confirm", kwargs={"uidb64": context["uid"], "token": context["token"]})
+        context["reset_url"] = f"{settings.SITE_URL}{path}"
+        super().send_mail(subject_template_name, email_template_name, context, *args, **kwargs)
+
+
+class ChoosePasswordForm(auth_forms.SetPasswordForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["new_password1"].label, self.fields["new_password1"].help_text = "Password", password_rules()
+        self.fields["new_password2"].label, self.fields["new_password2"].help_text = "Password again", ""
+
+
+class DetailsForm(forms.Form):
+    first_name = forms.CharField(label="First name", required=False, max_length=150)
+    last_name = forms.CharField(label="Last name", required=False, max_length=150)
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        required=False,
+        choices=[("", "The site's time zone"), *((zone, zone) for zone in ZONES)],
+        help_text="Dates and times on your pages are shown in this zone, and your gifts' edit deadlines follow it.",
+    )
+
+
+class GiftEditForm(GiftDetailsForm):
+    """Checkout's gift details, with the delivery time read in the gifter's own time zone."""
+
+    def __init__(self, *args, zone_name, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["time_zone"]
+        self.zone_name = zone_name
+        self.fields["delivery_date"].help_text = f"Date and time are in your time zone, {zone_name}."
+
+    def clean(self):
+        data = super().clean()
+        data["time_zone"] = self.zone_name
+        return clean_gift_details(self, data)
+
+
+class NoEchoTextInput(forms.TextInput):
+    """A card number is never written back into the page, not even after an error."""
+
+    def format_value(self, value):
+        return None
+
+
+class CardForm(forms.Form):
+    card_number = forms.CharField(
+        label="Card number",
+        max_length=23,
+        widget=NoEchoTextInput(attrs={"autocomplete": "cc-number", "inputmode": "numeric"}),
+        help_text="Sandbox test cards only, e.g. 4242 4242 4242 4242.",
+    )
+    exp_month = forms.IntegerField(
+        label="Expiry month",
+        min_value=1,
+        max_value=12,
+        widget=forms.NumberInput(attrs={"autocomplete": "cc-exp-month", "placeholder": "MM"}),
+    )
+    exp_year = forms.IntegerField(
+        label="Expiry year",
+        min_value=2000,
+        max_value=2100,
+        widget=forms.NumberInput(attrs={"autocomplete": "cc-exp-year", "placeholder": "YYYY"}),
+    )

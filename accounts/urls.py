@@ -1,0 +1,39 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
+
+from accounts import views
+from accounts.forms import ChoosePasswordForm, LoginForm, SetPasswordEmailForm
+
+app_name = "accounts"
+urlpatterns = [
+    # Django's auth views, with our templates; LoginView and LogoutView check ?next= stays on this site.
+    path("login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(next_page="offers:catalogue"), name="logout"),
+    path("register/", views.register, name="register"),
+    path(
+        "password-reset/",
+        auth_views.PasswordResetView.as_view(
+            form_class=SetPasswordEmailForm,
+            email_template_name="registration/password_reset_email.txt",
+            html_email_template_name="registration/password_reset_email.html",
+            success_url=reverse_lazy("accounts:password_reset_done"),
+        ),
+        name="password_reset",
+    ),
+    path("password-reset/done/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            form_class=ChoosePasswordForm, success_url=reverse_lazy("accounts:password_reset_complete")
+        ),
+        name="password_reset_confirm",
+    ),
+    path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("account/", views.account, name="account"),
+    path("account/subscriptions/", views.subscriptions, name="subscriptions"),
+    path("account/transactions/", views.transactions, name="transactions"),
+    path("account/gifts/", views.gifts, name="gifts"),
+    path("account/gifts/<int:gift_id>/edit/", views.gift_edit, name="gift_edit"),
+    path("account/payment-methods/", views.payment_methods, name="payment_methods"),
+    path("account/payment-methods/<int:pk>/remove/", views.payment_method_remove, name="payment_method_remove"),
+]

@@ -1,0 +1,158 @@
+"""The web checkout: buy an offer for yourself or as a gift, as a logged-in customer or a guest."""
+
+from django.contrib import messages
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET
+
+from accounts.models import Customer, PaymentMethod
+from accounts.selectors import subscriptions_with_access
+from billing import services
+from billing.forms import CheckoutForm, new_checkout_key
+from billing.gateways import PaymentError, get_gateway
+from billing.models import Order
+from gifts import services as gift_services
+from giftshop.errors import ServiceError
+from offers.selectors import offer_get
+
+GUEST_ORDERS = "guest_orders"
+# Service errors' fields, as named on the checkout form.
+FORM_FIELDS = {
+    "couponCode": "coupon",
+    "recipientEmail": "recipient_email",
+    "personalNote": "personal_note",
+    "paymentMethodId": "saved_card",
+    "buyAsAGift": None,
+    "offerId": None,
+}
+
+
+def has_access(customer, offer):
+    if not customer.is_authenticated:
+        return False
+    return any(sub.offer.gives_same_access_as(offer) for sub in subscriptions_with_access(customer=customer))
+
+
+def checkout(request, offer_id, as_gift=False):
+    offer = offer_get(offer_id, active_only=True)
+    if as_gift and not offer.giftable:
+        raise Http404("This plan cannot be given as a gift.")
+    customer = request.user if request.user.is_authenticated else None
+    form = CheckoutForm(
+        request.POST or None, customer=customer, as_gift=as_gift, initial={"checkout_key": new_checkout_key()}
+    )
+    preview, coupon_error = _preview(offer, request.POST.get("coupon") if request.method == "POST" else None)
+    if request.method == "POST" and request.POST.get("action") != "price" and form.is_valid():
+        order = _pay(request, form, offer, as_gift, customer)
+        if order is not None:
+            return redirect("billing:thanks", order_id=order.pk)
+    elif coupon_error and request.method == "POST":
+        form.is_valid()
+        form.add_error("coupon", coupon_error)
+    return render(
+        request,
+        "billing/checkout.html",
+        {
+            "offer": offer,
+            "form": form,
+            "as_gift": as_gift,
+            "preview": preview,
+            "note_limit": 150,
+            "already_has_access": has_access(request.user, offer),
+        },
+    )
+
+
+def _preview(offer, coupon_code):
+    try:
+        return services.price_preview(offer=offer, coupon_code=coupon_code or None), None
+    except ServiceError as error:
+        return services.price_preview(offer=offer), error.message
+
+
+def _pay(request, form, offer, as_gift, customer):
+    data = form.cleaned_data
+    if customer is None:
+        customer = Customer.objects.filter(email__iexact=data["email"]).first()
+        if customer is not None and customer.has_usable_password():
+            form.add_error("email", "This email has an account: log in first (the link is above the form).")
+            return None
+        customer = customer or gift_services.customer_for_email(data["email"])
+    method, token = None, None
+    if data.get("saved_card"):
+        method = get_object_or_404(PaymentMethod, pk=data["saved_card"], customer=customer)
+    else:
+        try:
+            token = (
+                get_gateway()
+                .tokenize(number=data["card_number"], exp_month=data["exp_month"], exp_year=data["exp_year"])
+                .token
+            )
+        except PaymentError as error:
+            form.add_error("card_number", error.message)
+            return None
+    try:
+        order = services.checkout(
+            customer=customer,
+            offer=offer,
+            checkout_key=data["checkout_key"],
+            as_gift=as_gift,
+            coupon_code=data.get("coupon"),
+            recipient_email=data.get("recipient_email", ""),
+            delivery_at=data.get("delivery_at"),
+            personal_note=data.get("personal_note", ""),
+            payment_method=method,
+            card_token=token,
+        )
+    except PaymentError as error:
+        form.add_error("saved_card" if method else "card_number", error.message)
+        return None
+    except ServiceError as error:
+        field = FORM_FIELDS.get(error.field, error.field)
+        form.add_error(field if field in form.fields else None, error.message)
+        return None
+    if not request.user.is_authenticated:
+        request.session[GUEST_ORDERS] = [*request.session.get(GUEST_ORDERS, []), order.pk][-20:]
+    return order
+
+
+def order_for_visitor(request, order_id):
+    """The access rule for the thank-you page: the buyer, or the guest session that paid it."""
+    order = get_object_or_404(Order.objects.select_related("offer", "customer", "gift"), pk=order_id)
+    own = request.user.is_authenticated and order.customer_id == request.user.pk
+    if not own and order.pk not in request.session.get(GUEST_ORDERS, []):
+        raise Http404("Order not found.")
+    return order
+
+
+def thanks(request, order_id):
+    order = order_for_visitor(request, order_id)
+    gift = getattr(order, "gift", None)
+    context = {"order": order, "offer": order.offer, "gift": gift}
+    if gift is not None:
+        zone = order.customer.zone()
+        context.update(
+            zone=zone.key,
+            delivery_local=gift.scheduled_at.astimezone(zone),
+            edit_until_local=gift.edit_cutoff().astimezone(zone),
+            guest=not request.user.is_authenticated,
+        )
+    if order.status != Order.Status.PAID:
+        messages.info(request, "Your payment is still being processed; this page will show it once it is done.")
+    return render(request, "billing/thanks.html", context)
+
+
+@require_GET
+def price(request, offer_id):
+    """The price summary for the checkout page's script (the page works without it)."""
+    offer = offer_get(offer_id, active_only=True)
+    preview, error = _preview(offer, request.GET.get("coupon"))
+    return JsonResponse(
+        {
+            "offerPrice": str(preview.offer_price),
+            "discount": str(preview.discount_amount),
+            "total": str(preview.total_price),
+            "currency": preview.currency,
+            "error": error,
+        }
+    )

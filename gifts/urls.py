@@ -1,0 +1,9 @@
+from django.urls import path
+
+from gifts import views
+
+app_name = "gifts"
+urlpatterns = [
+    path("redeem/", views.redeem, name="redeem"),
+    path("redeem/done/<int:gift_id>/", views.redeemed, name="redeemed"),
+]

@@ -1,0 +1,25 @@
+// Progressive enhancement for the gift edit form: the page works without any of this.
+(function () {
+  "use strict";
+  var form = document.querySelector("form.gift-edit");
+  if (!form) return;
+
+  // A live counter for the personal note.
+  var note = form.querySelector("textarea[data-counter]");
+  var counter = note && document.getElementById(note.dataset.counter);
+  function count() {
+    var limit = parseInt(counter.dataset.limit, 10);
+    counter.textContent = (limit - note.value.length) + " of " + limit + " characters left";
+  }
+  if (note && counter) { note.addEventListener("input", count); count(); }
+
+  // "Send it now" hides the date and time.
+  var sendNow = form.querySelector("input[name=send_now]");
+  function toggleWhen() {
+    ["delivery_date", "delivery_time"].forEach(function (name) {
+      var input = form.querySelector("[name=" + name + "]");
+      if (input) input.closest(".field").hidden = sendNow.checked;
+    });
+  }
+  if (sendNow) { sendNow.addEventListener("change", toggleWhen); toggleWhen(); }
+})();

@@ -1,0 +1,63 @@
+// Progressive enhancement for the checkout form: the page works without any of this.
+(function () {
+  "use strict";
+  var form = document.querySelector("form.checkout");
+  if (!form) return;
+
+  // A live counter for the personal note.
+  var note = form.querySelector("textarea[data-counter]");
+  var counter = note && document.getElementById(note.dataset.counter);
+  function count() {
+    var limit = parseInt(counter.dataset.limit, 10);
+    counter.textContent = (limit - note.value.length) + " of " + limit + " characters left";
+  }
+  if (note && counter) { note.addEventListener("input", count); count(); }
+
+  // Default the time zone to the browser's when the page did not choose one.
+  var zone = form.querySelector("select[name=time_zone]");
+  try {
+    var browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone && zone.dataset.guess && !form.querySelector(".has-error") && browserZone) {
+      for (var i = 0; i < zone.options.length; i++) {
+        if (zone.options[i].value === browserZone) { zone.value = browserZone; break; }
+      }
+    }
+  } catch (e) { /* old browser: keep the server's default */ }
+
+  // "Send it now" hides the date and time.
+  var sendNow = form.querySelector("input[name=send_now]");
+  function toggleWhen() {
+    ["delivery_date", "delivery_time"].forEach(function (name) {
+      var input = form.querySelector("[name=" + name + "]");
+      if (input) input.closest(".field").hidden = sendNow.checked;
+    });
+  }
+  if (sendNow) { sendNow.addEventListener("change", toggleWhen); toggleWhen(); }
+
+  // Re-price when the coupon changes.
+  var coupon = form.querySelector("input[name=coupon]");
+  var timer;
+  function reprice() {
+    fetch(form.dataset.priceUrl + "?coupon=" + encodeURIComponent(coupon.value), {headers: {"Accept": "application/json"}})
+      .then(function (r) { return r.json(); })
+      .then(function (p) {
+        form.querySelector("[data-price=offer]").textContent = p.offerPrice + " " + p.currency;
+        form.querySelector("[data-price=discount]").textContent = "−" + p.discount + " " + p.currency;
+        form.querySelector("[data-price=total]").innerHTML = "<strong></strong>";
+        form.querySelector("[data-price=total] strong").textContent = p.total + " " + p.currency;
+        var pay = form.querySelector("button[value=pay]");
+        if (pay) pay.textContent = "Pay " + p.total + " " + p.currency;
+      })
+      .catch(function () { /* the Apply button still works */ });
+  }
+  if (coupon) coupon.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(reprice, 300); });
+
+  // One click pays once (the server also refuses a second order for this form).
+  form.addEventListener("submit", function (event) {
+    var submitter = event.submitter;
+    if (submitter && submitter.value === "pay") {
+      if (form.dataset.submitted) { event.preventDefault(); return; }
+      form.dataset.submitted = "1";
+    }
+  });
+})();
