@@ -129,3 +129,28 @@ def test_the_docs_page_renders():
     assert response.status_code == 200
     assert "text/html" in response["Content-Type"]
     assert "/mediastore/schema" in response.content.decode()
+
+
+def test_the_merchant_api_schema_generates_without_warnings_and_documents_idempotency(tmp_path, client):
+    target = tmp_path / "merchant.json"
+    command = [
+        sys.executable,
+        "manage.py",
+        "spectacular",
+        "--urlconf",
+        "giftshop.merchant_urls",
+        "--validate",
+        "--fail-on-warn",
+        "--format",
+        "openapi-json",
+        "--file",
+        str(target),
+    ]
+    result = subprocess.run(command, cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    schema = json.loads(target.read_text())
+    create = schema["paths"]["/gifts"]["post"]
+    assert {"400", "401", "404", "409", "422", "429"} <= set(create["responses"])
+    assert any(p["name"] == "chargebee-idempotency-key" for p in create["parameters"])
+    assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "basic"
+    assert client.get("/api/v2/docs").status_code == 200
