@@ -1,11 +1,15 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
+from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
 
 from billing.models import Payment
-from gifts import purchase, services
+from gifts import purchase, reports, services
 from gifts.models import Email, Event, Gift, GiftTimeline, WebhookDelivery, WebhookEndpoint
 from giftshop import validation
 from giftshop.errors import ServiceError
@@ -76,6 +80,12 @@ def _refund_note(gift):
     return f"the refund FAILED ({refund.failure_message or 'gateway error'}); it is pending, for support to retry"
 
 
+def _csv_response(queryset):
+    response = StreamingHttpResponse(reports.gifts_csv_lines(queryset), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="gifts-{timezone.now():%Y%m%d-%H%M%S}.csv"'
+    return response
+
+
 @admin.register(Gift)
 class GiftAdmin(admin.ModelAdmin):
     list_display = [
@@ -138,7 +148,7 @@ class GiftAdmin(admin.ModelAdmin):
         "claim_expiry_date",
     ]
     exclude = ["code_nonce", "code_digest", "code_last4"]
-    actions = ["resend_delivery", "reissue_code", "change_recipient", "cancel"]
+    actions = ["resend_delivery", "reissue_code", "change_recipient", "cancel", "export_csv"]
 
     @admin.display(description="code")
     def masked_code(self, gift):
@@ -206,6 +216,45 @@ class GiftAdmin(admin.ModelAdmin):
             return f"cancelled; {_refund_note(gift)}."
 
         self._for_each(request, queryset, change, "Cancelled the gift (refunding the gifter).")
+
+    @admin.action(description="Export selected gifts as CSV", permissions=["view"])
+    def export_csv(self, request, queryset):
+        return _csv_response(queryset)
+
+    def get_urls(self):
+        # Before the model's own URLs, whose "<object_id>/" pattern would match these too.
+        return [
+            path("dashboard/", self.admin_site.admin_view(self.dashboard_view), name="gifts_gift_dashboard"),
+            path(
+                "beat-schedule/",
+                self.admin_site.admin_view(self.beat_schedule_view),
+                name="gifts_gift_beat_schedule",
+            ),
+            path("export.csv", self.admin_site.admin_view(self.export_view), name="gifts_gift_export"),
+            *super().get_urls(),
+        ]
+
+    def _require_view_permission(self, request):
+        if not self.has_view_permission(request):  # admin_view has only checked that they are staff
+            raise PermissionDenied
+
+    def _report(self, request, template, title, **context):
+        context = {**self.admin_site.each_context(request), "title": title, "opts": self.opts, **context}
+        return TemplateResponse(request, template, context)
+
+    def dashboard_view(self, request):
+        self._require_view_permission(request)
+        context = {"weeks": reports.gift_dashboard(), "definitions": reports.DEFINITIONS}
+        return self._report(request, "admin/gifts/dashboard.html", "Gifts dashboard", **context)
+
+    def beat_schedule_view(self, request):
+        self._require_view_permission(request)
+        entries = reports.beat_schedule()
+        return self._report(request, "admin/gifts/beat_schedule.html", "Beat schedule", entries=entries)
+
+    def export_view(self, request):
+        self._require_view_permission(request)
+        return _csv_response(Gift.objects.all())
 
     def has_add_permission(self, request):
         return False  # gifts are bought, not typed in
