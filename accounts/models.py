@@ -1,4 +1,5 @@
 import zoneinfo
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -130,6 +131,13 @@ class SubscriptionStatus(models.TextChoices):
     EXPIRED = "expired", "Expired"
 
 
+# A declined renewal is tried again this long after the term ended; when the last retry fails, it expires.
+RENEWAL_RETRY_AFTER = (timedelta(days=1), timedelta(days=3), timedelta(days=7))
+# How long past its term an auto-renewing subscription keeps access while the renewal engine charges or retries it:
+# through the last retry, and a day more for a sweep that runs late.
+RENEWAL_GRACE = RENEWAL_RETRY_AFTER[-1] + timedelta(days=1)
+
+
 class Subscription(models.Model):
     Status = SubscriptionStatus
 
@@ -147,6 +155,12 @@ class Subscription(models.Model):
     cancelled_at = models.DateTimeField(null=True, blank=True)
     renewal_started_at = models.DateTimeField(
         null=True, blank=True, help_text="Set while a renewal payment is being taken."
+    )
+    renewal_attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Declined renewal payments for the current term."
+    )
+    next_renewal_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a declined renewal payment is tried again; access stays until then."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -168,8 +182,19 @@ class Subscription(models.Model):
     def __str__(self):
         return f"#{self.pk} {self.offer.title} for {self.customer}"
 
+    @classmethod
+    def held_at(cls, when):
+        """The filter for subscriptions still held at `when`: within their term, or past it while an auto-renewing
+        one waits for the renewal engine (the next sweep, or a retry after a decline) — access stays meanwhile."""
+        return Q(status__in=[cls.Status.ACTIVE, cls.Status.NON_RENEWING]) & (
+            Q(term_end__gt=when) | Q(status=cls.Status.ACTIVE, auto_renew=True, term_end__gt=when - RENEWAL_GRACE)
+        )
+
     def grants_access_at(self, when):
-        return self.status in (self.Status.ACTIVE, self.Status.NON_RENEWING) and self.term_start <= when < self.term_end
+        if self.status not in (self.Status.ACTIVE, self.Status.NON_RENEWING) or when < self.term_start:
+            return False
+        in_grace = self.status == self.Status.ACTIVE and self.auto_renew and when < self.term_end + RENEWAL_GRACE
+        return when < self.term_end or in_grace
 
 
 class Transaction(models.Model):

@@ -24,10 +24,4 @@ def subscription_page(*, customer, limit, offset):
 
 def subscriptions_with_access(*, customer, now=None):
     now = now or timezone.now()
-    return list(
-        customer.subscriptions.filter(
-            status__in=[Subscription.Status.ACTIVE, Subscription.Status.NON_RENEWING],
-            term_start__lte=now,
-            term_end__gt=now,
-        ).select_related("offer")
-    )
+    return list(customer.subscriptions.filter(Subscription.held_at(now), term_start__lte=now).select_related("offer"))

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey, Customer, PaymentMethod, RefreshToken
+from accounts.renewals import subscriptions_renewal_switch_on
 from billing.gateways import PaymentError, get_gateway
 from giftshop import validation
 from giftshop.errors import ServiceError
@@ -118,7 +119,7 @@ def payment_method_add(*, customer, card_number, exp_month, exp_year, make_defau
     has_default = customer.payment_methods.filter(is_default=True).exists()
     if make_default and has_default:
         customer.payment_methods.filter(is_default=True).update(is_default=False)
-    return PaymentMethod.objects.create(
+    method = PaymentMethod.objects.create(
         customer=customer,
         gateway=get_gateway().name,
         token=card.token,
@@ -128,6 +129,8 @@ def payment_method_add(*, customer, card_number, exp_month, exp_year, make_defau
         exp_year=card.exp_year,
         is_default=make_default or not has_default,
     )
+    subscriptions_renewal_switch_on(customer=customer)
+    return method
 
 
 @transaction.atomic
@@ -141,13 +144,14 @@ def payment_method_remove(*, payment_method):
             PaymentMethod.objects.filter(pk=successor.pk).update(is_default=True)
 
 
+@transaction.atomic
 def payment_method_from_token(*, customer, token):
     """Saves a card the client already tokenised with the gateway (sandbox: tok_visa, …)."""
     try:
         card = get_gateway().exchange(token)
     except PaymentError as error:
         raise ServiceError(error.message, code=error.code, field="token_id") from None
-    return PaymentMethod.objects.create(
+    method = PaymentMethod.objects.create(
         customer=customer,
         gateway=get_gateway().name,
         token=card.token,
@@ -157,6 +161,8 @@ def payment_method_from_token(*, customer, token):
         exp_year=card.exp_year,
         is_default=not customer.payment_methods.filter(is_default=True).exists(),
     )
+    subscriptions_renewal_switch_on(customer=customer)
+    return method
 
 
 def api_key_create(*, name, kind="full"):

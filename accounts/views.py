@@ -16,7 +16,7 @@ from accounts import selectors, services
 from accounts.forms import CardForm, DetailsForm, GiftEditForm, RegisterForm, add_service_error
 from accounts.models import Transaction
 from gifts.models import GiftStatus
-from gifts.selectors import gift_for_gifter
+from gifts.selectors import UNDELIVERABLE, gift_for_gifter, last_delivery_status
 from gifts.services import gift_edit_refusal, gift_update_delivery
 from giftshop.errors import ServiceError
 
@@ -115,22 +115,31 @@ def transactions(request):
 
 
 def _gift_item(gift, zone, now):
+    """`gift` is annotated with last_delivery_status (gifts.selectors)."""
+    bounced = gift.status == GiftStatus.UNCLAIMED and gift.last_delivery_status in UNDELIVERABLE
     if gift.status == GiftStatus.SCHEDULED:
         status = f"Scheduled for {_local(gift.scheduled_at, zone)}"
     else:
-        status = GIFT_STATUS_WORDS[gift.status]
+        status = "Bounced" if bounced else GIFT_STATUS_WORDS[gift.status]
     return {
         "gift": gift,
         "status": status,
         "delivery": _local(gift.sent_at or gift.scheduled_at, zone),
         "refusal": gift_edit_refusal(gift, now),
+        "bounced": bounced,
+        # A bounced delivery can be resent to a corrected address; an expired gift's page says what can be done.
+        "correctable": bounced or gift.status == GiftStatus.EXPIRED,
     }
 
 
 @login_required
 def gifts(request):
     zone, page, now = request.user.zone(), _page(request), timezone.now()
-    given = request.user.gifts_given.select_related("offer").order_by("-created_at", "-pk")
+    given = (
+        request.user.gifts_given.select_related("offer")
+        .annotate(last_delivery_status=last_delivery_status())
+        .order_by("-created_at", "-pk")
+    )
     rows = given[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     items = [_gift_item(gift, zone, now) for gift in rows]
     return render(request, "accounts/gifts.html", {"items": items, "zone": zone.key, **_pager(page, given.count())})

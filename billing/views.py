@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.models import Customer, PaymentMethod
@@ -135,6 +136,8 @@ def thanks(request, order_id):
             zone=zone.key,
             delivery_local=gift.scheduled_at.astimezone(zone),
             edit_until_local=gift.edit_cutoff().astimezone(zone),
+            # A gift sent now (or today) is past its cutoff already: say so, rather than show a past deadline.
+            edit_refusal=gift_services.gift_edit_refusal(gift, timezone.now()),
             guest=not request.user.is_authenticated,
         )
     if order.status != Order.Status.PAID:

@@ -24,8 +24,9 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from accounts.models import Customer, SiteSettings
-from gifts.models import Email
+from accounts.models import Customer, SiteSettings, Subscription
+from gifts.bounces import bounced_email_of_notice
+from gifts.models import Email, Gift
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ def gift_receipt(email):
         "invoice": gift.invoice,
         "delivery_local": gift.scheduled_at.astimezone(zone),
         "edit_until_local": gift.edit_cutoff().astimezone(zone),
+        "editable": timezone.now() < gift.edit_cutoff(),  # not for a gift sent now: its deadline has passed
         "zone": zone.key,
         "set_password_url": set_password_url(gift.gifter),
     }
@@ -121,6 +123,58 @@ def set_password(email):
     return {"customer": customer, "set_password_url": set_password_url(customer), "site_url": settings.SITE_URL}
 
 
+def claim_expiring(email):
+    """The recipient's reminder that their code expires soon: the code and link again, as in the delivery."""
+    gift = email.gift
+    return {**_gift_context(gift), "code": gift.code, "redeem_link": redeem_link(gift.code)}
+
+
+def term_ending(email):
+    """The recipient's reminder that the term of their gift subscription (the one the email's gift started)
+    ends soon, with what happens then: the renewal charge, or how to keep access. Read when sent, so it says
+    what is true then. The rules are the renewal engine's (accounts/renewals.py)."""
+    subscription = Subscription.objects.select_related("offer", "customer").get(pk=email.gift.subscription_id)
+    customer = subscription.customer
+    merchant_gift = subscription.gifts.filter(source=Gift.Source.MERCHANT).exists()
+    renewable = subscription.status == Subscription.Status.ACTIVE and not merchant_gift
+    has_card = customer.payment_methods.filter(is_default=True).exists()
+    return {
+        "subscription": subscription,
+        "offer": subscription.offer,
+        "customer": customer,
+        "zone": customer.zone().key,
+        "renews": renewable and subscription.auto_renew and has_card,
+        "renewable": renewable,
+        "price": subscription.offer.price,
+        "currency": subscription.offer.currency,
+        "payment_methods_url": f"{settings.SITE_URL}{reverse('accounts:payment_methods')}",
+        "set_password_url": set_password_url(customer),
+        "site_url": settings.SITE_URL,
+    }
+
+
+def gift_expired(email):
+    """The gifter's notice that their gift expired unredeemed, with a link to it on their account."""
+    gift = email.gift
+    return {
+        **_gift_context(gift),
+        "gift_url": f"{settings.SITE_URL}{reverse('accounts:gifts')}#gift-{gift.pk}",
+        "set_password_url": set_password_url(gift.gifter),
+    }
+
+
+def gift_bounced(email):
+    """The gifter's notice that the delivery email bounced, with a link to correct the address (which resends
+    the same code)."""
+    gift = email.gift
+    return {
+        **_gift_context(gift),
+        "address": bounced_email_of_notice(email).to_email,
+        "correct_url": f"{settings.SITE_URL}{reverse('gifts:correct_recipient', args=[gift.pk])}",
+        "set_password_url": set_password_url(gift.gifter),
+    }
+
+
 RENDERERS = {
     Email.Kind.SET_PASSWORD: set_password,
     Email.Kind.GIFT_DELIVERY: gift_delivery,
@@ -128,6 +182,10 @@ RENDERERS = {
     Email.Kind.GIFT_RECEIPT: gift_receipt,
     Email.Kind.GIFT_REDEEMED: gift_redeemed,
     Email.Kind.ORDER_RECEIPT: order_receipt,
+    Email.Kind.CLAIM_EXPIRING: claim_expiring,
+    Email.Kind.TERM_ENDING: term_ending,
+    Email.Kind.GIFT_EXPIRED: gift_expired,
+    Email.Kind.GIFT_BOUNCED: gift_bounced,
 }
 
 
@@ -212,9 +270,14 @@ def _record_failure(email, error):
             email.attempts,
             error,
         )
-        Email.objects.filter(pk=email.pk, status=Email.Status.SENDING).update(
+        failed = Email.objects.filter(pk=email.pk, status=Email.Status.SENDING).update(
             status=Email.Status.FAILED, last_error=repr(error)[:2000]
         )
+        if failed:
+            from gifts.bounces import delivery_undeliverable  # bounces builds on the outbox, not the reverse
+
+            with transaction.atomic():
+                delivery_undeliverable(email=email, status=Email.Status.FAILED, now=now)
     else:
         logger.warning("email %s attempt %s failed, will retry: %r", email.key, email.attempts, error)
         Email.objects.filter(pk=email.pk, status=Email.Status.SENDING).update(

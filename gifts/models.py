@@ -76,6 +76,8 @@ class Gift(models.Model):
             # The delivery and expiry sweeps' queries.
             models.Index(fields=["scheduled_at"], condition=Q(status="scheduled"), name="gift_due_delivery_idx"),
             models.Index(fields=["claim_expiry_date"], condition=Q(status="unclaimed"), name="gift_due_expiry_idx"),
+            # The reminder sweep's "expired unredeemed" notices (gifts/reminders.py).
+            models.Index(fields=["expired_at"], condition=Q(status="expired"), name="gift_expired_idx"),
             models.Index(fields=["recipient_email"], name="gift_recipient_idx"),
         ]
         constraints = [
@@ -162,6 +164,10 @@ class Email(models.Model):
         GIFT_DELIVERED = "gift_delivered", "Gift delivered (gifter)"
         GIFT_REDEEMED = "gift_redeemed", "Gift redeemed (gifter)"
         SET_PASSWORD = "set_password", "Set your password (an account without one)"
+        CLAIM_EXPIRING = "claim_expiring", "Gift about to expire unredeemed (recipient)"
+        TERM_ENDING = "term_ending", "Gift term ending (recipient)"
+        GIFT_EXPIRED = "gift_expired", "Gift expired unredeemed (gifter)"
+        GIFT_BOUNCED = "gift_bounced", "Gift delivery bounced (gifter)"
 
     key = models.CharField(max_length=120, unique=True)
     kind = models.CharField(max_length=30, choices=Kind.choices)
@@ -182,6 +188,10 @@ class Email(models.Model):
         indexes = [
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="email_due_idx"),
             models.Index(fields=["sending_started_at"], condition=Q(status="sending"), name="email_sending_idx"),
+            # The bounce webhooks' look-up, for ESPs that do not echo our metadata (gifts/bounces.py).
+            models.Index(
+                fields=["provider_message_id"], condition=~Q(provider_message_id=""), name="email_provider_id_idx"
+            ),
         ]
         constraints = [
             models.CheckConstraint(

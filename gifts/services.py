@@ -348,6 +348,7 @@ class RefusalReason:
     INACTIVE_OFFER = "INACTIVE_OFFER"
     MORE_THAN_ONE_MATCHING_SUBSCRIPTION = "MORE_THAN_ONE_MATCHING_SUBSCRIPTION"
     RECURRING_PROCESS_ALREADY_STARTED = "RECURRING_PROCESS_ALREADY_STARTED"
+    ALREADY_HAS_ACCESS = "ALREADY_HAS_ACCESS"
 
 
 REFUSAL_MESSAGES = {
@@ -359,6 +360,8 @@ REFUSAL_MESSAGES = {
     "extend; contact support to choose one.",
     RefusalReason.RECURRING_PROCESS_ALREADY_STARTED: "A renewal payment of your subscription is in progress; "
     "try again in a few minutes.",
+    RefusalReason.ALREADY_HAS_ACCESS: "You already have a subscription with this access, and this gift cannot be "
+    "added to it.",
 }
 
 
@@ -407,14 +410,10 @@ def gift_by_code(code, *, lock=False):
 
 
 def _matching_subscriptions(customer, offer, now, *, lock=False):
+    # Held includes an auto-renewing subscription past its term that the renewal engine is charging or retrying:
+    # it still gives access, so a gift extends it (or waits for the running payment) rather than starting another.
     held = (
-        Subscription.objects.filter(
-            customer=customer,
-            status__in=[Subscription.Status.ACTIVE, Subscription.Status.NON_RENEWING],
-            term_end__gt=now,
-        )
-        .select_related("offer")
-        .order_by("pk")
+        Subscription.objects.filter(Subscription.held_at(now), customer=customer).select_related("offer").order_by("pk")
     )
     if lock:
         held = held.select_for_update(of=("self",))
@@ -442,6 +441,8 @@ def _verify(gift, customer, now, *, lock=False):
         # A merchant gift comes with its own subscription, which the claim starts.
         return Verification(gift=gift, redeemable=True, mode="NEW", term_end=gift.offer.term_end(now))
     matches = _matching_subscriptions(customer, gift.offer, now, lock=lock)
+    if matches and gift.offer.same_access_policy == gift.offer.SameAccessPolicy.REFUSE:
+        return Verification(gift=gift, redeemable=False, refusal=RefusalReason.ALREADY_HAS_ACCESS)
     if len(matches) > 1:
         return Verification(gift=gift, redeemable=False, refusal=RefusalReason.MORE_THAN_ONE_MATCHING_SUBSCRIPTION)
     if matches and matches[0].renewal_started_at:
@@ -496,7 +497,10 @@ def _redeem_locked(gift, customer, now, *, actor):
     if verification.mode == "EXTEND":
         subscription = verification.subscription
         subscription.term_end = subscription.term_end + delta
-        Subscription.objects.filter(pk=subscription.pk).update(term_end=subscription.term_end, updated_at=now)
+        # The gift pays for the term a declined renewal was retrying, so the retries stop.
+        Subscription.objects.filter(pk=subscription.pk).update(
+            term_end=subscription.term_end, renewal_attempts=0, next_renewal_attempt_at=None, updated_at=now
+        )
     else:
         subscription = _subscription_for_claim(gift, customer, now)
     moved = gift_transition(

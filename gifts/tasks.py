@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from gifts import mail, services, webhooks
+from gifts import mail, reminders, services, webhooks
 
 
 @shared_task(name="gifts.send_email", ignore_result=True)
@@ -28,3 +28,8 @@ def expire_due_gifts():
 @shared_task(name="gifts.send_due_webhooks", ignore_result=True)
 def send_due_webhooks():
     return webhooks.send_due_webhooks()
+
+
+@shared_task(name="gifts.send_reminders", ignore_result=True)
+def send_reminders():
+    return reminders.send_reminders()

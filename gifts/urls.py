@@ -6,4 +6,5 @@ app_name = "gifts"
 urlpatterns = [
     path("redeem/", views.redeem, name="redeem"),
     path("redeem/done/<int:gift_id>/", views.redeemed, name="redeemed"),
+    path("account/gifts/<int:gift_id>/recipient/", views.correct_recipient, name="correct_recipient"),
 ]

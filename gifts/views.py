@@ -3,6 +3,8 @@ POSTs with CSRF, and both run under the same attempt limits as the API."""
 
 from functools import wraps
 
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -11,14 +13,17 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
 from gifts import services
-from gifts.models import Gift
+from gifts.models import Gift, GiftStatus
+from gifts.selectors import UNDELIVERABLE, gift_for_gifter
 from giftshop import ratelimit
 from giftshop.errors import ServiceError
 
 REDEEMED = "redeemed_gifts"
-# The redeem page carries a one-time code in its URL: no referrer leaves it, and it loads nothing foreign.
+# The redeem page carries a one-time code in its URL: no referrer leaves it for another site, and it loads
+# nothing foreign. Not "no-referrer": browsers then send `Origin: null` with the page's own POSTs, which
+# Django's CSRF check refuses (Verify and Confirm would always fail with a 403).
 REDEEM_HEADERS = {
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "Content-Security-Policy": "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
     "form-action 'self'",
     "Cache-Control": "no-store",
@@ -105,3 +110,51 @@ def redeemed(request, gift_id):
             "has_card": request.user.payment_methods.exists(),
         },
     )
+
+
+class RecipientForm(forms.Form):
+    recipient_email = forms.EmailField(label="Recipient's email")
+    recipient_email_again = forms.EmailField(label="Recipient's email again")
+
+    def clean(self):
+        data = super().clean()
+        first, again = data.get("recipient_email"), data.get("recipient_email_again")
+        if first and again and first.lower() != again.lower():
+            self.add_error("recipient_email_again", "The two email addresses are different.")
+        return data
+
+
+def _correction_refusal(gift):
+    """Why the gifter cannot send this gift to another address, in plain words; None when they can."""
+    if gift.status == GiftStatus.UNCLAIMED:
+        return None
+    if gift.status == GiftStatus.EXPIRED:
+        return "This gift expired before it was redeemed, so its code no longer works. Contact us to send it again."
+    return f"The gift is {gift.get_status_display().lower()}; its address can no longer be changed."
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def correct_recipient(request, gift_id):
+    """The gifter corrects the address of a delivered gift (one that bounced, usually): the same code is emailed
+    to the new address. A scheduled gift is changed on its edit page instead."""
+    gift = gift_for_gifter(request.user, gift_id)
+    if gift.status == GiftStatus.SCHEDULED:
+        return redirect("accounts:gift_edit", gift_id=gift.pk)
+    form = RecipientForm(request.POST or None)
+    refusal, status = _correction_refusal(gift), 200
+    if request.method == "POST" and refusal:
+        status = 409
+    elif request.method == "POST" and form.is_valid():
+        address = form.cleaned_data["recipient_email"]
+        try:
+            actor = f"customer:{request.user.pk}"
+            services.gift_change_recipient(gift_id=gift.pk, recipient_email=address, actor=actor)
+        except ServiceError as error:
+            form.add_error("recipient_email" if error.field == "recipient_email" else None, error.message)
+            status = error.status
+        else:
+            messages.success(request, f"Your gift is on its way to {address}, with the same code.")
+            return redirect("accounts:gifts")
+    context = {"gift": gift, "form": form, "refusal": refusal, "bounced": gift.last_delivery_status in UNDELIVERABLE}
+    return render(request, "gifts/correct_recipient.html", context, status=status)

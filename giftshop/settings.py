@@ -149,6 +149,9 @@ else:
 EMAIL_BACKEND = _required("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 ANYMAIL = {key.removeprefix("ANYMAIL_"): value for key, value in env.ENVIRON.items() if key.startswith("ANYMAIL_")}
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(DATA_DIR / "emails"))  # for the file backend
+if not DEBUG and EMAIL_BACKEND.startswith("anymail.backends.") and "WEBHOOK_SECRET" not in ANYMAIL:
+    # anymail's tracking webhooks (bounces) are mounted: without a secret anyone could post fake bounces.
+    raise ImproperlyConfigured("ANYMAIL_WEBHOOK_SECRET is not set (user:password for the ESP's tracking webhooks).")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Giftshop <gifts@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = 15
@@ -236,6 +239,12 @@ CELERY_BEAT_SCHEDULE = {
     "send-due-emails": {"task": "gifts.send_due_emails", "schedule": 15.0, "options": {"expires": 15}},
     "expire-due-gifts": {"task": "gifts.expire_due_gifts", "schedule": 60.0, "options": {"expires": 60}},
     "send-due-webhooks": {"task": "gifts.send_due_webhooks", "schedule": 30.0, "options": {"expires": 30}},
+    "send-reminders": {"task": "gifts.send_reminders", "schedule": 900.0, "options": {"expires": 900}},
+    "renew-due-subscriptions": {
+        "task": "accounts.renew_due_subscriptions",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
     "reap-idempotency-keys": {
         "task": "accounts.reap_idempotency_keys",
         "schedule": 3600.0,

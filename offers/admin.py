@@ -30,6 +30,7 @@ class OfferForm(forms.ModelForm):
             "active",
             "giftable",
             "tags",
+            "same_access_policy",
         ]
 
 

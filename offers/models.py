@@ -53,7 +53,14 @@ def normalize_tags(tags):
     return sorted({str(tag).strip().lower() for tag in tags if str(tag).strip()})
 
 
+class SameAccessPolicy(models.TextChoices):
+    EXTEND = "extend", "Extend the subscription they hold"
+    REFUSE = "refuse", "Refuse the gift"
+
+
 class Offer(models.Model):
+    SameAccessPolicy = SameAccessPolicy
+
     short_id = models.CharField(
         "offer id",
         max_length=10,
@@ -81,6 +88,14 @@ class Offer(models.Model):
         blank=True,
         help_text="Offers with the same set of tags give the same access (a gift extends such a subscription).",
     )
+    same_access_policy = models.CharField(
+        "when the recipient already has this access",
+        max_length=10,
+        choices=SameAccessPolicy.choices,
+        default=SameAccessPolicy.EXTEND,
+        help_text="What redeeming a gift of this offer does for a recipient who already holds a subscription with "
+        "the same tags: extend it by the gift's period, or refuse the gift.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -95,6 +110,9 @@ class Offer(models.Model):
             ),
             models.CheckConstraint(condition=Q(period__in=Period.values), name="offer_period_valid"),
             models.CheckConstraint(condition=Q(price__gte=0), name="offer_price_not_negative"),
+            models.CheckConstraint(
+                condition=Q(same_access_policy__in=SameAccessPolicy.values), name="offer_same_access_policy_valid"
+            ),
         ]
 
     def __str__(self):

@@ -100,9 +100,12 @@ def test_it_gives_up_at_once_on_a_permanent_provider_error_logs_the_gift_and_lea
     assert logged[0][0] == logging.ERROR and f"gift {gift.pk}" in logged[0][1]
 
     time_machine.move_to(START + timedelta(days=2))
-    assert send_due_emails() == 0
+    send_due_emails()  # sends the gifter's "we could not deliver your gift" notice, never the failed email again
     assert refusing_provider.attempts_of(delivery.key) == 1
     assert messages_to(RECIPIENT) == []
+    notice = Email.objects.get(gift=gift, kind=Email.Kind.GIFT_BOUNCED)
+    assert notice.to_email == gift.gifter.email and notice.status == Email.Status.SENT
+    assert send_due_emails() == 0
 
     gift.refresh_from_db()
     assert gift.status == GiftStatus.UNCLAIMED

@@ -9,6 +9,7 @@ import time
 from contextlib import contextmanager, suppress
 from urllib.parse import urlsplit
 
+import kombu.pools
 import pytest
 from django.conf import settings
 from django.db import transaction
@@ -147,6 +148,7 @@ def _broker_unreachable():
             app._pool.force_close_all()
         app._pool = None
         app.amqp._producer_pool = None
+        kombu.pools.reset()  # closed pools must not stay registered for later tests' threads
 
     drop_pools()
     app.conf.update(overrides)

@@ -24,6 +24,7 @@ def _offer_form(**overrides):
         "currency": "USD",
         "active": "on",
         "tags": "premium, sports",
+        "same_access_policy": "extend",
         **overrides,
     }
 

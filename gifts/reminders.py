@@ -1,0 +1,135 @@
+"""The reminder sweep: emails that fall due with the passing of time, not with a change — a gift term about to
+end and an unredeemed gift about to expire (to the recipient, 7 days and 1 day before), and a gift that expired
+unredeemed (to the gifter).
+
+Each reminder is an outbox row whose key names the thing, the reminder and the period (e.g.
+`subscription:12:term-end:2026-07-01:7d`), so however often the sweep runs, and however many workers run it at
+once, the unique key lets each reminder exist once: a worker that loses the race finds the row and sends
+nothing."""
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import OuterRef, Q, Subquery
+from django.utils import timezone
+
+from accounts.models import Subscription
+from gifts.models import Email, Gift, GiftStatus
+from gifts.selectors import UNDELIVERABLE, last_delivery_status
+from gifts.services import email_queue
+
+logger = logging.getLogger(__name__)
+
+WEEK, DAY = timedelta(days=7), timedelta(days=1)
+# An "expired unredeemed" notice later than this after the expiry is no longer news (and a first deploy must not
+# tell gifters about every gift that ever expired).
+EXPIRED_NOTICE_WITHIN = timedelta(days=7)
+BATCH = 500
+
+
+def send_reminders(*, now=None) -> int:
+    """Queues every reminder that is due and not queued yet; the outbox sends them after commit. Returns the
+    number this run found to queue (under a race with another worker both may count one; each email still
+    exists once)."""
+    now = now or timezone.now()
+    return _term_ending(now) + _claim_expiring(now) + _expired(now)
+
+
+def _period(deadline, now):
+    """Which reminder is due for a deadline within the week: the 7-day one only while more than a day remains,
+    so a sweep that was down does not send it the evening before, followed by the 1-day one."""
+    return "7d" if deadline - now > DAY else "1d"
+
+
+def _queue_missing(reminders):
+    """Queues the (key, kind, to, gift) reminders whose key is not in the outbox yet, each in its own short
+    transaction, so two workers racing on one key wait for each other only on that row."""
+    reminders = list(reminders)
+    queued = set(Email.objects.filter(key__in=[r[0] for r in reminders]).values_list("key", flat=True))
+    count = 0
+    for key, kind, to, gift in reminders:
+        if key in queued:
+            continue
+        with transaction.atomic():
+            email_queue(kind=kind, key=key, to=to, gift=gift)
+        count += 1
+    return count
+
+
+def _batches(queryset):
+    """The rows of a queryset ordered by pk, a batch at a time (keyset pagination: rows may drop out meanwhile)."""
+    last = 0
+    while True:
+        rows = list(queryset.filter(pk__gt=last).order_by("pk")[:BATCH])
+        if rows:
+            yield rows
+            last = rows[-1].pk
+        if len(rows) < BATCH:
+            return
+
+
+def _term_ending(now):
+    """Gift subscriptions whose term ends within the week. The email hangs on the gift that started the
+    subscription (its `subscription`), which is also how the admin finds it."""
+    first_gift = Gift.objects.filter(subscription=OuterRef("pk")).order_by("pk").values("pk")[:1]
+    due = (
+        Subscription.objects.filter(
+            origin=Subscription.Origin.GIFT,
+            status__in=[Subscription.Status.ACTIVE, Subscription.Status.NON_RENEWING],
+            term_end__gt=now,
+            term_end__lte=now + WEEK,
+        )
+        .annotate(gift_id=Subquery(first_gift))
+        .select_related("customer")
+    )
+    count = 0
+    for rows in _batches(due):
+        reminders = []
+        for sub in rows:
+            if sub.gift_id is None:
+                logger.warning("gift subscription %s has no gift; no term-end reminder", sub.pk)
+                continue
+            key = f"subscription:{sub.pk}:term-end:{sub.term_end:%Y-%m-%d}:{_period(sub.term_end, now)}"
+            reminders.append((key, Email.Kind.TERM_ENDING, sub.customer.email, Gift(pk=sub.gift_id)))
+        count += _queue_missing(reminders)
+    return count
+
+
+def _claim_expiring(now):
+    """Delivered, unredeemed gifts whose code expires within the week; not to an address that bounced the
+    delivery (the gifter has been asked to correct it, and the resend resets this)."""
+    due = (
+        Gift.objects.filter(
+            status=GiftStatus.UNCLAIMED,
+            no_expiry=False,
+            claim_expiry_date__gt=now,
+            claim_expiry_date__lte=now + WEEK,
+        )
+        .alias(last_delivery=last_delivery_status())
+        .filter(Q(last_delivery__isnull=True) | ~Q(last_delivery__in=UNDELIVERABLE))
+        .only("pk", "recipient_email", "claim_expiry_date")
+    )
+    count = 0
+    for rows in _batches(due):
+        reminders = [
+            (
+                f"gift:{gift.pk}:claim-expiry:{_period(gift.claim_expiry_date, now)}",
+                Email.Kind.CLAIM_EXPIRING,
+                gift.recipient_email,
+                gift,
+            )
+            for gift in rows
+        ]
+        count += _queue_missing(reminders)
+    return count
+
+
+def _expired(now):
+    """Gifts that expired unredeemed lately: the gifter hears of it, with a link to the gift on their account."""
+    due = Gift.objects.filter(status=GiftStatus.EXPIRED, expired_at__gt=now - EXPIRED_NOTICE_WITHIN)
+    count = 0
+    for rows in _batches(due.select_related("gifter")):
+        reminders = [(f"gift:{gift.pk}:expired", Email.Kind.GIFT_EXPIRED, gift.gifter.email, gift) for gift in rows]
+        count += _queue_missing(reminders)
+    return count
