@@ -19,7 +19,8 @@ class GiftStatus(models.TextChoices):
 # The gift state machine, in one place: the states each state may be entered from.
 # Only gifts.services.gift_transition writes a gift's status, through a conditional UPDATE on this table.
 TRANSITIONS = {
-    GiftStatus.UNCLAIMED: {GiftStatus.SCHEDULED},
+    # From expired: a storefront gift that expired unredeemed is sent again to an address its gifter corrected.
+    GiftStatus.UNCLAIMED: {GiftStatus.SCHEDULED, GiftStatus.EXPIRED},
     GiftStatus.CLAIMED: {GiftStatus.SCHEDULED, GiftStatus.UNCLAIMED},
     GiftStatus.EXPIRED: {GiftStatus.UNCLAIMED},
     GiftStatus.CANCELLED: {GiftStatus.SCHEDULED, GiftStatus.UNCLAIMED},
@@ -138,8 +139,13 @@ class GiftTimeline(models.Model):
     class Meta:
         ordering = ["occurred_at", "id"]
         constraints = [
-            # A gift enters each state at most once (the machine has no cycles): a second row means a double move.
-            models.UniqueConstraint(fields=["gift", "status"], name="gift_timeline_once_per_status")
+            # A gift is scheduled, claimed or cancelled at most once: a second row means a double move. (Only the
+            # unclaimed/expired pair can repeat, when an expired gift is sent again.)
+            models.UniqueConstraint(
+                fields=["gift", "status"],
+                condition=Q(status__in=["scheduled", "claimed", "cancelled"]),
+                name="gift_timeline_once_per_status",
+            )
         ]
 
     def __str__(self):

@@ -632,15 +632,36 @@ def gift_reissue_code(*, gift_id, actor, now=None):
 
 @transaction.atomic
 def gift_change_recipient(*, gift_id, recipient_email, actor, now=None):
-    """Support corrects where a `scheduled` or `unclaimed` gift goes; a delivered one is emailed again to the new
-    address with the same code."""
+    """Corrects where a `scheduled`, `unclaimed` or (storefront) `expired` gift goes; a delivered one is emailed
+    again to the new address with the same code, an expired one with a fresh claim window."""
     now = now or timezone.now()
     recipient_email = validation.email_address(recipient_email, field="recipient_email")
-    gift = _locked_for_support(gift_id, now, allowed=(GiftStatus.SCHEDULED, GiftStatus.UNCLAIMED))
+    allowed = (GiftStatus.SCHEDULED, GiftStatus.UNCLAIMED, GiftStatus.EXPIRED)
+    gift = _locked_for_support(gift_id, now, allowed=allowed)
+    if gift.status == GiftStatus.EXPIRED and gift.source != Gift.Source.STOREFRONT:
+        raise ServiceError(
+            "This gift expired and its subscription was cancelled; it cannot be sent again.",
+            code="invalid_state",
+            status=409,
+        )
     Gift.objects.filter(pk=gift.pk).update(
         recipient_email=recipient_email, updated_at=now, resource_version=next_version(now)
     )
     gift.recipient_email = recipient_email
+    if gift.status == GiftStatus.EXPIRED:
+        # Sent again with a fresh claim window, as if delivered now.
+        _, no_expiry, claim_expiry_date = gift_defaults(scheduled_at=now, auto_claim=False)
+        gift_transition(
+            gift_ids=[gift.pk],
+            to=GiftStatus.UNCLAIMED,
+            now=now,
+            actor=actor,
+            sent_at=now,
+            expired_at=None,
+            no_expiry=no_expiry,
+            claim_expiry_date=claim_expiry_date,
+        )
+        gift.status = GiftStatus.UNCLAIMED
     if gift.status == GiftStatus.UNCLAIMED:
         _delivery_resend(gift)
     comment = f"recipient email changed by {actor}"

@@ -126,10 +126,10 @@ class RecipientForm(forms.Form):
 
 def _correction_refusal(gift):
     """Why the gifter cannot send this gift to another address, in plain words; None when they can."""
-    if gift.status == GiftStatus.UNCLAIMED:
+    if gift.status == GiftStatus.UNCLAIMED or (gift.status == GiftStatus.EXPIRED and gift.source == "storefront"):
         return None
     if gift.status == GiftStatus.EXPIRED:
-        return "This gift expired before it was redeemed, so its code no longer works. Contact us to send it again."
+        return "This gift expired and its subscription was cancelled, so it cannot be sent again."
     return f"The gift is {gift.get_status_display().lower()}; its address can no longer be changed."
 
 

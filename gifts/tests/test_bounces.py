@@ -13,6 +13,7 @@ import pytest
 from anymail.backends.test import EmailBackend as AnymailTestBackend
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
 from gifts import services
@@ -281,12 +282,21 @@ def test_the_admins_undeliverable_filter_lists_the_bounced_gift_until_it_is_corr
     assert "friend@example.org" not in body and other.recipient_email not in body
 
 
-def test_an_expired_gifts_correction_page_says_why_it_cannot_be_resent(client, bounced, gifter):
+def test_an_expired_gift_is_sent_again_to_a_corrected_address_with_the_same_code_and_a_new_window(
+    client, bounced, gifter, django_capture_on_commit_callbacks
+):
     services.expire_due_gifts(now=bounced.claim_expiry_date)
     client.force_login(gifter)
     url = reverse("gifts:correct_recipient", args=[bounced.pk])
     data = {"recipient_email": "friend@example.org", "recipient_email_again": "friend@example.org"}
-
-    assert "expired before it was redeemed" in client.get(url).content.decode()
-    assert client.post(url, data).status_code == 409
-    assert Gift.objects.get(pk=bounced.pk).recipient_email == BOUNCED_ADDRESS and mail.outbox == []
+    assert client.get(url).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(url, data).status_code == 302
+    gift = Gift.objects.get(pk=bounced.pk)
+    assert gift.status == "unclaimed" and gift.recipient_email == "friend@example.org"
+    assert gift.claim_expiry_date > timezone.now() and gift.expired_at is None
+    assert list(gift.timeline.order_by("pk").values_list("status", flat=True))[-2:] == ["expired", "unclaimed"]
+    resent = [m for m in mail.outbox if m.to == ["friend@example.org"]]
+    assert len(resent) == 1 and gift.code in resent[0].body
+    redeemed = services.gift_redeem(customer=CustomerFactory(email="friend@example.org"), code=gift.code)
+    assert redeemed.gift.status == "claimed"
