@@ -116,6 +116,11 @@ def payment_method_add(*, customer, card_number, exp_month, exp_year, make_defau
         card = get_gateway().tokenize(number=card_number, exp_month=exp_month, exp_year=exp_year)
     except PaymentError as error:
         raise ServiceError(error.message, code=error.code, field="cardNumber") from None
+    return _card_save(customer=customer, card=card, make_default=make_default)
+
+
+def _card_save(*, customer, card, make_default):
+    """Keeps a tokenised card (the first one is the default) and lets the customer's gift subscriptions renew."""
     has_default = customer.payment_methods.filter(is_default=True).exists()
     if make_default and has_default:
         customer.payment_methods.filter(is_default=True).update(is_default=False)
@@ -151,18 +156,7 @@ def payment_method_from_token(*, customer, token):
         card = get_gateway().exchange(token)
     except PaymentError as error:
         raise ServiceError(error.message, code=error.code, field="token_id") from None
-    method = PaymentMethod.objects.create(
-        customer=customer,
-        gateway=get_gateway().name,
-        token=card.token,
-        brand=card.brand,
-        last4=card.last4,
-        exp_month=card.exp_month,
-        exp_year=card.exp_year,
-        is_default=not customer.payment_methods.filter(is_default=True).exists(),
-    )
-    subscriptions_renewal_switch_on(customer=customer)
-    return method
+    return _card_save(customer=customer, card=card, make_default=False)
 
 
 def api_key_create(*, name, kind="full"):

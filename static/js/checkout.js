@@ -4,15 +4,6 @@
   var form = document.querySelector("form.checkout");
   if (!form) return;
 
-  // A live counter for the personal note.
-  var note = form.querySelector("textarea[data-counter]");
-  var counter = note && document.getElementById(note.dataset.counter);
-  function count() {
-    var limit = parseInt(counter.dataset.limit, 10);
-    counter.textContent = (limit - note.value.length) + " of " + limit + " characters left";
-  }
-  if (note && counter) { note.addEventListener("input", count); count(); }
-
   // Default the time zone to the browser's when the page did not choose one.
   var zone = form.querySelector("select[name=time_zone]");
   try {
@@ -23,16 +14,6 @@
       }
     }
   } catch (e) { /* old browser: keep the server's default */ }
-
-  // "Send it now" hides the date and time.
-  var sendNow = form.querySelector("input[name=send_now]");
-  function toggleWhen() {
-    ["delivery_date", "delivery_time"].forEach(function (name) {
-      var input = form.querySelector("[name=" + name + "]");
-      if (input) input.closest(".field").hidden = sendNow.checked;
-    });
-  }
-  if (sendNow) { sendNow.addEventListener("change", toggleWhen); toggleWhen(); }
 
   // Re-price when the coupon changes.
   var coupon = form.querySelector("input[name=coupon]");

@@ -1,7 +1,7 @@
-// Progressive enhancement for the gift edit form: the page works without any of this.
+// Progressive enhancement for the gift details (checkout and gift edit forms): the pages work without it.
 (function () {
   "use strict";
-  var form = document.querySelector("form.gift-edit");
+  var form = document.querySelector("form.checkout, form.gift-edit");
   if (!form) return;
 
   // A live counter for the personal note.
