@@ -9,7 +9,7 @@ from django.urls import path
 from django.utils import timezone
 
 from billing.models import Payment
-from gifts import purchase, reports, services
+from gifts import purchase, reports, support
 from gifts.models import Email, Event, Gift, GiftTimeline, WebhookDelivery, WebhookEndpoint
 from giftshop import validation
 from giftshop.errors import ServiceError
@@ -170,7 +170,7 @@ class GiftAdmin(admin.ModelAdmin):
     @admin.action(description="Resend the delivery email", permissions=["change"])
     def resend_delivery(self, request, queryset):
         def change(gift):
-            services.gift_resend(gift_id=gift.pk, actor=_actor(request))
+            support.gift_resend(gift_id=gift.pk, actor=_actor(request))
             return f"the delivery email is sent again to {gift.recipient_email}, with the same code."
 
         self._for_each(request, queryset, change, "Resent the delivery email.")
@@ -178,7 +178,7 @@ class GiftAdmin(admin.ModelAdmin):
     @admin.action(description="Reissue the code", permissions=["change"])
     def reissue_code(self, request, queryset):
         def change(gift):
-            gift = services.gift_reissue_code(gift_id=gift.pk, actor=_actor(request))
+            gift = support.gift_reissue_code(gift_id=gift.pk, actor=_actor(request))
             emailed = " It is emailed to the recipient." if gift.status == Gift.Status.UNCLAIMED else ""
             # Shown this once (messages are consumed when displayed): support passes it to the gifter.
             return f"the old code no longer works; the new code is {gift.code}.{emailed}"
@@ -192,7 +192,7 @@ class GiftAdmin(admin.ModelAdmin):
             email = form.cleaned_data["recipient_email"]
 
             def change(gift):
-                gift = services.gift_change_recipient(gift_id=gift.pk, recipient_email=email, actor=_actor(request))
+                gift = support.gift_change_recipient(gift_id=gift.pk, recipient_email=email, actor=_actor(request))
                 resent = " The delivery email is sent again to it." if gift.status == Gift.Status.UNCLAIMED else ""
                 return f"the recipient email is now {email}.{resent}"
 

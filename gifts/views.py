@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
-from gifts import services
+from gifts import services, support
 from gifts.models import Gift, GiftStatus
 from gifts.selectors import UNDELIVERABLE, gift_for_gifter
 from giftshop import ratelimit
@@ -149,7 +149,7 @@ def correct_recipient(request, gift_id):
         address = form.cleaned_data["recipient_email"]
         try:
             actor = f"customer:{request.user.pk}"
-            services.gift_change_recipient(gift_id=gift.pk, recipient_email=address, actor=actor)
+            support.gift_change_recipient(gift_id=gift.pk, recipient_email=address, actor=actor)
         except ServiceError as error:
             form.add_error("recipient_email" if error.field == "recipient_email" else None, error.message)
             status = error.status

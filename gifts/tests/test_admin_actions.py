@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import Subscription
 from accounts.tests.factories import CustomerFactory
 from billing.models import Invoice, Payment
-from gifts import purchase, services
+from gifts import purchase, services, support
 from gifts.models import Email, Event, Gift, GiftStatus, GiftTimeline
 from gifts.tests.factories import GuestFactory, make_gift
 from gifts.tests.merchant import gifter_with_card
@@ -264,7 +264,7 @@ def test_the_undeliverable_filter_lists_only_gifts_whose_delivery_email_failed(s
     Email.objects.filter(gift=failed, kind=Email.Kind.GIFT_DELIVERY).update(status=Email.Status.FAILED)
     Email.objects.filter(gift=bounced, kind=Email.Kind.GIFT_DELIVERY).update(status=Email.Status.BOUNCED)
     Email.objects.filter(gift=corrected, kind=Email.Kind.GIFT_DELIVERY).update(status=Email.Status.FAILED)
-    services.gift_change_recipient(gift_id=corrected.pk, recipient_email="right@example.com", actor="test")
+    support.gift_change_recipient(gift_id=corrected.pk, recipient_email="right@example.com", actor="test")
     only_the_receipt_failed = make_gift(scheduled_at=timezone.now() + timedelta(days=1))
     Email.objects.filter(gift=only_the_receipt_failed).update(status=Email.Status.FAILED)
 

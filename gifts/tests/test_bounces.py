@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
-from gifts import services
+from gifts import services, support
 from gifts.models import Email, Event, Gift, GiftStatus
 from gifts.tests.factories import make_gift
 
@@ -277,7 +277,7 @@ def test_the_admins_undeliverable_filter_lists_the_bounced_gift_until_it_is_corr
     body = client.get(url, {"undeliverable": "yes"}).content.decode()
 
     assert BOUNCED_ADDRESS in body and "fine@example.com" not in body
-    services.gift_change_recipient(gift_id=bounced.pk, recipient_email="friend@example.org", actor="test")
+    support.gift_change_recipient(gift_id=bounced.pk, recipient_email="friend@example.org", actor="test")
     body = client.get(url, {"undeliverable": "yes"}).content.decode()
     assert "friend@example.org" not in body and other.recipient_email not in body
 
