@@ -23,7 +23,7 @@ def _customers():
 
 
 def customer_get(customer_id, param="id"):
-    customer = _customers().filter(pk=int(customer_id)).first() if str(customer_id).isdigit() else None
+    customer = _customers().filter(pk=int(customer_id)).first() if str(customer_id).isdecimal() else None
     if customer is None:
         raise not_found(f"Customer {customer_id} not found", param=param)
     return customer
@@ -178,15 +178,16 @@ class PaymentSourceView(MerchantView):
     @extend_schema(tags=["payment_sources"], responses=OK)
     def get(self, request, source_id):
         pk = str(source_id).removeprefix("pm_")
-        method = PaymentMethod.objects.filter(pk=int(pk)).first() if pk.isdigit() else None
+        method = PaymentMethod.objects.filter(pk=int(pk)).first() if pk.isdecimal() else None
         if method is None:
             raise not_found(f"Payment source {source_id} not found", param="id")
         return Response({"payment_source": payment_source_resource(method)})
 
 
 def _subscriptions():
-    return Subscription.objects.select_related("offer").prefetch_related(
-        Prefetch("gifts", queryset=Gift.objects.only("pk", "subscription_id"))
+    # Each entry carries its customer (with the default card): select and prefetch them so a page costs the same.
+    return Subscription.objects.select_related("offer", "customer").prefetch_related(
+        Prefetch("gifts", queryset=Gift.objects.only("pk", "subscription_id")), "customer__payment_methods"
     )
 
 
@@ -221,7 +222,7 @@ class SubscriptionsView(MerchantView):
 class SubscriptionView(MerchantView):
     @extend_schema(tags=["subscriptions"], responses=OK)
     def get(self, request, subscription_id):
-        sub = _subscriptions().filter(pk=int(subscription_id)).first() if str(subscription_id).isdigit() else None
+        sub = _subscriptions().filter(pk=int(subscription_id)).first() if str(subscription_id).isdecimal() else None
         if sub is None:
             raise not_found(f"Subscription {subscription_id} not found", param="id")
         return Response(

@@ -31,7 +31,7 @@ class UnixTimeField(serializers.IntegerField):
     MAX = 4_102_444_800  # 2100-01-01
 
     def to_internal_value(self, data):
-        if isinstance(data, bool) or (isinstance(data, str) and not data.strip().isdigit()):
+        if isinstance(data, bool) or (isinstance(data, str) and not data.strip().isdecimal()):
             self.fail("invalid")
         seconds = super().to_internal_value(data)
         if not 0 <= seconds <= self.MAX:

@@ -43,7 +43,7 @@ class InvoicesView(MerchantView):
 class InvoiceView(MerchantView):
     @extend_schema(tags=["invoices"], responses=OK)
     def get(self, request, invoice_id):
-        invoice = _invoices().filter(pk=int(invoice_id)).first() if str(invoice_id).isdigit() else None
+        invoice = _invoices().filter(pk=int(invoice_id)).first() if str(invoice_id).isdecimal() else None
         if invoice is None:
             raise not_found(f"Invoice {invoice_id} not found", param="id")
         return Response({"invoice": invoice_resource(invoice, subscription_id=_subscription_id(invoice))})

@@ -59,7 +59,7 @@ def _gifts():
 
 
 def gift_get(gift_id):
-    if not str(gift_id).isdigit():
+    if not str(gift_id).isdecimal():
         raise not_found(f"Gift {gift_id} not found", param="id")
     gift = _gifts().filter(pk=int(gift_id)).first()
     if gift is None:
@@ -76,7 +76,7 @@ def gift_body(gift, **extra):
 
 
 def _customer(customer_id, param):
-    customer = Customer.objects.filter(pk=int(customer_id)).first() if str(customer_id).isdigit() else None
+    customer = Customer.objects.filter(pk=int(customer_id)).first() if str(customer_id).isdecimal() else None
     if customer is None:
         raise not_found(f"Customer {customer_id} not found", param=param)
     return customer
@@ -86,7 +86,7 @@ def _payment_method(gifter, source_id):
     if source_id is None:
         return None
     pk = str(source_id).removeprefix("pm_")
-    method = PaymentMethod.objects.filter(pk=int(pk), customer=gifter).first() if pk.isdigit() else None
+    method = PaymentMethod.objects.filter(pk=int(pk), customer=gifter).first() if pk.isdecimal() else None
     if method is None:
         raise not_found(f"Payment source {source_id} not found", param="gifter[payment_src_id]")
     return method
@@ -349,7 +349,7 @@ class EventView(MerchantView):
     @extend_schema(tags=["events"], responses={200: OpenApiResponse(OpenApiTypes.OBJECT), **ERRORS})
     def get(self, request, event_id):
         pk = str(event_id).removeprefix("ev_")
-        event = Event.objects.filter(pk=int(pk)).first() if pk.isdigit() else None
+        event = Event.objects.filter(pk=int(pk)).first() if pk.isdecimal() else None
         if event is None:
             raise not_found(f"Event {event_id} not found", param="id")
         return Response({"event": event_resource(event)})

@@ -13,9 +13,11 @@ from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpResponse, JsonResponse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
@@ -128,6 +130,7 @@ def error_response(error):
     return JsonResponse(body, status=error.status_code)
 
 
+@csrf_exempt  # a 404 in Chargebee's shape for any method, not Django's CSRF page (the API uses no cookies)
 def unknown_path(request, *args, **kwargs):
     return error_response(not_found("Sorry, we couldn't find that resource"))
 
@@ -244,7 +247,7 @@ def _parse_key(key):
 def _listify(node):
     if isinstance(node, dict):
         node = {k: _listify(v) for k, v in node.items()}
-        if node and all(isinstance(k, str) and k.isdigit() for k in node):
+        if node and all(isinstance(k, str) and k.isdecimal() for k in node):
             return [node[k] for k in sorted(node, key=int)]
     return node
 
@@ -344,8 +347,13 @@ def apply_filters(queryset, params, fields):
             if raw is None:
                 continue
             value = value_list(raw, path) if op in ("in", "not_in") else str(raw)
+            if "\x00" in str(value):  # PostgreSQL refuses NUL in text: a 500 otherwise
+                raise wrong_value(f"{path} is not valid.", param=path)
             lookup = {f"{field}__{FILTER_OPS[op]}": value}
-            queryset = queryset.exclude(**lookup) if op in ("is_not", "not_in") else queryset.filter(**lookup)
+            try:  # a value the field cannot hold (a word for a numeric id) fails here, when the lookup is built
+                queryset = queryset.exclude(**lookup) if op in ("is_not", "not_in") else queryset.filter(**lookup)
+            except (ValueError, ValidationError):
+                raise wrong_value(f"{path} is not valid.", param=path) from None
     return queryset
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 import jwt
 from django.conf import settings
 from django.http import Http404
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -205,6 +206,7 @@ def errors(*codes):
     return {code: OpenApiResponse(ERROR_ENVELOPE, description=descriptions[code]) for code in codes}
 
 
+@csrf_exempt  # a 404 in the envelope for any method, not Django's CSRF page (the API uses no cookies)
 def not_found(request, *args, **kwargs):
     """Unknown storefront paths answer in the envelope too."""
     from django.http import JsonResponse

@@ -44,5 +44,5 @@ urlpatterns = [
         name="schema",
     ),
     path("docs", SpectacularSwaggerView.as_view(url_name="mediastore:schema"), name="docs"),
-    re_path(r"^.*$", not_found),
+    re_path(r"^[\s\S]*$", not_found),  # [\s\S], not ".": a path with an encoded newline is unknown too
 ]

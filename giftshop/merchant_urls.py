@@ -41,5 +41,5 @@ urlpatterns = [
         name="schema",
     ),
     path("docs", SpectacularSwaggerView.as_view(url_name="merchant:schema"), name="docs"),
-    re_path(r"^.*$", unknown_path),
+    re_path(r"^[\s\S]*$", unknown_path),  # [\s\S], not ".": a path with an encoded newline is unknown too
 ]
