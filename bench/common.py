@@ -2,6 +2,8 @@
 database, and due gifts inserted in bulk."""
 
 import os
+import signal
+import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -107,3 +109,27 @@ def seed_gifts(scheduled_at):
         batch_size=2000,
     )
     return [g.pk for g in gifts]
+
+
+def start_process(command, *, env, log_path):
+    """`python -m <command>` in its own process group (stopped with its children, and only them), logging to a file."""
+    return subprocess.Popen(
+        [sys.executable, "-m", *command],
+        cwd=ROOT,
+        env=env,
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop(process):
+    """A graceful shutdown (SIGTERM: Celery's warm shutdown, gunicorn's graceful one); a kill of the group if it
+    hangs."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -12,9 +12,7 @@ most of the lateness is waiting for the next sweep. Target: p99 at most 30 s.
 
 import argparse
 import math
-import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,26 +25,7 @@ TARGET_P99 = 30
 
 
 def start(name, arguments, *, env, logs):
-    log = (logs / f"{name}.log").open("w")
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "--app", "giftshop", *arguments],
-        cwd=common.ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: stopped below with its pool, and only it
-    )
-
-
-def stop(process):
-    """Celery's warm shutdown (SIGTERM: finish the running task, then exit); a kill if it hangs."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    return common.start_process(["celery", "--app", "giftshop", *arguments], env=env, log_path=logs / f"{name}.log")
 
 
 def wait_for_worker(worker, timeout=60):
@@ -141,7 +120,7 @@ def main():
         finally:
             for name in ("beat", "worker"):  # beat first: nothing new is queued while the worker finishes
                 if name in processes:
-                    stop(processes[name])
+                    common.stop(processes[name])
 
     p50, p99, worst = percentile(delays, 50), percentile(delays, 99), delays[-1]
     print(f"lateness of the recipient's email over {len(delays)} gifts (sent_at - scheduled_at):")

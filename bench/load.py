@@ -28,11 +28,9 @@ import http.client
 import itertools
 import json
 import math
-import os
 import random
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -57,26 +55,8 @@ def free_port():
 
 
 def start_gunicorn(port, env, log_path):
-    log = log_path.open("w")
-    return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "giftshop.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS)],
-        cwd=common.ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: stopped below with its workers, and only it
-    )
-
-
-def stop(process):
-    """gunicorn's graceful shutdown (SIGTERM); a kill of its group if it hangs."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    command = ["gunicorn", "giftshop.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS)]
+    return common.start_process(command, env=env, log_path=log_path)
 
 
 def request(port, method, path, *, headers=None, body=None):
@@ -399,7 +379,7 @@ def main():
             baseline = Run(port, data, {"baseline": 1}, seconds=args.solo, max_requests=args.max_requests)
             baseline.go(args.users)
         finally:
-            stop(gunicorn)
+            common.stop(gunicorn)
             log = log_path.read_text()
         tracebacks = log.count("Traceback")
 
