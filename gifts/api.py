@@ -2,7 +2,6 @@
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.throttling import BaseThrottle
 
 from billing.api import UnixTimeField, unix
 from billing.models import NOTE_MAX_LENGTH
@@ -106,9 +105,8 @@ CODE_PARAM = OpenApiParameter(
 def code_attempt(request, action):
     """Runs a verify/redeem under the attempt limits: a code that does not exist (or cannot) uses up one of the
     client's and the account's attempts; an existing code, whatever its fate, gives the attempt back."""
-    identities = [f"ip:{BaseThrottle().get_ident(request)}", f"customer:{request.user.pk}"]
     try:
-        return ratelimit.attempt("gift-code", identities, action, is_guess=services.is_code_guess)
+        return ratelimit.attempt("gift-code", ratelimit.identities(request), action, is_guess=services.is_code_guess)
     except ratelimit.LimitExceeded as limited:
         error = MediaStoreError(str(limited), status_code=429)
         error.wait = limited.retry_after

@@ -41,15 +41,8 @@ def redeem_headers(view):
     return wrapped
 
 
-def _client_ip(request):
-    from rest_framework.throttling import BaseThrottle
-
-    return BaseThrottle().get_ident(request)
-
-
 def _attempt(request, action):
-    identities = [f"ip:{_client_ip(request)}", f"customer:{request.user.pk}"]
-    return ratelimit.attempt("gift-code", identities, action, is_guess=services.is_code_guess)
+    return ratelimit.attempt("gift-code", ratelimit.identities(request), action, is_guess=services.is_code_guess)
 
 
 def outcome_in_words(verification):

@@ -55,6 +55,8 @@ class ChargebeeError(exceptions.APIException):
         }
         if self.param:
             body["param"] = self.param
+        if self.type is None:  # authentication and limit errors carry no type in Chargebee's answers
+            del body["type"]
         return body
 
 
@@ -115,8 +117,6 @@ def exception_handler(exc, context):
     if not isinstance(exc, ChargebeeError):
         return None
     body = exc.body()
-    if body["type"] is None:
-        del body["type"]
     headers = {"Retry-After": str(int(exc.wait))} if getattr(exc, "wait", None) else {}
     if exc.status_code == 401:
         headers["WWW-Authenticate"] = 'Basic realm="api"'
@@ -125,8 +125,6 @@ def exception_handler(exc, context):
 
 def error_response(error):
     body = error.body()
-    if body["type"] is None:
-        del body["type"]
     return JsonResponse(body, status=error.status_code)
 
 

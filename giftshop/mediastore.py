@@ -37,10 +37,6 @@ def invalid_query(message):
     return MediaStoreError(message, code="REQ0002")
 
 
-def invalid_path(message):
-    return MediaStoreError(message, code="REQ0003")
-
-
 # --- customer tokens ---------------------------------------------------------------------------------------
 
 
@@ -200,7 +196,7 @@ def errors(*codes):
         404: "Not found (or not yours)",
         409: "Refused in the current state",
         410: "Expired",
-        422: "Invalid body (REQ0001), query (REQ0002) or path (REQ0003)",
+        422: "Invalid body (REQ0001) or query (REQ0002)",
         429: "Too many attempts",
     }
     return {code: OpenApiResponse(ERROR_ENVELOPE, description=descriptions[code]) for code in codes}

@@ -18,9 +18,3 @@ def to_minor_units(amount: Decimal, currency: str) -> int:
     if currency.upper() in ZERO_DECIMAL_CURRENCIES:
         return int(Decimal(amount).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     return int(quantize(amount) * 100)
-
-
-def from_minor_units(value: int, currency: str) -> Decimal:
-    if currency.upper() in ZERO_DECIMAL_CURRENCIES:
-        return Decimal(value)
-    return quantize(Decimal(value) / 100)

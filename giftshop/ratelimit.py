@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from rest_framework.throttling import BaseThrottle
 
 
 class LimitExceeded(Exception):
@@ -70,3 +71,9 @@ def attempt(scope, identities, action, *, is_guess):
         raise
     reservation.release()
     return result
+
+
+def identities(request):
+    """Who an attempt is counted against: the client address (X-Forwarded-For only behind NUM_PROXIES trusted
+    proxies) and the account."""
+    return [f"ip:{BaseThrottle().get_ident(request)}", f"customer:{request.user.pk}"]

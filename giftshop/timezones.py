@@ -9,13 +9,6 @@ import zoneinfo
 from datetime import UTC, datetime, timedelta
 
 
-def zone_or_none(name):
-    try:
-        return zoneinfo.ZoneInfo(name) if name else None
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return None
-
-
 def local_to_utc(day, clock, zone_name):
     """The UTC instant of `day` at `clock` in the IANA zone `zone_name`."""
     zone = zoneinfo.ZoneInfo(zone_name)
