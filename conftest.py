@@ -13,6 +13,13 @@ def _unhashed_static_files(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    # Factories set passwords on every customer; PBKDF2's 10^6 iterations took half of some tests' time.
+    # Production keeps Django's default hashers.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _tasks_run_in_process(request):
     """Tasks queued by the code under test run in the test's process, right when they are published.
     Tests marked `real_broker` (the process-level tests) publish to Redis for real workers instead."""

@@ -15,10 +15,6 @@ from offers.tests.factories import OfferFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def buy(client, offer, *, gift_to=None):
     """Orders and pays `offer` with the sandbox's Visa token; the payment's responseData."""

@@ -40,10 +40,6 @@ OFF_SITE = [
 SAME_SITE = "/redeem/?giftCode=ABCD-1234"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def passwordless(email="guest@example.com"):
     """A customer as a gift or a guest checkout creates one: no password yet."""

@@ -2,6 +2,7 @@
 and expiry sweeps, redeems, cancellations and replayed merchant claims in any order keep every gift in one
 consistent state."""
 
+import os
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -24,10 +25,10 @@ from offers.tests.factories import OfferFactory
 
 pytestmark = pytest.mark.django_db
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-# Measured here: 20 examples of up to 25 steps take 35-45 s on this shared machine (the issue asks 200 x 50: minutes).
+# The issue's size (TOOL-2): 200 examples of up to 50 steps, about 90 s here. LIFECYCLE_EXAMPLES=20 for a quick look.
 MACHINE_SETTINGS = settings(
-    max_examples=20,
-    stateful_step_count=25,
+    max_examples=int(os.environ.get("LIFECYCLE_EXAMPLES", 200)),
+    stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )

@@ -32,10 +32,6 @@ pytestmark = pytest.mark.django_db
 MAX_CONCURRENT = 40
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture(autouse=True)
 def _no_attempts_left_over():

@@ -41,10 +41,6 @@ NEXT_FRAME = "() => new Promise(done => requestAnimationFrame(() => requestAnima
 NOT_EDITABLE = "Delivery details can be changed until the end of the day before the delivery day."
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def persona(chromium, live_server):
