@@ -2,19 +2,42 @@
 
 from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
 from accounts import services
 from accounts.models import Customer, PaymentMethod, Subscription
-from accounts.resources import customer_resource, payment_source_resource, subscription_resource
-from gifts.merchant_api import ERRORS, IDEMPOTENCY
+from accounts.resources import (
+    CUSTOMER_SCHEMA,
+    PAYMENT_SOURCE_SCHEMA,
+    SUBSCRIPTION_SCHEMA,
+    customer_resource,
+    payment_source_resource,
+    subscription_resource,
+)
+from gifts.merchant_api import IDEMPOTENCY
 from gifts.models import Gift
 from giftshop import validation
-from giftshop.chargebee import ChargebeeError, MerchantView, apply_filters, listing, not_found, paginate, wrong_value
+from giftshop.chargebee import (
+    PAGE_PARAMETERS,
+    ChargebeeError,
+    MerchantView,
+    answers,
+    apply_filters,
+    boolean,
+    group,
+    integer,
+    listing,
+    not_found,
+    paginate,
+    scalar,
+    wrong_value,
+)
 from giftshop.errors import ServiceError
 
-OK = {200: OpenApiResponse(OpenApiTypes.OBJECT), **ERRORS}
+CUSTOMER = {"customer": CUSTOMER_SCHEMA}
+PAYMENT_SOURCE = {"payment_source": PAYMENT_SOURCE_SCHEMA}
+SUBSCRIPTION = {"subscription": SUBSCRIPTION_SCHEMA, "customer": CUSTOMER_SCHEMA}
 FORM = {"application/x-www-form-urlencoded": OpenApiTypes.OBJECT}
 
 
@@ -30,10 +53,10 @@ def customer_get(customer_id, param="id"):
 
 
 class CustomersView(MerchantView):
-    @extend_schema(tags=["customers"], parameters=[IDEMPOTENCY], request=FORM, responses=OK)
+    @extend_schema(tags=["customers"], parameters=[IDEMPOTENCY], request=FORM, responses=answers(CUSTOMER))
     def post(self, request):
         params = self.params(request)
-        email = validation.email_address(params.get("email"), field="email")
+        email = validation.email_address(scalar(params, "email"), field="email")
         if Customer.objects.filter(email__iexact=email).exists():
             raise ChargebeeError(
                 f"A customer with email {email} already exists.",
@@ -43,10 +66,10 @@ class CustomersView(MerchantView):
             )
         customer = Customer.objects.create_user(
             email,
-            first_name=validation.single_line(params.get("first_name"), field="first_name", max_length=150),
-            last_name=validation.single_line(params.get("last_name"), field="last_name", max_length=150),
-            locale=params.get("locale") or "en_US",
-            currency=(params.get("preferred_currency_code") or "").upper()[:3],
+            first_name=validation.single_line(scalar(params, "first_name"), field="first_name", max_length=150),
+            last_name=validation.single_line(scalar(params, "last_name"), field="last_name", max_length=150),
+            locale=validation.single_line(scalar(params, "locale"), field="locale", max_length=10) or "en_US",
+            currency=_currency(scalar(params, "preferred_currency_code")),
         )
         return Response({"customer": customer_resource(customer_get(customer.pk))})
 
@@ -54,14 +77,13 @@ class CustomersView(MerchantView):
         operation_id="customers_list",
         tags=["customers"],
         parameters=[
-            OpenApiParameter("limit", int),
-            OpenApiParameter("offset", str),
+            *PAGE_PARAMETERS,
             OpenApiParameter("email[is]", str),
             OpenApiParameter("email[starts_with]", str),
             OpenApiParameter("id[is]", str),
             OpenApiParameter("id[in]", str),
         ],
-        responses=OK,
+        responses=answers(CUSTOMER, many=True),
     )
     def get(self, request):
         params = self.params(request)
@@ -69,8 +91,15 @@ class CustomersView(MerchantView):
         return Response(listing([{"customer": customer_resource(c)} for c in rows], next_offset))
 
 
+def _currency(value):
+    currency = (value or "").strip().upper()
+    if currency and not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
+        raise wrong_value("preferred_currency_code should be a three-letter ISO 4217 code.", "preferred_currency_code")
+    return currency
+
+
 class CustomerView(MerchantView):
-    @extend_schema(tags=["customers"], responses=OK)
+    @extend_schema(tags=["customers"], responses=answers(CUSTOMER))
     def get(self, request, customer_id):
         return Response({"customer": customer_resource(customer_get(customer_id))})
 
@@ -102,16 +131,18 @@ class CreateCardView(MerchantView):
         tags=["payment_sources"],
         parameters=[IDEMPOTENCY],
         request=FORM,
-        responses=OK,
+        responses=answers({**CUSTOMER, **PAYMENT_SOURCE}),
         description="Adds a card (sandbox test numbers) to a customer.",
     )
     def post(self, request):
         params = self.params(request)
         customer = customer_get(params.get("customer_id"), param="customer_id")
-        card = params.get("card") or {}
+        card = group(params, "card")
         if not card.get("number"):
             raise wrong_value("card[number] cannot be blank", param="card[number]")
-        replace = str(params.get("replace_primary_payment_source") or "").lower() == "true"
+        exp_month = integer(card.get("expiry_month"), "card[expiry_month]", minimum=1, maximum=12, default=12)
+        exp_year = integer(card.get("expiry_year"), "card[expiry_year]", minimum=2000, maximum=2100, default=2030)
+        replace = boolean(scalar(params, "replace_primary_payment_source"), "replace_primary_payment_source")
         has_default = customer.payment_methods.filter(is_default=True).exists()
         return _add_card(
             customer,
@@ -119,18 +150,11 @@ class CreateCardView(MerchantView):
             lambda: services.payment_method_add(
                 customer=customer,
                 card_number=card.get("number"),
-                exp_month=_int(card.get("expiry_month"), 12),
-                exp_year=_int(card.get("expiry_year"), 2030),
+                exp_month=exp_month,
+                exp_year=exp_year,
                 make_default=False,
             ),
         )
-
-
-def _int(value, default):
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
 
 
 class CreateUsingTokenView(MerchantView):
@@ -138,16 +162,16 @@ class CreateUsingTokenView(MerchantView):
         tags=["payment_sources"],
         parameters=[IDEMPOTENCY],
         request=FORM,
-        responses=OK,
+        responses=answers({**CUSTOMER, **PAYMENT_SOURCE}),
         description="Adds a card from a gateway token (sandbox: tok_visa, tok_chargeDeclined, …).",
     )
     def post(self, request):
         params = self.params(request)
         customer = customer_get(params.get("customer_id"), param="customer_id")
-        token = params.get("token_id") or params.get("reference_id")
+        token = scalar(params, "token_id") or scalar(params, "reference_id")
         if not token:
             raise wrong_value("token_id cannot be blank", param="token_id")
-        replace = str(params.get("replace_primary_payment_source") or "").lower() == "true"
+        replace = boolean(scalar(params, "replace_primary_payment_source"), "replace_primary_payment_source")
         has_default = customer.payment_methods.filter(is_default=True).exists()
         return _add_card(
             customer,
@@ -161,11 +185,10 @@ class PaymentSourcesView(MerchantView):
         operation_id="payment_sources_list",
         tags=["payment_sources"],
         parameters=[
-            OpenApiParameter("limit", int),
-            OpenApiParameter("offset", str),
+            *PAGE_PARAMETERS,
             OpenApiParameter("customer_id[is]", str),
         ],
-        responses=OK,
+        responses=answers(PAYMENT_SOURCE, many=True),
     )
     def get(self, request):
         params = self.params(request)
@@ -175,7 +198,7 @@ class PaymentSourcesView(MerchantView):
 
 
 class PaymentSourceView(MerchantView):
-    @extend_schema(tags=["payment_sources"], responses=OK)
+    @extend_schema(tags=["payment_sources"], responses=answers(PAYMENT_SOURCE))
     def get(self, request, source_id):
         pk = str(source_id).removeprefix("pm_")
         method = PaymentMethod.objects.filter(pk=int(pk)).first() if pk.isdecimal() else None
@@ -196,14 +219,13 @@ class SubscriptionsView(MerchantView):
         operation_id="subscriptions_list",
         tags=["subscriptions"],
         parameters=[
-            OpenApiParameter("limit", int),
-            OpenApiParameter("offset", str),
+            *PAGE_PARAMETERS,
             OpenApiParameter("customer_id[is]", str),
             OpenApiParameter("status[is]", str),
             OpenApiParameter("status[in]", str),
             OpenApiParameter("plan_id[is]", str),
         ],
-        responses=OK,
+        responses=answers(SUBSCRIPTION, many=True),
     )
     def get(self, request):
         params = self.params(request)
@@ -220,7 +242,7 @@ class SubscriptionsView(MerchantView):
 
 
 class SubscriptionView(MerchantView):
-    @extend_schema(tags=["subscriptions"], responses=OK)
+    @extend_schema(tags=["subscriptions"], responses=answers(SUBSCRIPTION))
     def get(self, request, subscription_id):
         sub = _subscriptions().filter(pk=int(subscription_id)).first() if str(subscription_id).isdecimal() else None
         if sub is None:

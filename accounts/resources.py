@@ -1,9 +1,68 @@
 """Customers, subscriptions and payment sources as Chargebee resources."""
 
+from giftshop.chargebee import BOOLEAN, INTEGER, STRING, object_schema, resource_schema
 from giftshop.money import to_minor_units
-from offers.resources import PERIODS
+from offers.resources import PERIOD_UNIT, PERIODS
 
 SUBSCRIPTION_STATUS = {"expired": "cancelled"}  # Chargebee has no `expired`: an ended subscription is cancelled
+
+
+CUSTOMER_SCHEMA = resource_schema(
+    "customer",
+    required=["email", "created_at", "resource_version", "deleted", "card_status"],
+    email=STRING,
+    first_name=STRING,
+    last_name=STRING,
+    locale=STRING,
+    created_at=INTEGER,
+    updated_at=INTEGER,
+    resource_version=INTEGER,
+    deleted=BOOLEAN,
+    card_status={"type": "string", "enum": ["valid", "no_card"]},
+    preferred_currency_code=STRING,
+    primary_payment_source_id=STRING,
+)
+SUBSCRIPTION_SCHEMA = resource_schema(
+    "subscription",
+    required=["plan_id", "customer_id", "status", "current_term_start", "current_term_end", "resource_version"],
+    plan_id=STRING,
+    plan_quantity=INTEGER,
+    plan_unit_price=INTEGER,
+    billing_period=INTEGER,
+    billing_period_unit=PERIOD_UNIT,
+    customer_id=STRING,
+    status={"type": "string", "enum": ["future", "active", "non_renewing", "cancelled"]},
+    current_term_start=INTEGER,
+    current_term_end=INTEGER,
+    start_date=INTEGER,
+    started_at=INTEGER,
+    next_billing_at=INTEGER,
+    cancelled_at=INTEGER,
+    resource_version=INTEGER,
+    currency_code=STRING,
+    auto_collection={"type": "string", "enum": ["on", "off"]},
+    gift_id=STRING,
+)
+PAYMENT_SOURCE_SCHEMA = resource_schema(
+    "payment_source",
+    required=["customer_id", "type", "status", "card"],
+    customer_id=STRING,
+    type=STRING,
+    reference_id=STRING,
+    status=STRING,
+    gateway=STRING,
+    resource_version=INTEGER,
+    deleted=BOOLEAN,
+    card=object_schema(
+        "card",
+        required=["last4", "expiry_month", "expiry_year"],
+        last4=STRING,
+        brand=STRING,
+        expiry_month={"type": "integer", "minimum": 1, "maximum": 12},
+        expiry_year=INTEGER,
+        masked_number=STRING,
+    ),
+)
 
 
 def ts(when):

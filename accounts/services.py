@@ -3,6 +3,8 @@ import secrets
 from datetime import timedelta
 
 from django.contrib.auth import authenticate
+from django.contrib.auth.forms import _unicode_ci_compare
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -73,11 +75,7 @@ def customer_register(*, email, password, first_name="", last_name="", locale="e
     if existing is not None:
         # Created without a password (a gift recipient, a guest gifter): whoever holds the mailbox claims it, so
         # registering sends a link to choose a password there instead of taking the account over.
-        from gifts.services import email_queue
-
-        email_queue(
-            kind="set_password", key=f"customer:{existing.pk}:set-password:{timezone.now():%Y%m%d%H}", to=existing.email
-        )
+        account_email_queue(customer=existing)
         raise ServiceError(
             "This email already has an account without a password: we have emailed you a link to choose one.",
             code="USER0002",
@@ -88,6 +86,47 @@ def customer_register(*, email, password, first_name="", last_name="", locale="e
             return Customer.objects.create_user(email, password, **fields)
     except IntegrityError:
         raise ServiceError("A customer with this email already exists.", code="USER0002") from None
+
+
+def account_email_queue(*, customer):
+    """Emails the owner of an address about its account: a link to choose a password (a new one, if it has one)
+    and the login page. At most one an hour per customer, so nobody can flood a mailbox through our forms."""
+    from gifts.services import email_queue
+
+    key = f"customer:{customer.pk}:set-password:{timezone.now():%Y%m%d%H}"
+    return email_queue(kind="set_password", key=key, to=customer.email)
+
+
+def password_link_request(*, email):
+    """The password page's request. It is answered at once and alike for every address (SEC-9): a worker looks
+    the address up and emails its account, if any, a link to choose a password."""
+    from accounts.tasks import send_password_link
+
+    transaction.on_commit(lambda: send_password_link.delay(email), robust=True)
+
+
+def password_link_send(*, email):
+    customers = Customer.objects.filter(email__iexact=email, is_active=True)
+    # The exact comparison is Django's defence against look-alike addresses matching case-insensitively.
+    for customer in (c for c in customers if _unicode_ci_compare(email, c.email)):
+        account_email_queue(customer=customer)
+
+
+def customer_sign_up(*, email, password, first_name="", last_name=""):
+    """The web page's registration. It answers the same whether or not the address has an account (SEC-9), so the
+    address's owner learns the outcome by email: a new account is created and welcomed there; an existing one gets
+    its owner a link to choose a password. Existing addresses hash the password too, so both take as long."""
+    try:
+        customer = customer_register(email=email, password=password, first_name=first_name, last_name=last_name)
+    except ServiceError as error:
+        if error.code != "USER0002":
+            raise
+        make_password(password)
+        existing = Customer.objects.filter(email__iexact=validation.email_address(email, field="email")).first()
+        if existing is not None and existing.has_usable_password():
+            account_email_queue(customer=existing)
+        return
+    account_email_queue(customer=customer)
 
 
 def customer_update(*, customer, **fields):

@@ -10,13 +10,11 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="offers:catalogue"), name="logout"),
     path("register/", views.register, name="register"),
+    path("register/done/", views.register_done, name="register_done"),
     path(
         "password-reset/",
         auth_views.PasswordResetView.as_view(
-            form_class=SetPasswordEmailForm,
-            email_template_name="registration/password_reset_email.txt",
-            html_email_template_name="registration/password_reset_email.html",
-            success_url=reverse_lazy("accounts:password_reset_done"),
+            form_class=SetPasswordEmailForm, success_url=reverse_lazy("accounts:password_reset_done")
         ),
         name="password_reset",
     ),

@@ -1,12 +1,13 @@
 """The customer's pages: registration (Django's auth views do the rest, see urls.py) and the account with its
 subscriptions, transactions, gifts and cards. Every change goes through a service."""
 
-from django.conf import settings
+from urllib.parse import urlencode
+
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -38,24 +39,28 @@ def _safe_next(request):
 
 
 def register(request):
+    """The answer never says whether the address has an account (SEC-9): the mailbox's owner learns it by email."""
     next_url = _safe_next(request)
     form = RegisterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            customer = services.customer_register(
+            services.customer_sign_up(
                 email=data["email"],
                 password=data["password1"],
                 first_name=data["first_name"],
                 last_name=data["last_name"],
             )
         except ServiceError as error:
-            add_service_error(form, error, default_field="email")  # "already exists" names no field
+            add_service_error(form, error, default_field="email")
         else:
-            login(request, customer, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, "Welcome! Your account is ready.")
-            return HttpResponseRedirect(next_url) if next_url else redirect(settings.LOGIN_REDIRECT_URL)
+            done = reverse("accounts:register_done")
+            return HttpResponseRedirect(f"{done}?{urlencode({'next': next_url})}" if next_url else done)
     return render(request, "registration/register.html", {"form": form, "next": next_url})
+
+
+def register_done(request):
+    return render(request, "registration/register_done.html", {"next": _safe_next(request)})
 
 
 def _local(when, zone):

@@ -1,15 +1,13 @@
 """Merchant API (Chargebee v2 contract): invoices."""
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
 from billing.models import Invoice
-from billing.resources import invoice_resource
-from gifts.merchant_api import ERRORS
-from giftshop.chargebee import MerchantView, apply_filters, listing, not_found, paginate
+from billing.resources import INVOICE_SCHEMA, invoice_resource
+from giftshop.chargebee import PAGE_PARAMETERS, MerchantView, answers, apply_filters, listing, not_found, paginate
 
-OK = {200: OpenApiResponse(OpenApiTypes.OBJECT), **ERRORS}
+INVOICE = {"invoice": INVOICE_SCHEMA}
 
 
 def _invoices():
@@ -26,11 +24,10 @@ class InvoicesView(MerchantView):
         operation_id="invoices_list",
         tags=["invoices"],
         parameters=[
-            OpenApiParameter("limit", int),
-            OpenApiParameter("offset", str),
+            *PAGE_PARAMETERS,
             OpenApiParameter("customer_id[is]", str),
         ],
-        responses=OK,
+        responses=answers(INVOICE, many=True),
     )
     def get(self, request):
         params = self.params(request)
@@ -41,7 +38,7 @@ class InvoicesView(MerchantView):
 
 
 class InvoiceView(MerchantView):
-    @extend_schema(tags=["invoices"], responses=OK)
+    @extend_schema(tags=["invoices"], responses=answers(INVOICE))
     def get(self, request, invoice_id):
         invoice = _invoices().filter(pk=int(invoice_id)).first() if str(invoice_id).isdecimal() else None
         if invoice is None:

@@ -1,6 +1,43 @@
 """Invoices as Chargebee resources (amounts in minor units)."""
 
+from giftshop.chargebee import BOOLEAN, INTEGER, STRING, object_schema, resource_schema
 from giftshop.money import to_minor_units
+
+INVOICE_SCHEMA = resource_schema(
+    "invoice",
+    required=["customer_id", "status", "date", "currency_code", "total", "amount_due", "is_gifted", "line_items"],
+    customer_id=STRING,
+    subscription_id=STRING,
+    status={"type": "string", "enum": ["paid", "payment_due"]},
+    date=INTEGER,
+    paid_at=INTEGER,
+    currency_code=STRING,
+    sub_total=INTEGER,
+    total=INTEGER,
+    tax=INTEGER,
+    amount_paid=INTEGER,
+    amount_due=INTEGER,
+    amount_refunded=INTEGER,
+    resource_version=INTEGER,
+    is_gifted=BOOLEAN,
+    term_finalized=BOOLEAN,
+    line_items={
+        "type": "array",
+        "items": object_schema(
+            "line_item",
+            required=["id", "quantity", "amount"],
+            id=STRING,
+            unit_amount=INTEGER,
+            quantity=INTEGER,
+            amount=INTEGER,
+            description=STRING,
+            entity_type=STRING,
+            entity_id=STRING,
+            subscription_id=STRING,
+        ),
+    },
+    discounts={"type": "array", "items": object_schema("discount", required=["amount"], amount=INTEGER)},
+)
 
 
 def ts(when):

@@ -244,7 +244,11 @@ class GiftAdmin(admin.ModelAdmin):
 
     def dashboard_view(self, request):
         self._require_view_permission(request)
-        context = {"weeks": reports.gift_dashboard(), "definitions": reports.DEFINITIONS}
+        context = {
+            "weeks": reports.gift_dashboard(),
+            "definitions": reports.DEFINITIONS,
+            "guessing": reports.code_guessing(),
+        }
         return self._report(request, "admin/gifts/dashboard.html", "Gifts dashboard", **context)
 
     def beat_schedule_view(self, request):

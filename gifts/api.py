@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from billing.api import UnixTimeField, unix
 from billing.models import NOTE_MAX_LENGTH
-from gifts import services
+from gifts import codes, services
 from gifts.selectors import gift_for_gifter
 from giftshop import ratelimit
 from giftshop.mediastore import MediaStoreError, MediaStoreView, envelope, errors, in_envelope
@@ -98,17 +98,28 @@ def verification_out(verification, *, redeemed=False):
 
 
 CODE_PARAM = OpenApiParameter(
-    "code", str, OpenApiParameter.PATH, description="XXXX-XXXX (case, spaces and look-alike letters are forgiven)"
+    "code",
+    str,
+    OpenApiParameter.PATH,
+    description="XXXX-XXXX (case, spaces and look-alike letters are forgiven), or the link token `t` of the redeem "
+    "link in the gift email (`<gift id>.<22 characters>`), which still works while typed codes are paused (429)",
 )
 
 
-def code_attempt(request, action):
-    """Runs a verify/redeem under the attempt limits: a code that does not exist (or cannot) uses up one of the
-    client's and the account's attempts; an existing code, whatever its fate, gives the attempt back."""
+def code_attempt(request, code, action):
+    """Runs a verify/redeem of `code` (typed, or a link token) under the attempt limits: a code that does not exist
+    (or cannot) uses up one of the client's and the account's attempts, and a typed one also one of the global
+    budget; an existing code, whatever its fate, gives the attempt back."""
     try:
-        return ratelimit.attempt("gift-code", ratelimit.identities(request), action, is_guess=services.is_code_guess)
+        return ratelimit.attempt(
+            "gift-code",
+            ratelimit.identities(request),
+            action,
+            is_guess=services.is_code_guess,
+            typed=not codes.is_link_token(code),
+        )
     except ratelimit.LimitExceeded as limited:
-        error = MediaStoreError(str(limited), status_code=429)
+        error = MediaStoreError(str(limited), status_code=limited.status)
         error.wait = limited.retry_after
         raise error from None
 
@@ -117,10 +128,10 @@ class VerificationView(MediaStoreView):
     @extend_schema(
         tags=["gifts"],
         parameters=[CODE_PARAM],
-        responses={200: in_envelope("GiftVerification", VerificationOut), **errors(400, 401, 404, 429)},
+        responses={200: in_envelope("GiftVerification", VerificationOut), **errors(400, 401, 404, 429, 503)},
     )
     def get(self, request, code):
-        verification = code_attempt(request, lambda: services.gift_verify(customer=request.user, code=code))
+        verification = code_attempt(request, code, lambda: services.gift_verify(customer=request.user, code=code))
         return envelope(verification_out(verification))
 
 
@@ -133,12 +144,12 @@ class RedeemView(MediaStoreView):
             200: in_envelope("GiftRedeemed", VerificationOut),
             409: in_envelope("GiftRedeemRefused", VerificationOut),
             410: in_envelope("GiftExpired", VerificationOut),
-            **errors(400, 401, 404, 429),
+            **errors(400, 401, 404, 429, 503),
         },
     )
     def post(self, request, code):
         try:
-            verification = code_attempt(request, lambda: services.gift_redeem(customer=request.user, code=code))
+            verification = code_attempt(request, code, lambda: services.gift_redeem(customer=request.user, code=code))
         except services.RedeemRefused as refused:
             raise MediaStoreError(
                 refused.message, status_code=refused.status, details=verification_out(refused.verification)

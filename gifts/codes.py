@@ -1,12 +1,18 @@
-"""Gift codes: `XXXX-XXXX` over Crockford's base32 alphabet (no I, L, O, U), 40 bits.
+"""Gift codes: `XXXX-XXXX` over Crockford's base32 alphabet (no I, L, O, U), 40 bits; and the emailed link's token.
 
 No column holds a redeemable code. A gift stores a random nonce (from `secrets`); its code is a keyed PRF
 of that nonce (HMAC-SHA-256 under GIFT_CODE_SECRET, first 40 bits), so the worker can put the code in the
 delivery email and the gifter can see it, while a database dump alone yields nothing redeemable. Look-ups go
 through a second keyed hash of the normalised code, which is indexed and unique. (A salted slow hash, as
 ASVS 6.5.2 suggests for short secrets, could not be looked up; the attempt limits make up for it.)
+
+The delivery email's link carries a second secret, a 128-bit token (CODE-R3): `<gift id>.<MAC>`, the MAC an HMAC of
+the gift's id and nonce under a key of its own purpose, so it is bound to one gift, changes when the code is
+reissued (new nonce), and is not stored either. At 128 bits it cannot be guessed, so it keeps working when typed
+codes are paused by the global attempt budget (giftshop/ratelimit.py); the short code is the manual fallback.
 """
 
+import base64
 import hashlib
 import hmac
 import re
@@ -19,6 +25,8 @@ CODE_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{8}$")
 # Crockford decoding: case-insensitive, O is 0, I and L are 1; hyphens and spaces are ignored.
 _LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _IGNORED = re.compile(r"[\s\-_]+")
+LINK_TOKEN_BYTES = 16  # 128 bits (ASVS 11.5.1)
+_LINK_TOKEN_RE = re.compile(r"^([1-9][0-9]{0,18})\.([A-Za-z0-9_-]{22})$")
 
 
 class InvalidCode(ValueError):
@@ -55,3 +63,29 @@ def normalize(text):
 def digest(raw):
     """The indexed look-up key of a normalised code."""
     return hmac.new(_key("lookup"), raw.encode(), hashlib.sha256).hexdigest()
+
+
+def _link_mac(gift_id, nonce):
+    message = f"{gift_id}:{nonce}".encode()
+    return hmac.new(_key("link"), message, hashlib.sha256).digest()[:LINK_TOKEN_BYTES]
+
+
+def link_token(gift_id, nonce):
+    """The redeem link's token of a gift: its id, a dot, and 128 bits of MAC in unpadded base64url."""
+    return f"{gift_id}.{base64.urlsafe_b64encode(_link_mac(gift_id, nonce)).rstrip(b'=').decode()}"
+
+
+def is_link_token(text):
+    """Whether `text` is shaped like a link token (a code never contains a dot)."""
+    return bool(_LINK_TOKEN_RE.match(str(text or "")))
+
+
+def link_token_gift_id(token):
+    """The gift id a well-formed token names (not yet verified), or None."""
+    match = _LINK_TOKEN_RE.match(str(token or ""))
+    return int(match.group(1)) if match else None
+
+
+def link_token_matches(token, gift_id, nonce):
+    """Whether `token` is the link token of this gift, compared in constant time."""
+    return hmac.compare_digest(str(token).encode(), link_token(gift_id, nonce).encode())

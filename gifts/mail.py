@@ -13,6 +13,7 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from anymail.exceptions import AnymailAPIError, AnymailInvalidAddress, AnymailRecipientsRefused
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -30,14 +31,16 @@ from gifts.models import Email, Gift
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 12  # with the backoff below: about 3 hours of retries
-BACKOFF_BASE, BACKOFF_CAP = timedelta(seconds=30), timedelta(minutes=30)
+# The retry budget and the dead-worker timeout (settings.py EMAIL_*; by default 12 attempts over about 3 hours).
+MAX_ATTEMPTS = settings.EMAIL_MAX_ATTEMPTS
+BACKOFF_BASE = timedelta(seconds=settings.EMAIL_BACKOFF_BASE)
+BACKOFF_CAP = timedelta(seconds=settings.EMAIL_BACKOFF_CAP)
 # A row `sending` for longer than this belongs to a worker that died; the sweep gives it back.
-STUCK_AFTER = timedelta(minutes=10)
+STUCK_AFTER = timedelta(seconds=settings.EMAIL_STUCK_AFTER)
 
 
 def backoff(attempts):
-    """Delay before attempt `attempts + 1`: 30 s, 1, 2, 4, 8, 16 min, then every 30 min."""
+    """Delay before attempt `attempts + 1`: by default 30 s, 1, 2, 4, 8, 16 min, then every 30 min."""
     return min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
 
 
@@ -52,8 +55,10 @@ def _site():
     return _batch_site.get() or SiteSettings.load()
 
 
-def redeem_link(code):
-    return f"{_site().effective_redeem_url}?{urlencode({'giftCode': code})}"
+def redeem_link(gift):
+    """`<redeem URL>?giftCode=CODE&t=TOKEN`: front ends that know only `giftCode` keep working; ours redeems with
+    the 128-bit link token `t` (CODE-R3), which still works while typed codes are paused."""
+    return f"{_site().effective_redeem_url}?{urlencode({'giftCode': gift.code, 't': gift.link_token})}"
 
 
 def _gift_context(gift):
@@ -67,7 +72,7 @@ def _gift_context(gift):
 
 def gift_delivery(email):
     gift = email.gift
-    return {**_gift_context(gift), "code": gift.code, "redeem_link": redeem_link(gift.code)}
+    return {**_gift_context(gift), "code": gift.code, "redeem_link": redeem_link(gift)}
 
 
 def gift_delivered(email):
@@ -94,6 +99,11 @@ def set_password_url(customer):
     """For a customer without a password (a guest checkout): a link to choose one and see their account."""
     if customer.has_usable_password():
         return None
+    return password_link(customer)
+
+
+def password_link(customer):
+    """A single-use link to choose a (new) password: Django's password reset token."""
     path = reverse(
         "accounts:password_reset_confirm",
         kwargs={
@@ -119,14 +129,22 @@ def order_receipt(email):
 
 
 def set_password(email):
+    """About the account of an address, asked for on the register or password pages: a link to choose a password
+    (a new one, when the account has one) and the login page. Those pages answer alike for every address."""
     customer = Customer.objects.get(email__iexact=email.to_email)
-    return {"customer": customer, "set_password_url": set_password_url(customer), "site_url": settings.SITE_URL}
+    return {
+        "customer": customer,
+        "has_password": customer.has_usable_password(),
+        "set_password_url": password_link(customer),
+        "login_url": f"{settings.SITE_URL}{reverse('accounts:login')}",
+        "site_url": settings.SITE_URL,
+    }
 
 
 def claim_expiring(email):
     """The recipient's reminder that their code expires soon: the code and link again, as in the delivery."""
     gift = email.gift
-    return {**_gift_context(gift), "code": gift.code, "redeem_link": redeem_link(gift.code)}
+    return {**_gift_context(gift), "code": gift.code, "redeem_link": redeem_link(gift)}
 
 
 def term_ending(email):
@@ -225,6 +243,11 @@ def _send_one(email, provider):
         message = render(email)
         message.connection = provider
         message.send()
+    except SoftTimeLimitExceeded:
+        # The task's time is up, not the provider's fault: stop here (the caller records what went out) rather
+        # than go on until the hard limit kills the process mid-group. This row may have been accepted, so it
+        # stays `sending` for the stuck reset, which says a duplicate is possible.
+        raise
     except Exception as error:
         _record_failure(email, error)
         return False

@@ -4,44 +4,38 @@ import uuid
 
 from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
 from accounts.models import Customer, PaymentMethod
-from accounts.resources import subscription_resource
+from accounts.resources import SUBSCRIPTION_SCHEMA, subscription_resource
 from billing.gateways import PaymentError
-from billing.resources import invoice_resource
+from billing.resources import INVOICE_SCHEMA, invoice_resource
 from gifts import purchase, services
 from gifts.models import Event, Gift, GiftStatus
-from gifts.resources import event_resource, gift_resource
+from gifts.resources import EVENT_SCHEMA, GIFT_SCHEMA, event_resource, gift_resource
 from giftshop.chargebee import (
+    PAGE_PARAMETERS,
     ChargebeeError,
     MerchantView,
+    answers,
     apply_filters,
     boolean,
+    group,
     integer,
     invalid_state,
     listing,
     not_found,
     paginate,
+    scalar,
     timestamp,
     wrong_value,
 )
 from giftshop.errors import ServiceError
 from offers.models import Addon, Offer, parse_offer_id
 
-ERRORS = {
-    code: OpenApiResponse(OpenApiTypes.OBJECT, description=text)
-    for code, text in {
-        400: "param_wrong_value, or a payment error (type payment)",
-        401: "api_authentication_failed",
-        403: "read-only key",
-        404: "resource_not_found",
-        409: "invalid_state_for_request, or a request with this idempotency key still in progress",
-        422: "unable_to_process_request: idempotency key reused with another request",
-        429: "api_request_limit_exceeded (Retry-After)",
-    }.items()
-}
+GIFT = answers({"gift": GIFT_SCHEMA}, optional={"subscription": SUBSCRIPTION_SCHEMA})
+EVENT = {"event": EVENT_SCHEMA}
 IDEMPOTENCY = OpenApiParameter(
     "chargebee-idempotency-key",
     str,
@@ -92,21 +86,8 @@ def _payment_method(gifter, source_id):
     return method
 
 
-def _group(params, name):
-    """The params of a bracket group such as gifter[…], each a single value (in addons[…], a list of them). Any
-    other shape, e.g. `gifter=x` or `gifter[email][0]=x`, is a 400 here rather than a type error further on."""
-    group = params.get(name)
-    if group is not None and not isinstance(group, dict):
-        raise wrong_value(f"Use {name}[…] parameters.", param=name)
-    for key, value in (group or {}).items():
-        values = value if name == "addons" and isinstance(value, list) else [value]
-        if any(isinstance(v, dict | list) for v in values):
-            raise wrong_value(f"{name}[{key}] should be a single value.", param=f"{name}[{key}]")
-    return group or {}
-
-
 def _addons(params):
-    raw = _group(params, "addons")
+    raw = group(params, "addons")
     ids, quantities = raw.get("id") or [], raw.get("quantity") or []
     if not isinstance(ids, list) or not isinstance(quantities, list):
         raise wrong_value("Use addons[id][0], addons[quantity][0].", param="addons")
@@ -131,15 +112,15 @@ class GiftsView(MerchantView):
         tags=["gifts"],
         parameters=[IDEMPOTENCY],
         request={"application/x-www-form-urlencoded": OpenApiTypes.OBJECT},
-        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="{gift, subscription, invoice}"), **ERRORS},
+        responses=answers({"gift": GIFT_SCHEMA, "subscription": SUBSCRIPTION_SCHEMA, "invoice": INVOICE_SCHEMA}),
         description="Create a gift: charges the gifter at once; the gift is `scheduled`, the receiver's "
         "subscription `future`, the invoice raised on the gifter.",
     )
     def post(self, request):
         params = self.params(request)
-        gifter_params = _group(params, "gifter")
-        receiver_params = _group(params, "gift_receiver")
-        plan_id = _group(params, "subscription").get("plan_id")
+        gifter_params = group(params, "gifter")
+        receiver_params = group(params, "gift_receiver")
+        plan_id = group(params, "subscription").get("plan_id")
         if not gifter_params.get("customer_id"):
             raise wrong_value("gifter[customer_id] cannot be blank", param="gifter[customer_id]")
         if not plan_id:
@@ -149,7 +130,7 @@ class GiftsView(MerchantView):
         if offer is None:
             raise not_found(f"Plan {plan_id} not found", param="subscription[plan_id]")
         integer(
-            _group(params, "subscription").get("plan_quantity"),
+            group(params, "subscription").get("plan_quantity"),
             "subscription[plan_quantity]",
             minimum=1,
             maximum=1,
@@ -210,8 +191,7 @@ class GiftsView(MerchantView):
         operation_id="gifts_list",
         tags=["gifts"],
         parameters=[
-            OpenApiParameter("limit", int, description="1 to 100, default 10"),
-            OpenApiParameter("offset", str, description="next_offset of the previous page"),
+            *PAGE_PARAMETERS,
             OpenApiParameter("status[is]", str),
             OpenApiParameter("status[is_not]", str),
             OpenApiParameter("status[in]", str, description="[a,b], JSON or Python list"),
@@ -225,10 +205,7 @@ class GiftsView(MerchantView):
             OpenApiParameter("gifter[customer_id][not_in]", str),
             OpenApiParameter("gift_receiver[customer_id][is]", str),
         ],
-        responses={
-            200: OpenApiResponse(OpenApiTypes.OBJECT, description="{list: [{gift, subscription}], next_offset}"),
-            **ERRORS,
-        },
+        responses=answers({"gift": GIFT_SCHEMA}, optional={"subscription": SUBSCRIPTION_SCHEMA}, many=True),
     )
     def get(self, request):
         params = self.params(request)
@@ -255,7 +232,7 @@ class GiftsView(MerchantView):
 
 
 class GiftView(MerchantView):
-    @extend_schema(tags=["gifts"], responses={200: OpenApiResponse(OpenApiTypes.OBJECT), **ERRORS})
+    @extend_schema(tags=["gifts"], responses=GIFT)
     def get(self, request, gift_id):
         return Response(gift_body(gift_get(gift_id)))
 
@@ -274,7 +251,7 @@ class GiftClaimView(MerchantView):
         tags=["gifts"],
         request=None,
         parameters=[IDEMPOTENCY],
-        responses={200: OpenApiResponse(OpenApiTypes.OBJECT), **ERRORS},
+        responses=GIFT,
     )
     def post(self, request, gift_id):
         gift = gift_get(gift_id)
@@ -294,7 +271,7 @@ class GiftCancelView(MerchantView):
         tags=["gifts"],
         request=None,
         parameters=[IDEMPOTENCY],
-        responses={200: OpenApiResponse(OpenApiTypes.OBJECT), **ERRORS},
+        responses=GIFT,
     )
     def post(self, request, gift_id):
         gift = gift_get(gift_id)
@@ -307,17 +284,17 @@ class GiftUpdateView(MerchantView):
         tags=["gifts"],
         parameters=[IDEMPOTENCY],
         request={"application/x-www-form-urlencoded": OpenApiTypes.OBJECT},
-        responses={200: OpenApiResponse(OpenApiTypes.OBJECT), **ERRORS},
+        responses=GIFT,
     )
     def post(self, request, gift_id):
         gift = gift_get(gift_id)
         params = self.params(request)
-        receiver = _group(params, "gift_receiver")
+        receiver = group(params, "gift_receiver")
         _state_errors(
             lambda: purchase.gift_update(
                 gift_id=gift.pk,
                 scheduled_at=timestamp(params.get("scheduled_at"), "scheduled_at"),
-                comment=params.get("comment"),
+                comment=scalar(params, "comment"),
                 recipient_email=receiver.get("email"),
                 first_name=receiver.get("first_name"),
                 last_name=receiver.get("last_name"),
@@ -331,12 +308,11 @@ class EventsView(MerchantView):
         operation_id="events_list",
         tags=["events"],
         parameters=[
-            OpenApiParameter("limit", int),
-            OpenApiParameter("offset", str),
+            *PAGE_PARAMETERS,
             OpenApiParameter("event_type[is]", str),
             OpenApiParameter("event_type[in]", str),
         ],
-        responses={200: OpenApiResponse(OpenApiTypes.OBJECT), **ERRORS},
+        responses=answers(EVENT, many=True),
     )
     def get(self, request):
         params = self.params(request)
@@ -346,7 +322,7 @@ class EventsView(MerchantView):
 
 
 class EventView(MerchantView):
-    @extend_schema(tags=["events"], responses={200: OpenApiResponse(OpenApiTypes.OBJECT), **ERRORS})
+    @extend_schema(tags=["events"], responses=answers(EVENT))
     def get(self, request, event_id):
         pk = str(event_id).removeprefix("ev_")
         event = Event.objects.filter(pk=int(pk)).first() if pk.isdecimal() else None

@@ -112,6 +112,11 @@ class Gift(models.Model):
         return codes.format_code(codes.code_for_nonce(self.code_nonce))
 
     @property
+    def link_token(self):
+        """The redeem link's 128-bit token, for the recipient's emails only; changes with the code."""
+        return codes.link_token(self.pk, self.code_nonce)
+
+    @property
     def masked_code(self):
         return f"••••-{self.code_last4}"
 

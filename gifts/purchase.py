@@ -228,6 +228,8 @@ def gift_update(
         raise ServiceError(
             f"The gift is {gift.status}; only scheduled gifts can be updated.", code="invalid_state", status=409
         )
+    # Chargebee caps the comment at 300 characters; it is kept in the gift_updated event.
+    comment = validation.plain_text(comment, field="comment", max_length=300) if comment else None
     changes = {}
     if scheduled_at is not None:
         if scheduled_at <= now:

@@ -1,4 +1,5 @@
-"""Read-only reports for the admin: the weekly gift dashboard, the CSV export of gifts and the beat schedule."""
+"""Read-only reports for the admin: the weekly gift dashboard (with the state of code guessing), the CSV export of
+gifts and the beat schedule."""
 
 import csv
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
 from gifts.models import Gift
+from giftshop import ratelimit
 from giftshop.money import quantize
 from offers.models import Offer
 
@@ -261,3 +263,23 @@ def beat_schedule():
         )
         for name, entry in settings.CELERY_BEAT_SCHEDULE.items()
     ]
+
+
+@dataclass
+class CodeGuessing:
+    """Failed typed gift codes in the current global window, against the budget; the pause it triggers."""
+
+    failures: int
+    budget: int
+    window_minutes: int
+    paused_minutes: int  # 0: typed codes are accepted
+
+
+def code_guessing():
+    paused = ratelimit.paused_for("gift-code")
+    return CodeGuessing(
+        failures=ratelimit.failures("gift-code"),
+        budget=settings.GIFT_CODE_GLOBAL_FAILURE_LIMIT,
+        window_minutes=settings.GIFT_CODE_GLOBAL_FAILURE_WINDOW // 60,
+        paused_minutes=-(-paused // 60),  # rounded up
+    )

@@ -1,5 +1,48 @@
 """Gifts and events as Chargebee resources: the merchant API's responses and the events' content."""
 
+from gifts.models import GiftStatus
+from giftshop.chargebee import BOOLEAN, INTEGER, STRING, object_schema, resource_schema
+
+GIFT_STATUS = {"type": "string", "enum": GiftStatus.values}
+GIFT_SCHEMA = resource_schema(
+    "gift",
+    required=["status", "auto_claim", "no_expiry", "resource_version", "gifter", "gift_receiver", "gift_timelines"],
+    status=GIFT_STATUS,
+    scheduled_at=INTEGER,
+    auto_claim=BOOLEAN,
+    no_expiry=BOOLEAN,
+    claim_expiry_date=INTEGER,
+    resource_version=INTEGER,
+    updated_at=INTEGER,
+    gifter=object_schema(
+        "gifter", required=["customer_id"], customer_id=STRING, invoice_id=STRING, signature=STRING, note=STRING
+    ),
+    gift_receiver=object_schema(
+        "gift_receiver",
+        required=["email"],
+        customer_id=STRING,
+        subscription_id=STRING,
+        first_name=STRING,
+        last_name=STRING,
+        email=STRING,
+    ),
+    gift_timelines={
+        "type": "array",
+        "items": object_schema(
+            "gift_timeline", required=["status", "occurred_at"], status=GIFT_STATUS, occurred_at=INTEGER
+        ),
+    },
+)
+EVENT_SCHEMA = resource_schema(
+    "event",
+    required=["occurred_at", "event_type", "content"],
+    occurred_at=INTEGER,
+    event_type=STRING,
+    api_version=STRING,
+    source=STRING,
+    content={"type": "object"},
+)
+
 
 def ts(when):
     return int(when.timestamp()) if when else None

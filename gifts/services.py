@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Value
+from django.db.models import BooleanField, F, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -391,22 +392,38 @@ class RedeemRefused(ServiceError):
         self.verification = verification
 
 
+class InvalidLink(ServiceError):
+    def __init__(self):
+        super().__init__(
+            "This gift link is not valid. Type the code from your gift email instead.", code="invalid_link", status=404
+        )
+
+
 def is_code_guess(error):
-    """A failed attempt that counts against the attempt limits: the code is malformed or no gift has it."""
-    return isinstance(error, ServiceError) and error.code in ("gift_not_found", "invalid_code")
+    """A failed attempt that counts against the attempt limits: the code is malformed or no gift has it, or the
+    link token is wrong."""
+    return isinstance(error, ServiceError) and error.code in ("gift_not_found", "invalid_code", "invalid_link")
 
 
-def gift_by_code(code, *, lock=False):
-    """The gift with this code (as typed: case, spaces and look-alikes forgiven); InvalidCode or GiftNotFound."""
+def gift_by_code(code, *, lock=False, gifts=None):
+    """The gift with this code (as typed: case, spaces and look-alikes forgiven) or this link token
+    (`codes.is_link_token`), from `gifts` if given; InvalidCode, GiftNotFound or InvalidLink."""
+    if gifts is None:
+        gifts = Gift.objects.select_related("offer", "gifter")
+        gifts = gifts.select_for_update(of=("self",)) if lock else gifts
+    if codes.is_link_token(code):
+        gift = gifts.filter(pk=codes.link_token_gift_id(code)).first()
+        if gift is None or not codes.link_token_matches(code, gift.pk, gift.code_nonce):
+            raise InvalidLink()
+        return gift
     try:
         raw = codes.normalize(code)
     except codes.InvalidCode as error:
         raise ServiceError(str(error), code="invalid_code", field="code", status=400) from None
-    gifts = Gift.objects.select_related("offer", "gifter")
-    gift = (gifts.select_for_update(of=("self",)) if lock else gifts).filter(code_digest=codes.digest(raw)).first()
-    if gift is None:
-        raise GiftNotFound()
-    return gift
+    try:  # get(), not first(): no ORDER BY on a unique look-up
+        return gifts.get(code_digest=codes.digest(raw))
+    except Gift.DoesNotExist:
+        raise GiftNotFound() from None
 
 
 def _matching_subscriptions(customer, offer, now, *, lock=False):
@@ -420,7 +437,8 @@ def _matching_subscriptions(customer, offer, now, *, lock=False):
     return [sub for sub in held if sub.offer.gives_same_access_as(offer)]
 
 
-def _verify(gift, customer, now, *, lock=False):
+def _verify(gift, customer, now, *, lock=False, holds_any=True):
+    """`holds_any=False`: the customer is known to hold no subscription at all, so none can match."""
     refusal = None
     if gift.status == GiftStatus.CLAIMED:
         refusal = RefusalReason.REDEEMED
@@ -440,7 +458,7 @@ def _verify(gift, customer, now, *, lock=False):
     if gift.subscription_id and gift.subscription.status == Subscription.Status.FUTURE:
         # A merchant gift comes with its own subscription, which the claim starts.
         return Verification(gift=gift, redeemable=True, mode="NEW", term_end=gift.offer.term_end(now))
-    matches = _matching_subscriptions(customer, gift.offer, now, lock=lock)
+    matches = _matching_subscriptions(customer, gift.offer, now, lock=lock) if holds_any else []
     if matches and gift.offer.same_access_policy == gift.offer.SameAccessPolicy.REFUSE:
         return Verification(gift=gift, redeemable=False, refusal=RefusalReason.ALREADY_HAS_ACCESS)
     if len(matches) > 1:
@@ -459,9 +477,25 @@ def _verify(gift, customer, now, *, lock=False):
     return Verification(gift=gift, redeemable=True, mode="NEW", term_end=gift.offer.term_end(now))
 
 
+# Verify is the hot path (of the load bench, and of any guessing), and most of its time is the ORM building
+# queries. So one query reads only the gift's fields verifying needs (any other would cost a query of its own) and
+# tells whether the customer holds any live subscription at all (a superset of `held_at`): most recipients hold none
+# and need no second query. That test is raw SQL: as an ORM Exists() it took 0.5 ms to compile, a sixth of verify.
+VERIFY_FIELDS = ("status", "no_expiry", "claim_expiry_date", "subscription", "code_nonce", "offer")
+HOLDS_ANY_SQL = (
+    f"EXISTS (SELECT 1 FROM {Subscription._meta.db_table} "  # noqa: S608 - the name of a table, no input
+    "WHERE customer_id = %s AND status IN (%s, %s))"
+)
+
+
 def gift_verify(*, customer, code, now=None):
     """What redeeming `code` would do for `customer`, without doing it."""
-    return _verify(gift_by_code(code), customer, now or timezone.now())
+    now = now or timezone.now()
+    params = [customer.pk, Subscription.Status.ACTIVE, Subscription.Status.NON_RENEWING]
+    holds_any = RawSQL(HOLDS_ANY_SQL, params, output_field=BooleanField())  # noqa: S611 - values are parameters
+    gifts = Gift.objects.select_related("offer").only(*VERIFY_FIELDS).annotate(customer_holds_any=holds_any)
+    gift = gift_by_code(code, gifts=gifts)
+    return _verify(gift, customer, now, holds_any=gift.customer_holds_any)
 
 
 @transaction.atomic

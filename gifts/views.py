@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
-from gifts import services, support
+from gifts import codes, services, support
 from gifts.models import Gift, GiftStatus
 from gifts.selectors import UNDELIVERABLE, gift_for_gifter
 from giftshop import ratelimit
@@ -41,8 +41,10 @@ def redeem_headers(view):
     return wrapped
 
 
-def _attempt(request, action):
-    return ratelimit.attempt("gift-code", ratelimit.identities(request), action, is_guess=services.is_code_guess)
+def _attempt(request, secret, action):
+    typed = not codes.is_link_token(secret)
+    identities = ratelimit.identities(request)
+    return ratelimit.attempt("gift-code", identities, action, is_guess=services.is_code_guess, typed=typed)
 
 
 def outcome_in_words(verification):
@@ -58,32 +60,43 @@ def outcome_in_words(verification):
 @redeem_headers
 @require_http_methods(["GET", "POST"])
 def redeem(request):
+    """`?giftCode=CODE` prefills the typed code; `?t=TOKEN`, the emailed link's token, redeems without typing and
+    still works while typed codes are paused. Either way only the POSTs look anything up."""
     code = (request.POST.get("code") or request.GET.get("giftCode") or "").strip()[:40]
-    context = {"code": code, "login_next": f"{reverse('gifts:redeem')}?{urlencode({'giftCode': code})}"}
+    token = (request.POST.get("t") or request.GET.get("t") or "").strip()[:64]
+    query = {"giftCode": code, **({"t": token} if token else {})}
+    context = {"code": code, "token": token, "login_next": f"{reverse('gifts:redeem')}?{urlencode(query)}"}
     if request.method == "GET" or not request.user.is_authenticated:
         if request.method == "POST":
             return redirect(f"{reverse('accounts:login')}?{urlencode({'next': context['login_next']})}")
         return render(request, "gifts/redeem.html", context)
     action = request.POST.get("action")
-    status = 200
+    secret = token or code
+    status, retry_after = 200, None
     try:
         if action == "confirm":
-            verification = _attempt(request, lambda: services.gift_redeem(customer=request.user, code=code))
+            verification = _attempt(request, secret, lambda: services.gift_redeem(customer=request.user, code=secret))
             request.session[REDEEMED] = [*request.session.get(REDEEMED, []), verification.gift.pk][-20:]
             return redirect("gifts:redeemed", gift_id=verification.gift.pk)
-        verification = _attempt(request, lambda: services.gift_verify(customer=request.user, code=code))
+        verification = _attempt(request, secret, lambda: services.gift_verify(customer=request.user, code=secret))
         context.update(verification=verification, outcome=outcome_in_words(verification))
         status = 200 if verification.redeemable else 409
     except ratelimit.LimitExceeded as limited:
-        context["error"] = f"Too many attempts. Try again in {limited.retry_after // 60 + 1} minutes."
-        status = 429
+        plain = type(limited) is ratelimit.LimitExceeded
+        context["error"] = f"Too many attempts. Try again in {limited.minutes} minutes." if plain else str(limited)
+        status, retry_after = limited.status, limited.retry_after
     except services.RedeemRefused as refused:
         context["error"] = refused.message
         status = refused.status
     except ServiceError as error:
         context["error"] = error.message
         status = error.status
-    return render(request, "gifts/redeem.html", context, status=status)
+        if error.code == "invalid_link":
+            context["token"] = ""  # back to the typed code
+    response = render(request, "gifts/redeem.html", context, status=status)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 @redeem_headers

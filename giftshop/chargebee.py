@@ -19,6 +19,8 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from redis.exceptions import RedisError
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -58,6 +60,65 @@ class ChargebeeError(exceptions.APIException):
         if self.type is None:  # authentication and limit errors carry no type in Chargebee's answers
             del body["type"]
         return body
+
+
+# --- response schemas: what the merchant API documents, and schemathesis holds every answer to --------------
+
+STRING, INTEGER, BOOLEAN = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+
+
+def object_schema(name, /, *, required=(), **properties):
+    """A Chargebee object (`"object": name`) with its properties typed. Other keys are allowed, as in Chargebee's
+    own answers: they gain fields over time and clients ignore what they do not know."""
+    return {
+        "type": "object",
+        "required": ["object", *required],
+        "properties": {"object": {"type": "string", "enum": [name]}, **properties},
+    }
+
+
+def resource_schema(name, /, *, required=(), **properties):
+    return object_schema(name, required=["id", *required], id=STRING, **properties)
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["message", "api_error_code", "error_code", "error_msg", "http_status_code"],
+    "properties": {
+        "message": STRING,
+        "type": {"type": "string", "enum": ["invalid_request", "payment", "operation_failed"]},
+        "api_error_code": STRING,
+        "param": STRING,
+        "error_code": STRING,
+        "error_msg": STRING,
+        "http_status_code": INTEGER,
+    },
+}
+ERRORS = {
+    code: OpenApiResponse(ERROR_SCHEMA, description=text)
+    for code, text in {
+        400: "param_wrong_value, or a payment error (type payment)",
+        401: "api_authentication_failed",
+        403: "read-only key",
+        404: "resource_not_found",
+        409: "invalid_state_for_request, or a request with this idempotency key still in progress",
+        422: "unable_to_process_request: idempotency key reused with another request",
+        429: "api_request_limit_exceeded (Retry-After)",
+    }.items()
+}
+
+
+def answers(resources, *, optional=None, many=False):
+    """An operation's documented answers: 200 with `{name: resource, …}` (with `many`, a page of them:
+    `{"list": [{…}], "next_offset"}`), and the errors."""
+    entry = {"type": "object", "required": list(resources), "properties": {**resources, **(optional or {})}}
+    if many:
+        entry = {
+            "type": "object",
+            "required": ["list"],
+            "properties": {"list": {"type": "array", "items": entry}, "next_offset": STRING},
+        }
+    return {200: OpenApiResponse(entry), **ERRORS}
 
 
 def not_found(message="Sorry, we couldn't find that resource", param=None):
@@ -216,15 +277,20 @@ class WritesNeedFullKey(BasePermission):
 
 
 def rate_limit(api_key):
-    """Fixed one-minute window per key, counted atomically in the cache (Redis in production)."""
+    """Fixed one-minute window per key, counted atomically in the cache (Redis in production). It fails open: the
+    limit protects capacity, not a secret, so a cache outage must not refuse (or 500) the merchant's requests."""
     limit = settings.MERCHANT_API_RATE_LIMIT
     now = int(time.time())
     key = f"merchant-rate:{api_key.pk}:{now // 60}"
-    cache.add(key, 0, timeout=61)
     try:
-        count = cache.incr(key)
-    except ValueError:
-        count = 1
+        cache.add(key, 0, timeout=61)
+        try:
+            count = cache.incr(key)
+        except ValueError:
+            count = 1
+    except RedisError as error:
+        logger.warning("merchant API rate limit not applied (API key %s), cache unavailable: %r", api_key.pk, error)
+        return
     if count > limit:
         raise exceptions.Throttled(wait=60 - now % 60)
 
@@ -265,6 +331,43 @@ def parse_params(items):
             raise wrong_value(f"{key} is malformed.", param=key)
         node[parts[-1]] = None if value == "" else value
     return _listify(tree)
+
+
+def scalar(params, name):
+    """A top-level parameter that is one value: `email=x`, not `email[is]=x` or `email[0]=x`."""
+    value = params.get(name)
+    if isinstance(value, dict | list):
+        raise wrong_value(f"{name} should be a single value.", param=name)
+    return value
+
+
+def group(params, name):
+    """The params of a bracket group such as gifter[…], each a single value (in addons[…], a list of them). Any
+    other shape, e.g. `gifter=x` or `gifter[email][0]=x`, is a 400 here rather than a type error further on."""
+    params_group = params.get(name)
+    if params_group is not None and not isinstance(params_group, dict):
+        raise wrong_value(f"Use {name}[…] parameters.", param=name)
+    for key, value in (params_group or {}).items():
+        values = value if name == "addons" and isinstance(value, list) else [value]
+        if any(isinstance(v, dict | list) for v in values):
+            raise wrong_value(f"{name}[{key}] should be a single value.", param=f"{name}[{key}]")
+    return params_group or {}
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": 100}, description="1 to 100, default 10"),
+    OpenApiParameter("offset", str, description="next_offset of the previous page"),
+]
+
+
+def empty_means_unset(result, generator, request, public):
+    """drf-spectacular hook: every query parameter may be sent empty, which `parse_params` reads as not sent."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query":
+                    parameter["allowEmptyValue"] = True
+    return result
 
 
 def boolean(value, param):

@@ -79,9 +79,10 @@ class JWTAuthentication(BaseAuthentication):
             raise MediaStoreError("Invalid JWT token.", code="AUTH0002", status_code=401) from None
         if str(payload.get("publisherId")) != str(settings.GIFTSHOP_PUBLISHER_ID):
             raise MediaStoreError("Invalid JWT token.", code="AUTH0002", status_code=401)
-        customer = Customer.objects.filter(pk=payload["customerId"], is_active=True).first()
-        if customer is None:
-            raise MediaStoreError("Invalid JWT token.", code="AUTH0002", status_code=401)
+        try:  # get(), not first(): no ORDER BY email on every authenticated request
+            customer = Customer.objects.get(pk=payload["customerId"], is_active=True)
+        except (Customer.DoesNotExist, ValueError, TypeError):
+            raise MediaStoreError("Invalid JWT token.", code="AUTH0002", status_code=401) from None
         return customer, payload
 
     def authenticate_header(self, request):
@@ -198,6 +199,7 @@ def errors(*codes):
         410: "Expired",
         422: "Invalid body (REQ0001) or query (REQ0002)",
         429: "Too many attempts",
+        503: "Gift codes cannot be checked just now (the attempt counters are unreachable); retry after Retry-After",
     }
     return {code: OpenApiResponse(ERROR_ENVELOPE, description=descriptions[code]) for code in codes}
 

@@ -36,7 +36,14 @@ urlpatterns = [
         "schema",
         SpectacularAPIView.as_view(
             urlconf="giftshop.merchant_urls",
-            custom_settings={"SERVERS": [{"url": "/api/v2"}], "TITLE": "Giftshop merchant API (Chargebee v2)"},
+            custom_settings={
+                "SERVERS": [{"url": "/api/v2"}],
+                "TITLE": "Giftshop merchant API (Chargebee v2)",
+                "POSTPROCESSING_HOOKS": [
+                    "drf_spectacular.hooks.postprocess_schema_enums",
+                    "giftshop.chargebee.empty_means_unset",
+                ],
+            },
         ),
         name="schema",
     ),

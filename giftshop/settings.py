@@ -37,6 +37,13 @@ ALLOWED_HOSTS = [h.strip() for h in _required("ALLOWED_HOSTS", "localhost,127.0.
 # Failed gift-code attempts allowed per client address and per account in each window (seconds).
 GIFT_CODE_ATTEMPT_LIMIT = env.int("GIFT_CODE_ATTEMPT_LIMIT", default=10)
 GIFT_CODE_ATTEMPT_WINDOW = env.int("GIFT_CODE_ATTEMPT_WINDOW", default=15 * 60)
+# Failed typed codes allowed from everyone together per window (seconds); past it an ERROR is logged once per window
+# and typed codes are paused (429) for GIFT_CODE_PAUSE_SECONDS while emailed links keep working. A botnet then gets
+# at most ~2,000 guesses an hour, 48,000 a day: with 100,000 live codes in 2^40, 100,000 * 48,000 / 2^40 = 0.004
+# expected hits a day. Honest typos (10 per address per window) stay far below it.
+GIFT_CODE_GLOBAL_FAILURE_LIMIT = env.int("GIFT_CODE_GLOBAL_FAILURE_LIMIT", default=2000)
+GIFT_CODE_GLOBAL_FAILURE_WINDOW = env.int("GIFT_CODE_GLOBAL_FAILURE_WINDOW", default=15 * 60)
+GIFT_CODE_PAUSE_SECONDS = env.int("GIFT_CODE_PAUSE_SECONDS", default=60 * 60)
 # Merchant API requests allowed per API key per minute.
 MERCHANT_API_RATE_LIMIT = env.int("MERCHANT_API_RATE_LIMIT", default=1000)
 # Keys the gift codes (gifts/codes.py); rotating it invalidates every unredeemed code, so keep it apart from
@@ -153,6 +160,13 @@ if not DEBUG and EMAIL_BACKEND.startswith("anymail.backends.") and "WEBHOOK_SECR
     # anymail's tracking webhooks (bounces) are mounted: without a secret anyone could post fake bounces.
     raise ImproperlyConfigured("ANYMAIL_WEBHOOK_SECRET is not set (user:password for the ESP's tracking webhooks).")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Giftshop <gifts@localhost>")
+# The outbox (gifts/mail.py), in seconds: transient failures retry after EMAIL_BACKOFF_BASE, doubling up to
+# EMAIL_BACKOFF_CAP, EMAIL_MAX_ATTEMPTS attempts in all (about 3 hours by default); a row `sending` for longer
+# than EMAIL_STUCK_AFTER belongs to a dead worker and is sent again.
+EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=12)
+EMAIL_BACKOFF_BASE = env.int("EMAIL_BACKOFF_BASE", default=30)
+EMAIL_BACKOFF_CAP = env.int("EMAIL_BACKOFF_CAP", default=30 * 60)
+EMAIL_STUCK_AFTER = env.int("EMAIL_STUCK_AFTER", default=10 * 60)
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = 15
 
@@ -225,8 +239,12 @@ CELERY_ENABLE_UTC = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SOFT_TIME_LIMIT = 120
-CELERY_TASK_TIME_LIMIT = 180
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=120)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=180)
+# Only past the hard time limit is the worker that claimed a `sending` row surely gone; resetting the row sooner
+# would send a second copy while the first is still on its way. (Webhook deliveries are given back after 5 min.)
+if min(EMAIL_STUCK_AFTER, 5 * 60) <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must be shorter than EMAIL_STUCK_AFTER and 300 seconds.")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
@@ -234,9 +252,19 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # The beat schedule, in one place: every periodic job of the product.
 # Sweeps select everything *overdue*, so beat or worker downtime is caught up on the next run; expiring a
 # task after one interval keeps a backlog of identical sweeps from piling up behind a stopped worker.
+# SWEEP_INTERVAL (seconds) paces the delivery and outbox sweeps: how late a due gift or a retry may go out.
+SWEEP_INTERVAL = env.float("SWEEP_INTERVAL", default=15.0)
 CELERY_BEAT_SCHEDULE = {
-    "deliver-due-gifts": {"task": "gifts.deliver_due_gifts", "schedule": 15.0, "options": {"expires": 15}},
-    "send-due-emails": {"task": "gifts.send_due_emails", "schedule": 15.0, "options": {"expires": 15}},
+    "deliver-due-gifts": {
+        "task": "gifts.deliver_due_gifts",
+        "schedule": SWEEP_INTERVAL,
+        "options": {"expires": SWEEP_INTERVAL},
+    },
+    "send-due-emails": {
+        "task": "gifts.send_due_emails",
+        "schedule": SWEEP_INTERVAL,
+        "options": {"expires": SWEEP_INTERVAL},
+    },
     "expire-due-gifts": {"task": "gifts.expire_due_gifts", "schedule": 60.0, "options": {"expires": 60}},
     "send-due-webhooks": {"task": "gifts.send_due_webhooks", "schedule": 30.0, "options": {"expires": 30}},
     "send-reminders": {"task": "gifts.send_reminders", "schedule": 900.0, "options": {"expires": 900}},

@@ -1,15 +1,13 @@
 """Merchant API (Chargebee v2 contract): offers as plans."""
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from gifts.merchant_api import ERRORS
-from giftshop.chargebee import MerchantView, boolean, listing, not_found, paginate
+from giftshop.chargebee import PAGE_PARAMETERS, MerchantView, answers, boolean, listing, not_found, paginate
 from offers.models import Offer, parse_offer_id
-from offers.resources import plan_resource
+from offers.resources import PLAN_SCHEMA, plan_resource
 
-OK = {200: OpenApiResponse(OpenApiTypes.OBJECT), **ERRORS}
+PLAN = {"plan": PLAN_SCHEMA}
 
 
 class PlansView(MerchantView):
@@ -17,12 +15,11 @@ class PlansView(MerchantView):
         operation_id="plans_list",
         tags=["plans"],
         parameters=[
-            OpenApiParameter("limit", int),
-            OpenApiParameter("offset", str),
+            *PAGE_PARAMETERS,
             OpenApiParameter("giftable[is]", str),
             OpenApiParameter("status[is]", str, description="active or archived"),
         ],
-        responses=OK,
+        responses=answers(PLAN, many=True),
     )
     def get(self, request):
         params = self.params(request)
@@ -38,7 +35,7 @@ class PlansView(MerchantView):
 
 
 class PlanView(MerchantView):
-    @extend_schema(tags=["plans"], responses=OK)
+    @extend_schema(tags=["plans"], responses=answers(PLAN))
     def get(self, request, plan_id):
         offer = Offer.objects.filter(short_id=parse_offer_id(plan_id) or "").first()
         if offer is None:

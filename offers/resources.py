@@ -1,5 +1,6 @@
 """Offers as Chargebee plans."""
 
+from giftshop.chargebee import BOOLEAN, INTEGER, STRING, resource_schema
 from giftshop.money import to_minor_units
 
 # period -> (Chargebee period, period_unit)
@@ -11,6 +12,21 @@ PERIODS = {
     "year": (1, "year"),
     "season": (1, "year"),
 }
+PERIOD_UNIT = {"type": "string", "enum": sorted({unit for _, unit in PERIODS.values()})}
+PLAN_SCHEMA = resource_schema(
+    "plan",
+    required=["name", "price", "currency_code", "period", "period_unit", "status", "giftable", "resource_version"],
+    name=STRING,
+    description=STRING,
+    price=INTEGER,
+    currency_code=STRING,
+    period=INTEGER,
+    period_unit=PERIOD_UNIT,
+    status={"type": "string", "enum": ["active", "archived"]},
+    giftable=BOOLEAN,
+    resource_version=INTEGER,
+    meta_data={"type": "object"},
+)
 
 
 def plan_resource(offer):

@@ -1,17 +1,22 @@
-"""Gift-code guessing is limited per client and per account, atomically, before the code is looked up."""
+"""Gift-code guessing is limited per client and per account, atomically, before the code is looked up (SEC-5..7);
+the global budget is in test_code_global_budget.py."""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import CustomerFactory
 from gifts.models import Gift
 from gifts.tests.factories import make_gift
 from giftshop.mediastore import issue_jwt
+
+CLOSED = "redis://127.0.0.1:1/0"  # nothing listens there: Redis is down
 
 
 def client_for(customer, ip="10.0.0.1"):
@@ -77,3 +82,53 @@ def test_concurrent_wrong_attempts_evaluate_at_most_the_limit_against_the_databa
     assert statuses.count(404) <= 10 and statuses.count(404) + statuses.count(429) == 30
     assert sum(lookups) <= 10
     assert not Gift.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_redis_the_limits_and_the_global_budget_hold_in_process(settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "limits"}}
+    cache.clear()
+    settings.GIFT_CODE_ATTEMPT_LIMIT = 10
+    gift = make_gift()
+    customer = CustomerFactory()
+    barrier = threading.Barrier(30)
+
+    def attempt(n):
+        client = client_for(customer)
+        barrier.wait()
+        status = client.get(f"/mediastore/gifts/verification/BBBB-{n:04d}").status_code
+        connection.close()
+        return status
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = list(pool.map(attempt, range(30)))
+    # Per key the cache's incr is atomic, but not across the two keys: a race may refuse a little early, never late.
+    assert 1 <= statuses.count(404) <= 10 and statuses.count(404) + statuses.count(429) == 30
+    settings.GIFT_CODE_GLOBAL_FAILURE_LIMIT = statuses.count(404) + 2
+    others = [client_for(CustomerFactory(), ip=f"10.0.1.{n}") for n in range(3)]
+    assert [c.get("/mediastore/gifts/verification/CCCC-0000").status_code for c in others] == [404, 404, 404]
+    paused = others[0].get(f"/mediastore/gifts/verification/{gift.code}")  # over the global budget: paused
+    assert paused.status_code == 429 and int(paused["Retry-After"]) == settings.GIFT_CODE_PAUSE_SECONDS
+    assert others[1].get(f"/mediastore/gifts/verification/{gift.link_token}").status_code == 200
+
+
+@pytest.mark.django_db
+def test_while_the_counters_cannot_be_reached_codes_are_refused_with_503_not_checked_unlimited(settings, client):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CLOSED}}
+    gift = make_gift()
+    customer = CustomerFactory()
+    for request in (
+        lambda api: api.get(f"/mediastore/gifts/verification/{gift.code}"),
+        lambda api: api.post(f"/mediastore/gifts/redeem/{gift.code}"),
+        lambda api: api.post(f"/mediastore/gifts/redeem/{gift.link_token}"),
+    ):
+        response = request(client_for(customer))
+        assert response.status_code == 503, response.content
+        assert response["Retry-After"] == "30"
+        assert response.json()["errors"] == ["Gift codes cannot be checked just now. Please try again in a minute."]
+    client.force_login(customer)
+    page = client.post(reverse("gifts:redeem"), {"code": gift.code, "action": "confirm"})
+    assert page.status_code == 503 and page["Retry-After"] == "30"
+    assert "cannot be checked just now" in page.content.decode()
+    gift.refresh_from_db()
+    assert gift.status == "scheduled" and gift.subscription_id is None

@@ -1,12 +1,14 @@
 import os
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
+from gifts import mail, webhooks
 from giftshop.celery import app as celery_app
 
 
@@ -87,3 +89,11 @@ def test_no_task_is_scheduled_days_ahead_through_the_broker():
     assert offenders == []
     transport = celery_app.conf.broker_transport_options
     assert transport["visibility_timeout"] > celery_app.conf.task_time_limit
+    assert timedelta(seconds=celery_app.conf.task_time_limit) < mail.STUCK_AFTER  # no live task's row is reset
+    assert timedelta(seconds=celery_app.conf.task_time_limit) < webhooks.STUCK_AFTER
+
+
+def test_it_refuses_to_start_when_the_stuck_email_reset_could_overtake_a_live_task(tmp_path):
+    result = _django_setup({"DEBUG": "true", "EMAIL_STUCK_AFTER": "60", "CELERY_TASK_TIME_LIMIT": "60"}, tmp_path)
+    assert result.returncode != 0
+    assert "CELERY_TASK_TIME_LIMIT must be shorter than EMAIL_STUCK_AFTER" in result.stderr
