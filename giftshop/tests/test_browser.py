@@ -41,7 +41,6 @@ NEXT_FRAME = "() => new Promise(done => requestAnimationFrame(() => requestAnima
 NOT_EDITABLE = "Delivery details can be changed until the end of the day before the delivery day."
 
 
-
 @pytest.fixture
 def persona(chromium, live_server):
     """A new browser (context) per person: `persona(timezone_id=...)` returns its first page."""
