@@ -10,8 +10,10 @@ import logging
 import smtplib
 from contextvars import ContextVar
 from datetime import timedelta
+from functools import partial
 from urllib.parse import urlencode
 
+import requests
 from anymail.exceptions import AnymailAPIError, AnymailInvalidAddress, AnymailRecipientsRefused
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -282,6 +284,14 @@ def _record_sent(emails):
         )
 
 
+def _no_answer(error):
+    """Whether the provider may have accepted the message although we saw no success: the request went out and its
+    answer was lost (a dropped connection, a read timeout). Such a retry can deliver twice."""
+    if isinstance(error, requests.ConnectTimeout):  # never reached the provider
+        return False
+    return isinstance(error, (requests.RequestException, smtplib.SMTPServerDisconnected, TimeoutError))
+
+
 def _record_failure(email, error):
     now = timezone.now()
     permanent = _is_permanent(error)
@@ -301,8 +311,16 @@ def _record_failure(email, error):
 
             with transaction.atomic():
                 delivery_undeliverable(email=email, status=Email.Status.FAILED, now=now)
+    elif _no_answer(error):
+        logger.warning(
+            "email %s attempt %s got no answer from the provider, will retry; a duplicate is possible: %r",
+            email.key,
+            email.attempts,
+            error,
+        )
     else:
         logger.warning("email %s attempt %s failed, will retry: %r", email.key, email.attempts, error)
+    if not permanent and email.attempts < MAX_ATTEMPTS:
         Email.objects.filter(pk=email.pk, status=Email.Status.SENDING).update(
             status=Email.Status.PENDING, next_attempt_at=now + backoff(email.attempts), last_error=repr(error)[:2000]
         )
@@ -348,6 +366,24 @@ def email_send(email_id):
     return send_claimed_emails([Email(pk=email_id)]) if claimed else 0
 
 
+def _send_alone(stuck, *, now):
+    """Gives back rows a lost worker left in `sending` and sends each in a task of its own. One of them may be
+    what killed the worker (a message that crashes whoever sends it): alone, it takes down only itself, and the
+    rest of its batch neither waits for it nor spends attempts with it. The batch sweep leaves them to their tasks
+    for STUCK_AFTER, then takes any whose task was lost too."""
+    from gifts.tasks import send_email  # tasks import this module
+
+    for _pk, key in stuck:
+        logger.warning("email %s was stuck in sending (worker lost?); retrying, a duplicate is possible", key)
+    ids = [pk for pk, _key in stuck]
+    Email.objects.filter(pk__in=ids, status=Email.Status.SENDING).update(
+        status=Email.Status.PENDING, next_attempt_at=now + STUCK_AFTER
+    )
+    for pk in ids:
+        # Not inside a transaction, so this publishes now; a failed publish is only logged (the sweep catches up).
+        transaction.on_commit(partial(send_email.delay, pk), robust=True)
+
+
 def send_due_emails(*, now=None, batch_size=200):
     """The outbox sweep: gives back rows stuck in `sending`, then sends every pending row that is due (a lost
     task, a retry after a failure). Returns the number sent."""
@@ -358,9 +394,7 @@ def send_due_emails(*, now=None, batch_size=200):
     for key in spent.values_list("key", flat=True):
         logger.error("email %s was lost in sending on its last attempt; failed for good", key)
     spent.update(status=Email.Status.FAILED, last_error="Worker lost during the last attempt.")
-    for key in stuck.values_list("key", flat=True):
-        logger.warning("email %s was stuck in sending (worker lost?); retrying, a duplicate is possible", key)
-    stuck.update(status=Email.Status.PENDING, next_attempt_at=now)
+    _send_alone(list(stuck.values_list("pk", "key")), now=now)
     sent = 0
     while True:
         with transaction.atomic():

@@ -25,7 +25,6 @@ pytestmark = pytest.mark.django_db
 FACTORY_PASSWORD = "correct horse battery staple"
 
 
-
 @pytest.fixture(autouse=True)
 def _no_attempts_left_over():
     cache.clear()  # the gift-code attempt counters live in the cache (this run's own Redis db)

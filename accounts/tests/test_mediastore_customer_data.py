@@ -15,7 +15,6 @@ from offers.tests.factories import OfferFactory
 pytestmark = pytest.mark.django_db
 
 
-
 def buy(client, offer, *, gift_to=None):
     """Orders and pays `offer` with the sandbox's Visa token; the payment's responseData."""
     order = data_of(client.post("/mediastore/orders", {"offerId": offer.long_id}, format="json"))["order"]

@@ -22,7 +22,6 @@ def utc(*args):
     return datetime(*args, tzinfo=UTC)
 
 
-
 @pytest.fixture
 def customer(client):
     customer = CustomerFactory(time_zone="America/New_York")

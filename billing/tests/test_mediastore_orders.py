@@ -18,7 +18,6 @@ from offers.tests.factories import CouponFactory, OfferFactory
 pytestmark = pytest.mark.django_db
 
 
-
 @pytest.fixture
 def offer():
     return OfferFactory(short_id="S123456789", country="US", price=Decimal("20.00"), period="month", title="Monthly")

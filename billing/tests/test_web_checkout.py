@@ -18,7 +18,6 @@ from offers.tests.factories import CouponFactory, OfferFactory
 pytestmark = pytest.mark.django_db
 
 
-
 @pytest.fixture
 def offer():
     return OfferFactory(short_id="S444444444", title="Premium yearly", period="year", price="99.99", tags=["premium"])

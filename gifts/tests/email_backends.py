@@ -6,16 +6,16 @@ in a fixture, and use it as `settings.EMAIL_BACKEND = "gifts.tests.email_backend
 
 import json
 
+import requests
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.core.mail.backends.locmem import EmailBackend
-from requests import Response
 
 KEY_HEADER = "X-Giftshop-Email-Key"
 
 
 def provider_error(status_code, reason):
     """What anymail raises when the ESP's API answers `status_code`."""
-    response = Response()
+    response = requests.Response()
     response.status_code, response.reason = status_code, reason
     response._content = json.dumps({"message": reason}).encode()
     return AnymailAPIError(
@@ -63,6 +63,14 @@ class FlakyBackend(RecordingBackend):
 
     def error_for(self, message, attempt):
         return provider_error(503, "Service Unavailable") if attempt <= self.failures else None
+
+
+class LostAnswerBackend(FlakyBackend):
+    """Takes the first `failures` attempts of each message, but the answer never arrives (a read timeout): the
+    provider may have accepted them."""
+
+    def error_for(self, message, attempt):
+        return requests.ReadTimeout("Read timed out. (read timeout=15)") if attempt <= self.failures else None
 
 
 class RefusingBackend(RecordingBackend):

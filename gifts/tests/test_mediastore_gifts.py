@@ -32,7 +32,6 @@ pytestmark = pytest.mark.django_db
 MAX_CONCURRENT = 40
 
 
-
 @pytest.fixture(autouse=True)
 def _no_attempts_left_over():
     # Failed code attempts are counted in the cache (this run's own Redis db); start every test with none.

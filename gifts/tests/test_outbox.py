@@ -3,6 +3,7 @@ spent retry budget (CEL-11), duplicate send tasks (CEL-12) and rows left behind 
 
 import logging
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
 from django.core import mail
@@ -11,7 +12,7 @@ from django.utils import timezone
 from gifts import services, tasks
 from gifts.mail import MAX_ATTEMPTS, STUCK_AFTER, send_due_emails
 from gifts.models import Email, GiftStatus
-from gifts.tests.email_backends import FlakyBackend, RefusingBackend
+from gifts.tests.email_backends import FlakyBackend, LostAnswerBackend, RefusingBackend
 from gifts.tests.factories import GiftFactory, GuestFactory, make_gift
 
 pytestmark = pytest.mark.django_db
@@ -80,6 +81,24 @@ def test_it_retries_a_transient_provider_error_with_growing_delays_and_sends_the
     assert len(delays) == 3 and delays[0] < delays[1] < delays[2], delays
     assert len(messages_to(RECIPIENT)) == 1
     assert delivery.last_error == ""
+
+
+@pytest.fixture
+def answer_lost_once(settings):
+    settings.EMAIL_BACKEND = "gifts.tests.email_backends.LostAnswerBackend"
+    LostAnswerBackend.reset(failures=1)
+    yield LostAnswerBackend
+    LostAnswerBackend.reset()
+
+
+def test_a_retry_after_an_answer_that_never_came_says_a_duplicate_is_possible(
+    answer_lost_once, caplog, delivered_gift, time_machine
+):
+    delivery = delivery_of(delivered_gift)
+    retry_until_settled(delivery, time_machine, limit=3)
+    assert delivery.status == Email.Status.SENT and answer_lost_once.attempts_of(delivery.key) == 2
+    expected = f"email {delivery.key} attempt 1 got no answer from the provider, will retry; a duplicate is possible"
+    assert any(expected in record.getMessage() for record in caplog.get_records("setup"))  # the fixture's send
 
 
 @pytest.mark.parametrize("error", ["bad_request", "recipients_refused"])
@@ -167,7 +186,9 @@ def test_it_sends_the_delivery_email_once_even_if_its_task_arrives_after_the_swe
     assert len(messages_to(RECIPIENT)) == 1
 
 
-def test_it_gives_back_emails_stuck_in_sending_by_a_dead_worker_and_sends_each_exactly_once(time_machine):
+def test_it_gives_back_emails_stuck_in_sending_by_a_dead_worker_and_sends_each_exactly_once(
+    time_machine, django_capture_on_commit_callbacks
+):
     time_machine.move_to(START, tick=False)
     gift = GiftFactory(recipient_email=RECIPIENT, scheduled_at=START)
     services.deliver_due_gifts(send=False)  # the worker committed the delivery, then died before sending
@@ -177,12 +198,48 @@ def test_it_gives_back_emails_stuck_in_sending_by_a_dead_worker_and_sends_each_e
     time_machine.move_to(START + STUCK_AFTER - timedelta(seconds=1))
     assert send_due_emails() == 0  # it may still be working
     time_machine.move_to(START + STUCK_AFTER + timedelta(seconds=1))
-    assert send_due_emails() == 2  # the recipient's delivery and the gifter's "delivered"
+    # Each goes out in a task of its own (here run in-process, once the test's transaction would commit).
+    with django_capture_on_commit_callbacks(execute=True) as tasks_published:
+        assert send_due_emails() == 0
+    assert len(tasks_published) == 2
     assert send_due_emails() == 0
 
     delivery.refresh_from_db()
     assert delivery.status == Email.Status.SENT and delivery.attempts == 2
     assert len(messages_to(RECIPIENT)) == 1
+    assert Email.objects.filter(gift=gift, kind=Email.Kind.GIFT_DELIVERED, status=Email.Status.SENT).exists()
+
+
+def test_emails_given_back_by_a_lost_worker_are_sent_one_per_task_so_one_that_kills_its_worker_fails_alone(
+    time_machine, django_capture_on_commit_callbacks
+):
+    """Three rows a dead worker had claimed together; sending the second one kills whoever sends it. Alone in
+    its own task it takes down only itself: the other two go out, and it fails when its attempts are spent."""
+    time_machine.move_to(START, tick=False)
+    gifts = [GiftFactory(recipient_email=f"r{n}@example.com", scheduled_at=START) for n in range(3)]
+    services.deliver_due_gifts(send=False)
+    deliveries = [delivery_of(gift) for gift in gifts]
+    poison = deliveries[1]
+
+    from gifts import mail as outbox
+
+    real_send = outbox.send_claimed_emails
+
+    def send_or_die(emails):
+        if [e.pk for e in emails] == [poison.pk]:
+            raise RuntimeError("the worker died")  # as if its process were gone: nothing is recorded
+        return real_send(emails)
+
+    time_machine.move_to(START + STUCK_AFTER + timedelta(seconds=1))
+    with (
+        mock.patch.object(outbox, "send_claimed_emails", send_or_die),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        send_due_emails()
+    for delivery in deliveries:
+        delivery.refresh_from_db()
+    assert [d.status for d in deliveries] == [Email.Status.SENT, Email.Status.SENDING, Email.Status.SENT]
+    assert [len(messages_to(f"r{n}@example.com")) for n in range(3)] == [1, 0, 1]
 
 
 def test_it_fails_an_email_whose_last_allowed_attempt_was_lost_with_its_worker_instead_of_retrying_it(

@@ -16,7 +16,6 @@ from offers.tests.factories import OfferFactory
 pytestmark = pytest.mark.django_db
 
 
-
 @pytest.fixture
 def delivered_gift():
     gift = make_gift(offer=OfferFactory(title="Premium monthly", tags=["premium"]))
