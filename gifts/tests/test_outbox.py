@@ -21,19 +21,27 @@ START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 RECIPIENT = "friend@example.com"
 
 
+def provider(settings, backend, **setup):
+    """Makes `backend` (a fake of email_backends) the email provider, set up with `setup`; reset afterwards."""
+    settings.EMAIL_BACKEND = f"{backend.__module__}.{backend.__name__}"
+    backend.reset(**setup)
+    yield backend
+    backend.reset()
+
+
 @pytest.fixture
 def flaky_provider(settings):
-    settings.EMAIL_BACKEND = "gifts.tests.email_backends.FlakyBackend"
-    FlakyBackend.reset(failures=3)
-    yield FlakyBackend
-    FlakyBackend.reset()
+    yield from provider(settings, FlakyBackend, failures=3)
 
 
 @pytest.fixture
 def refusing_provider(settings):
-    settings.EMAIL_BACKEND = "gifts.tests.email_backends.RefusingBackend"
-    yield RefusingBackend
-    RefusingBackend.reset()
+    yield from provider(settings, RefusingBackend)
+
+
+@pytest.fixture
+def answer_lost_once(settings):
+    yield from provider(settings, LostAnswerBackend, failures=1)
 
 
 @pytest.fixture
@@ -81,14 +89,6 @@ def test_it_retries_a_transient_provider_error_with_growing_delays_and_sends_the
     assert len(delays) == 3 and delays[0] < delays[1] < delays[2], delays
     assert len(messages_to(RECIPIENT)) == 1
     assert delivery.last_error == ""
-
-
-@pytest.fixture
-def answer_lost_once(settings):
-    settings.EMAIL_BACKEND = "gifts.tests.email_backends.LostAnswerBackend"
-    LostAnswerBackend.reset(failures=1)
-    yield LostAnswerBackend
-    LostAnswerBackend.reset()
 
 
 def test_a_retry_after_an_answer_that_never_came_says_a_duplicate_is_possible(
