@@ -92,14 +92,15 @@ class CeleryProcesses:
     def __init__(self, tmp_path, env):
         self.tmp_path, self.env, self.processes = tmp_path, env, {}
 
-    def start(self, name):
-        """Starts (or starts again) `worker…` or `beat…`, as the name begins."""
+    def start(self, name, *, concurrency=2):
+        """Starts (or starts again) `worker…` (with `concurrency` pool processes) or `beat…`, as the name begins."""
         if name in self.processes:
             _stop(self.processes[name])
         if name.startswith("beat"):
             command = [*CELERY, "beat", "--loglevel", "INFO", "--schedule", str(self.tmp_path / f"{name}-schedule")]
         else:
-            command = [*CELERY, "worker", "--concurrency", "2", "--loglevel", "INFO", "--hostname", f"{name}@%h"]
+            command = [*CELERY, "worker", "--concurrency", str(concurrency), "--loglevel", "INFO"]
+            command += ["--hostname", f"{name}@%h"]
         with self.log_path(name).open("a") as log:
             self.processes[name] = subprocess.Popen(
                 command,
@@ -694,7 +695,9 @@ def test_an_email_that_kills_its_worker_every_time_fails_alone_after_its_attempt
     celery.env.update(CELERY_TASK_SOFT_TIME_LIMIT="4", CELERY_TASK_TIME_LIMIT="5")
     gifts = due_gifts(3)
     poison = f"gift:{gifts[1].pk}:delivery"  # the third email of the sweep, after two accepted but unrecorded
-    provider.kill_on(poison, celery.start("worker"), accepted=False, target="pool", every_time=True)
+    # One pool process, so killing the pool kills exactly the process that sent the poison, as a crash would.
+    worker = celery.start("worker", concurrency=1)
+    provider.kill_on(poison, worker, accepted=False, target="pool", every_time=True)
     celery.start("beat")
 
     unsettled = Email.objects.filter(status__in=[Email.Status.PENDING, Email.Status.SENDING])
