@@ -7,10 +7,13 @@ from rest_framework import serializers
 
 from accounts import selectors, services
 from accounts.models import PaymentMethod
+from giftshop import ratelimit
+from giftshop.errors import ServiceError
 from giftshop.mediastore import (
     MediaStoreError,
     MediaStoreView,
     PublicMediaStoreView,
+    attempts_refused,
     envelope,
     errors,
     in_envelope,
@@ -49,12 +52,25 @@ class LoginIn(serializers.Serializer):
 
 class LoginView(PublicMediaStoreView):
     @extend_schema(
-        request=LoginIn, responses={200: in_envelope("Login", TokensOut), **errors(401, 422)}, tags=["auth"], auth=[]
+        request=LoginIn,
+        responses={200: in_envelope("Login", TokensOut), **errors(401, 422, 429)},
+        tags=["auth"],
+        auth=[],
     )
     def post(self, request):
         data = self.valid(LoginIn, request.data)
         _check_publisher(data["publisherId"])
-        return envelope(_tokens(services.customer_login(email=data["email"], password=data["password"])))
+        try:
+            customer = ratelimit.login_attempt(
+                request,
+                data["email"],
+                lambda: services.customer_login(email=data["email"], password=data["password"]),
+                is_guess=lambda error: isinstance(error, ServiceError) and error.code == "USER0001",
+            )
+        except ratelimit.LimitExceeded as limited:
+            message = f"Too many failed logins. Try again in {limited.minutes} minutes."
+            raise attempts_refused(limited, message) from None
+        return envelope(_tokens(customer))
 
 
 class RefreshIn(serializers.Serializer):

@@ -3,8 +3,10 @@
 from django import forms
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.password_validation import password_validators_help_texts
+from django.core.exceptions import ValidationError
 
 from billing.forms import ZONES, GiftDetailsForm, clean_gift_details
+from giftshop import ratelimit
 
 # The services name fields as the APIs do; the forms name them in Python.
 SERVICE_FIELDS = {
@@ -24,9 +26,30 @@ def add_service_error(form, error, default_field=None):
 
 
 class LoginForm(auth_forms.AuthenticationForm):
+    """Django's login form under the login attempt limits (giftshop/ratelimit.py): a wrong password uses up one of
+    the client's and the address's attempts; over either limit the form refuses before checking the password."""
+
     username = forms.EmailField(
         label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
+    retry_after = None
+
+    def clean(self):
+        email, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+        if email is None or not password:
+            return super().clean()
+        check = super().clean
+        try:
+            return ratelimit.login_attempt(self.request, email, check, is_guess=_wrong_password)
+        except ratelimit.LimitExceeded as limited:
+            self.retry_after = limited.retry_after
+            raise ValidationError(
+                f"Too many failed logins. Try again in {limited.minutes} minutes.", code="too_many_attempts"
+            ) from None
+
+
+def _wrong_password(error):
+    return isinstance(error, ValidationError) and error.code == "invalid_login"
 
 
 def password_rules():

@@ -2,12 +2,12 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from accounts import views
-from accounts.forms import ChoosePasswordForm, LoginForm, SetPasswordEmailForm
+from accounts.forms import ChoosePasswordForm, SetPasswordEmailForm
 
 app_name = "accounts"
 urlpatterns = [
     # Django's auth views, with our templates; LoginView and LogoutView check ?next= stays on this site.
-    path("login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="offers:catalogue"), name="logout"),
     path("register/", views.register, name="register"),
     path("register/done/", views.register_done, name="register_done"),

@@ -4,6 +4,7 @@ subscriptions, transactions, gifts and cards. Every change goes through a servic
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,7 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
-from accounts.forms import CardForm, DetailsForm, GiftEditForm, RegisterForm, add_service_error
+from accounts.forms import CardForm, DetailsForm, GiftEditForm, LoginForm, RegisterForm, add_service_error
 from accounts.models import Transaction
 from gifts.models import GiftStatus
 from gifts.selectors import UNDELIVERABLE, gift_for_gifter, last_delivery_status
@@ -36,6 +37,20 @@ def _safe_next(request):
     url = request.POST.get("next") or request.GET.get("next") or ""
     safe = url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=request.is_secure())
     return url if safe else ""
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login view (it checks ?next= stays on this site); a login refused by the attempt limits answers
+    429 with Retry-After."""
+
+    authentication_form = LoginForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.retry_after:
+            response.status_code = 429
+            response["Retry-After"] = str(form.retry_after)
+        return response
 
 
 def register(request):

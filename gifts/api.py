@@ -8,7 +8,7 @@ from billing.models import NOTE_MAX_LENGTH
 from gifts import codes, services
 from gifts.selectors import gift_for_gifter
 from giftshop import ratelimit
-from giftshop.mediastore import MediaStoreError, MediaStoreView, envelope, errors, in_envelope
+from giftshop.mediastore import MediaStoreError, MediaStoreView, attempts_refused, envelope, errors, in_envelope
 
 
 class GiftDeliveryOut(serializers.Serializer):
@@ -119,9 +119,7 @@ def code_attempt(request, code, action):
             typed=not codes.is_link_token(code),
         )
     except ratelimit.LimitExceeded as limited:
-        error = MediaStoreError(str(limited), status_code=limited.status)
-        error.wait = limited.retry_after
-        raise error from None
+        raise attempts_refused(limited) from None
 
 
 class VerificationView(MediaStoreView):

@@ -17,6 +17,7 @@ the instant it ends, so its key's TTL only collects garbage.
 """
 
 import contextlib
+import hashlib
 import logging
 import time
 import weakref
@@ -190,10 +191,18 @@ class Reservation:
                 logger.warning("Could not give back a %s attempt slot: %r", self.keys[0].split(":")[1], error)
 
 
-def reserve(scope, identities, *, check_pause=False):
+# Each scope's limit and window: the names of its settings.
+LIMITS = {
+    "gift-code": ("GIFT_CODE_ATTEMPT_LIMIT", "GIFT_CODE_ATTEMPT_WINDOW"),
+    "login": ("LOGIN_ATTEMPT_LIMIT", "LOGIN_ATTEMPT_WINDOW"),
+}
+
+
+def reserve(scope, identities, *, check_pause=False, fail_open=False):
     """Reserves one attempt for each identity (e.g. ["ip:1.2.3.4", "customer:7"]) or raises LimitExceeded
-    (TypedCodesPaused when `check_pause` and the scope's global budget is spent)."""
-    limit, window = settings.GIFT_CODE_ATTEMPT_LIMIT, settings.GIFT_CODE_ATTEMPT_WINDOW
+    (TypedCodesPaused when `check_pause` and the scope's global budget is spent). When the counters cannot be
+    reached it raises LimitsUnavailable, or with `fail_open` lets the attempt through unlimited."""
+    limit, window = (getattr(settings, name) for name in LIMITS[scope])
     counters, make_key = _counters()
     now = int(time.time())
     bucket = now // window
@@ -202,7 +211,11 @@ def reserve(scope, identities, *, check_pause=False):
         outcome, until = counters.reserve(
             keys, make_key(_pause_key(scope)), limit=limit, ttl=window + 1, now=now, check_pause=check_pause
         )
-    except RedisError as error:  # fail closed: a secret is never checked without its limits
+    except RedisError as error:
+        if fail_open:
+            logger.warning("%s attempts not limited: the attempt counters cannot be reached: %r", scope, error)
+            return Reservation(counters, [])
+        # A secret is never checked without its limits.
         logger.error("%s attempts refused: the attempt counters cannot be reached: %r", scope, error)
         raise LimitsUnavailable(retry_after=UNAVAILABLE_RETRY_AFTER) from error
     if outcome == 2:
@@ -256,12 +269,13 @@ def failures(scope):
     return cache.get(f"failures:{scope}:{int(time.time()) // settings.GIFT_CODE_GLOBAL_FAILURE_WINDOW}") or 0
 
 
-def attempt(scope, identities, action, *, is_guess, typed=True):
+def attempt(scope, identities, action, *, is_guess, typed=True, fail_open=False):
     """Runs `action` under the attempt limits of `identities`: raises LimitExceeded before running it when any is
     over (or, for a `typed` code, while typed codes are paused); an attempt that fails as a guess
     (`is_guess(error)`) keeps its slot and, when typed, counts against the global budget; anything else gives the
-    slot back. A link token is not `typed`: 128 bits need no global budget, so it works during a pause."""
-    reservation = reserve(scope, identities, check_pause=typed)
+    slot back. A link token is not `typed`: 128 bits need no global budget, so it works during a pause.
+    `fail_open`: see reserve()."""
+    reservation = reserve(scope, identities, check_pause=typed, fail_open=fail_open)
     try:
         result = action()
     except Exception as error:
@@ -274,7 +288,21 @@ def attempt(scope, identities, action, *, is_guess, typed=True):
     return result
 
 
+def client_address(request):
+    """The client's address: X-Forwarded-For only behind NUM_PROXIES trusted proxies, else REMOTE_ADDR."""
+    return f"ip:{BaseThrottle().get_ident(request)}"
+
+
 def identities(request):
-    """Who an attempt is counted against: the client address (X-Forwarded-For only behind NUM_PROXIES trusted
-    proxies) and the account."""
-    return [f"ip:{BaseThrottle().get_ident(request)}", f"customer:{request.user.pk}"]
+    """Who a gift-code attempt is counted against: the client address and the (logged-in) account."""
+    return [client_address(request), f"customer:{request.user.pk}"]
+
+
+def login_attempt(request, email, action, *, is_guess):
+    """Runs a login under its limits, counted against the client address and the address being logged in to
+    (hashed: whether or not it has an account, so the limit itself tells nothing). It fails open: with the
+    counters unreachable, logins keep working (passwords are not 40-bit codes, and the hasher is slow)."""
+    account = hashlib.sha256((email or "").strip().lower().encode()).hexdigest()[:32]
+    return attempt(
+        "login", [client_address(request), f"account:{account}"], action, is_guess=is_guess, typed=False, fail_open=True
+    )

@@ -37,6 +37,9 @@ ALLOWED_HOSTS = [h.strip() for h in _required("ALLOWED_HOSTS", "localhost,127.0.
 # Failed gift-code attempts allowed per client address and per account in each window (seconds).
 GIFT_CODE_ATTEMPT_LIMIT = env.int("GIFT_CODE_ATTEMPT_LIMIT", default=10)
 GIFT_CODE_ATTEMPT_WINDOW = env.int("GIFT_CODE_ATTEMPT_WINDOW", default=15 * 60)
+# Failed logins (web and storefront API) per client address and per account address per window.
+LOGIN_ATTEMPT_LIMIT = env.int("LOGIN_ATTEMPT_LIMIT", default=10)
+LOGIN_ATTEMPT_WINDOW = env.int("LOGIN_ATTEMPT_WINDOW", default=15 * 60)
 # Failed typed codes allowed from everyone together per window (seconds); past it an ERROR is logged once per window
 # and typed codes are paused (429) for GIFT_CODE_PAUSE_SECONDS while emailed links keep working. A botnet then gets
 # at most ~2,000 guesses an hour, 48,000 a day: with 100,000 live codes in 2^40, 100,000 * 48,000 / 2^40 = 0.004
