@@ -68,8 +68,7 @@ class LoginView(PublicMediaStoreView):
                 is_guess=lambda error: isinstance(error, ServiceError) and error.code == "USER0001",
             )
         except ratelimit.LimitExceeded as limited:
-            message = f"Too many failed logins. Try again in {limited.minutes} minutes."
-            raise attempts_refused(limited, message) from None
+            raise attempts_refused(limited) from None
         return envelope(_tokens(customer))
 
 

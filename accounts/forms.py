@@ -43,9 +43,7 @@ class LoginForm(auth_forms.AuthenticationForm):
             return ratelimit.login_attempt(self.request, email, check, is_guess=_wrong_password)
         except ratelimit.LimitExceeded as limited:
             self.retry_after = limited.retry_after
-            raise ValidationError(
-                f"Too many failed logins. Try again in {limited.minutes} minutes.", code="too_many_attempts"
-            ) from None
+            raise ValidationError(str(limited), code="too_many_attempts") from None
 
 
 def _wrong_password(error):

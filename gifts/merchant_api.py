@@ -87,7 +87,7 @@ def _payment_method(gifter, source_id):
 
 
 def _addons(params):
-    raw = group(params, "addons")
+    raw = group(params, "addons", lists=True)
     ids, quantities = raw.get("id") or [], raw.get("quantity") or []
     if not isinstance(ids, list) or not isinstance(quantities, list):
         raise wrong_value("Use addons[id][0], addons[quantity][0].", param="addons")

@@ -82,8 +82,7 @@ def redeem(request):
         context.update(verification=verification, outcome=outcome_in_words(verification))
         status = 200 if verification.redeemable else 409
     except ratelimit.LimitExceeded as limited:
-        plain = type(limited) is ratelimit.LimitExceeded
-        context["error"] = f"Too many attempts. Try again in {limited.minutes} minutes." if plain else str(limited)
+        context["error"] = str(limited)
         status, retry_after = limited.status, limited.retry_after
     except services.RedeemRefused as refused:
         context["error"] = refused.message

@@ -341,14 +341,15 @@ def scalar(params, name):
     return value
 
 
-def group(params, name):
-    """The params of a bracket group such as gifter[…], each a single value (in addons[…], a list of them). Any
-    other shape, e.g. `gifter=x` or `gifter[email][0]=x`, is a 400 here rather than a type error further on."""
+def group(params, name, *, lists=False):
+    """The params of a bracket group such as gifter[…], each a single value (with `lists`, as in addons[id][0], a
+    list of them). Any other shape, e.g. `gifter=x` or `gifter[email][0]=x`, is a 400 here rather than a type error
+    further on."""
     params_group = params.get(name)
     if params_group is not None and not isinstance(params_group, dict):
         raise wrong_value(f"Use {name}[…] parameters.", param=name)
     for key, value in (params_group or {}).items():
-        values = value if name == "addons" and isinstance(value, list) else [value]
+        values = value if lists and isinstance(value, list) else [value]
         if any(isinstance(v, dict | list) for v in values):
             raise wrong_value(f"{name}[{key}] should be a single value.", param=f"{name}[{key}]")
     return params_group or {}

@@ -29,10 +29,10 @@ class MediaStoreError(exceptions.APIException):
         self.status_code, self.code, self.message, self.details = status_code, code, message, details
 
 
-def attempts_refused(limited, message=None):
+def attempts_refused(limited):
     """The answer to an attempt refused by giftshop.ratelimit (LimitExceeded): 429, or 503 while the counters
     cannot be reached, with Retry-After."""
-    error = MediaStoreError(message or str(limited), status_code=limited.status)
+    error = MediaStoreError(str(limited), status_code=limited.status)
     error.wait = limited.retry_after
     return error
 

@@ -33,7 +33,7 @@ logger = logging.getLogger("giftshop.security")
 
 class LimitExceeded(Exception):
     status = 429
-    template = "Too many attempts; try again in {seconds} seconds."
+    template = "Too many attempts. Try again in {minutes} minutes."
 
     def __init__(self, retry_after):
         self.retry_after = max(int(retry_after), 1)
@@ -48,6 +48,10 @@ class TypedCodesPaused(LimitExceeded):
         "Too many wrong gift codes have been tried on this site, so typed codes are paused for {minutes} minutes. "
         "Open the redeem link in your gift email instead: it still works."
     )
+
+
+class TooManyLogins(LimitExceeded):
+    template = "Too many failed logins. Try again in {minutes} minutes."
 
 
 class LimitsUnavailable(LimitExceeded):
@@ -303,6 +307,8 @@ def login_attempt(request, email, action, *, is_guess):
     (hashed: whether or not it has an account, so the limit itself tells nothing). It fails open: with the
     counters unreachable, logins keep working (passwords are not 40-bit codes, and the hasher is slow)."""
     account = hashlib.sha256((email or "").strip().lower().encode()).hexdigest()[:32]
-    return attempt(
-        "login", [client_address(request), f"account:{account}"], action, is_guess=is_guess, typed=False, fail_open=True
-    )
+    identities = [client_address(request), f"account:{account}"]
+    try:
+        return attempt("login", identities, action, is_guess=is_guess, typed=False, fail_open=True)
+    except LimitExceeded as limited:
+        raise TooManyLogins(limited.retry_after) from None
