@@ -311,19 +311,14 @@ def _record_failure(email, error):
 
             with transaction.atomic():
                 delivery_undeliverable(email=email, status=Email.Status.FAILED, now=now)
-    elif _no_answer(error):
-        logger.warning(
-            "email %s attempt %s got no answer from the provider, will retry; a duplicate is possible: %r",
-            email.key,
-            email.attempts,
-            error,
-        )
-    else:
-        logger.warning("email %s attempt %s failed, will retry: %r", email.key, email.attempts, error)
-    if not permanent and email.attempts < MAX_ATTEMPTS:
-        Email.objects.filter(pk=email.pk, status=Email.Status.SENDING).update(
-            status=Email.Status.PENDING, next_attempt_at=now + backoff(email.attempts), last_error=repr(error)[:2000]
-        )
+        return
+    what = "failed, will retry"
+    if _no_answer(error):
+        what = "got no answer from the provider, will retry; a duplicate is possible"
+    logger.warning("email %s attempt %s %s: %r", email.key, email.attempts, what, error)
+    Email.objects.filter(pk=email.pk, status=Email.Status.SENDING).update(
+        status=Email.Status.PENDING, next_attempt_at=now + backoff(email.attempts), last_error=repr(error)[:2000]
+    )
 
 
 def _with_relations(ids):
