@@ -1,10 +1,7 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
-from django.shortcuts import redirect
-from django.utils import timezone
 
-from accounts.models import ApiKey, Customer, PaymentMethod, SiteSettings, Subscription, Transaction
-from accounts.services import api_key_create
+from accounts.models import Customer, PaymentMethod, Subscription, Transaction
 
 
 class PaymentMethodInline(admin.TabularInline):
@@ -78,45 +75,6 @@ class TransactionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(SiteSettings)
-class SiteSettingsAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "redeem_url", "default_auto_claim", "default_claim_expiry_days", "time_zone"]
-
-    def has_add_permission(self, request):
-        return not SiteSettings.objects.exists()
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def changelist_view(self, request, extra_context=None):
-        # One row: the list is just a door to it.
-        return redirect("admin:accounts_sitesettings_change", SiteSettings.load().pk)
-
-
-@admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "kind", "created_at", "last_used_at", "revoked_at"]
-    list_filter = ["kind"]
-    search_fields = ["name", "prefix"]
-    fields = ["name", "kind", "prefix", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["prefix", "created_at", "last_used_at"]
-    actions = ["revoke"]
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            return super().save_model(request, obj, form, change)
-        api_key, raw = api_key_create(name=obj.name, kind=obj.kind)
-        obj.pk, obj.prefix, obj.key_digest = api_key.pk, api_key.prefix, api_key.key_digest
-        messages.warning(request, f"The new API key is {raw} — copy it now, it will not be shown again.")
-
-    @admin.action(description="Revoke the selected keys")
-    def revoke(self, request, queryset):
-        queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -1,12 +1,11 @@
-"""Storefront (MediaStore) endpoints for customers: login, tokens, profile, ledger, holdings, cards."""
+"""Storefront (MediaStore) endpoints for customers: login, tokens, profile, ledger, holdings, access to an offer."""
 
 from django.conf import settings
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
 from accounts import selectors, services
-from accounts.models import PaymentMethod
 from giftshop import ratelimit
 from giftshop.errors import ServiceError
 from giftshop.mediastore import (
@@ -20,6 +19,7 @@ from giftshop.mediastore import (
     invalid_query,
     issue_jwt,
 )
+from offers.selectors import offer_get
 
 
 class TokensOut(serializers.Serializer):
@@ -260,7 +260,7 @@ class SubscriptionsView(MediaStoreView):
         return envelope({"items": SubscriptionOut(rows, many=True).data, "totalCount": total})
 
 
-class CustomerOfferOut(serializers.Serializer):
+class HeldOfferOut(serializers.Serializer):
     offerId = serializers.CharField(source="offer.long_id")
     offerTitle = serializers.CharField(source="offer.title")
     offerType = serializers.SerializerMethodField()
@@ -282,61 +282,29 @@ class CustomerOffersView(MediaStoreView):
     def get(self, request, customer_id):
         customer = selectors.customer_self(request.user, customer_id)
         rows = selectors.subscriptions_with_access(customer=customer)
-        return envelope({"items": CustomerOfferOut(rows, many=True).data})
+        return envelope({"items": HeldOfferOut(rows, many=True).data})
 
 
-class PaymentDetailOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    paymentGateway = serializers.CharField(source="gateway")
-    paymentMethod = serializers.SerializerMethodField()
-    paymentMethodSpecificParams = serializers.SerializerMethodField()
-    active = serializers.BooleanField(source="is_default")
-
-    def get_paymentMethod(self, pm) -> str:
-        return "card"
-
-    def get_paymentMethodSpecificParams(self, pm) -> dict:
-        return {
-            "variant": pm.brand.lower(),
-            "lastCardFourDigits": pm.last4,
-            "cardExpirationDate": f"{pm.exp_month:02d}/{pm.exp_year}",
-        }
-
-
-class PaymentDetailIn(serializers.Serializer):
-    cardNumber = serializers.CharField(max_length=30)
-    expMonth = serializers.IntegerField(min_value=1, max_value=12)
-    expYear = serializers.IntegerField(min_value=2000, max_value=2100)
-
-
-class PaymentDetailsView(MediaStoreView):
-    @extend_schema(
-        tags=["payments"], responses={200: in_envelope("PaymentDetails", serializers.DictField()), **errors(401, 404)}
+class CustomerOfferOut(serializers.Serializer):
+    offerId = serializers.CharField(source="offer.long_id")
+    offerTitle = serializers.CharField(source="offer.title")
+    period = serializers.CharField(source="offer.period")
+    offerPrice = serializers.DecimalField(source="offer.price", max_digits=12, decimal_places=2, coerce_to_string=False)
+    customerPriceInclTax = serializers.DecimalField(
+        source="offer.price", max_digits=12, decimal_places=2, coerce_to_string=False
     )
-    def get(self, request, customer_id):
-        customer = selectors.customer_self(request.user, customer_id)
-        return envelope({"paymentDetails": PaymentDetailOut(customer.payment_methods.all(), many=True).data})
+    customerCurrency = serializers.CharField(source="offer.currency")
+    accessGranted = serializers.BooleanField(source="access_granted")
+    giftable = serializers.BooleanField(source="offer.giftable")
 
+
+class OfferForCustomerView(MediaStoreView):
     @extend_schema(
-        request=PaymentDetailIn,
-        tags=["payments"],
-        responses={201: in_envelope("PaymentDetailAdded", PaymentDetailOut), **errors(401, 404, 422)},
+        responses={200: in_envelope("OfferForCustomer", CustomerOfferOut), **errors(401, 404)}, tags=["offers"]
     )
-    def post(self, request, customer_id):
-        customer = selectors.customer_self(request.user, customer_id)
-        data = self.valid(PaymentDetailIn, request.data)
-        method = services.payment_method_add(
-            customer=customer, card_number=data["cardNumber"], exp_month=data["expMonth"], exp_year=data["expYear"]
-        )
-        return envelope(PaymentDetailOut(method).data, 201)
-
-
-class PaymentDetailView(MediaStoreView):
-    @extend_schema(
-        tags=["payments"],
-        responses={200: in_envelope("PaymentDetailRemoved", serializers.DictField()), **errors(401, 404)},
-    )
-    def delete(self, request, payment_detail_id):
-        method = get_object_or_404(PaymentMethod, pk=payment_detail_id, customer=request.user)
-        services.payment_method_remove(payment_method=method)
-        return envelope({})
+    def get(self, request, offer_id, email):
+        if email.strip().lower() != request.user.email:
+            raise Http404("Customer not found.")
+        offer = offer_get(offer_id)
+        granted = selectors.customer_has_access(request.user, offer)
+        return envelope(CustomerOfferOut({"offer": offer, "access_granted": granted}).data)

@@ -5,8 +5,9 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.password_validation import password_validators_help_texts
 from django.core.exceptions import ValidationError
 
-from billing.forms import ZONES, GiftDetailsForm, clean_gift_details
+from accounts.services import password_link_request
 from giftshop import ratelimit
+from giftshop.timezones import ZONES
 
 # The services name fields as the APIs do; the forms name them in Python.
 SERVICE_FIELDS = {
@@ -87,8 +88,6 @@ class SetPasswordEmailForm(auth_forms.PasswordResetForm):
 
     def save(self, *args, **kwargs):
         # Looked up and emailed by a worker: an address with an account must answer as fast as one without (SEC-9).
-        from accounts.services import password_link_request
-
         password_link_request(email=self.cleaned_data["email"])
 
 
@@ -107,47 +106,4 @@ class DetailsForm(forms.Form):
         required=False,
         choices=[("", "The site's time zone"), *((zone, zone) for zone in ZONES)],
         help_text="Dates and times on your pages are shown in this zone, and your gifts' edit deadlines follow it.",
-    )
-
-
-class GiftEditForm(GiftDetailsForm):
-    """Checkout's gift details, with the delivery time read in the gifter's own time zone."""
-
-    def __init__(self, *args, zone_name, **kwargs):
-        super().__init__(*args, **kwargs)
-        del self.fields["time_zone"]
-        self.zone_name = zone_name
-        self.fields["delivery_date"].help_text = f"Date and time are in your time zone, {zone_name}."
-
-    def clean(self):
-        data = super().clean()
-        data["time_zone"] = self.zone_name
-        return clean_gift_details(self, data)
-
-
-class NoEchoTextInput(forms.TextInput):
-    """A card number is never written back into the page, not even after an error."""
-
-    def format_value(self, value):
-        return None
-
-
-class CardForm(forms.Form):
-    card_number = forms.CharField(
-        label="Card number",
-        max_length=23,
-        widget=NoEchoTextInput(attrs={"autocomplete": "cc-number", "inputmode": "numeric"}),
-        help_text="Sandbox test cards only, e.g. 4242 4242 4242 4242.",
-    )
-    exp_month = forms.IntegerField(
-        label="Expiry month",
-        min_value=1,
-        max_value=12,
-        widget=forms.NumberInput(attrs={"autocomplete": "cc-exp-month", "placeholder": "MM"}),
-    )
-    exp_year = forms.IntegerField(
-        label="Expiry year",
-        min_value=2000,
-        max_value=2100,
-        widget=forms.NumberInput(attrs={"autocomplete": "cc-exp-year", "placeholder": "YYYY"}),
     )

@@ -1,23 +1,21 @@
+"""People and what they hold: customers (the user model), their cards, subscriptions and the transaction ledger,
+and the storefront's refresh tokens."""
+
 import zoneinfo
 from datetime import timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
-from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from giftshop.models import SiteSettings
+from giftshop.timezones import validate_time_zone
 from offers.models import currency_validator
-
-
-def validate_time_zone(value):
-    if value and value not in zoneinfo.available_timezones():
-        raise ValidationError(f"{value!r} is not a known IANA time zone (e.g. Europe/Berlin).")
 
 
 class CustomerManager(BaseUserManager):
@@ -151,6 +149,11 @@ class Subscription(models.Model):
     term_start = models.DateTimeField()
     term_end = models.DateTimeField()
     auto_renew = models.BooleanField(default=True)
+    renewable = models.BooleanField(
+        default=True,
+        help_text="Off for Chargebee's gift subscriptions (merchant API gifts): they never renew, not even once a "
+        "card is on file, and end cancelled at the end of their term.",
+    )
     origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.PURCHASE)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     renewal_started_at = models.DateTimeField(
@@ -239,47 +242,6 @@ class Transaction(models.Model):
         return f"T{self.pk:09d}"
 
 
-class SiteSettings(models.Model):
-    """The business's settings, one row edited in admin."""
-
-    redeem_url = models.URLField(
-        default="",
-        blank=True,
-        help_text="Where recipients redeem; the emailed link is <this URL>?giftCode=CODE. "
-        "Empty: this site's own redeem page.",
-    )
-    default_auto_claim = models.BooleanField(default=False, help_text="Gifts are claimed on delivery by default.")
-    default_claim_expiry_days = models.PositiveIntegerField(
-        null=True, blank=True, default=365, help_text="Days after delivery a gift can be claimed. Empty: never expires."
-    )
-    sender_email = models.CharField(
-        max_length=254,
-        blank=True,
-        help_text='From address of gift emails, e.g. "Gifts <gifts@example.com>". Empty: DEFAULT_FROM_EMAIL.',
-    )
-    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
-
-    class Meta:
-        verbose_name = verbose_name_plural = "site settings"
-        constraints = [models.CheckConstraint(condition=Q(pk=1), name="site_settings_single_row")]
-
-    def __str__(self):
-        return "Site settings"
-
-    @classmethod
-    def load(cls):
-        settings_row, _ = cls.objects.get_or_create(pk=1, defaults={"time_zone": settings.TIME_ZONE})
-        return settings_row
-
-    @property
-    def effective_redeem_url(self):
-        return self.redeem_url or f"{settings.SITE_URL}/redeem/"
-
-    @property
-    def effective_sender(self):
-        return self.sender_email or settings.DEFAULT_FROM_EMAIL
-
-
 class RefreshToken(models.Model):
     """A single-use storefront refresh token, stored as a hash; using it marks it used and issues the next."""
 
@@ -294,50 +256,3 @@ class RefreshToken(models.Model):
 
     def __str__(self):
         return f"refresh token of {self.customer_id}"
-
-
-class ApiKey(models.Model):
-    """A merchant API key (HTTP Basic username). Only its SHA-256 is stored; the key is shown once."""
-
-    class Kind(models.TextChoices):
-        FULL = "full", "Full access"
-        READ_ONLY = "read_only", "Read-only"
-
-    name = models.CharField(max_length=100)
-    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.FULL)
-    prefix = models.CharField(max_length=16, editable=False, help_text="The key's first characters, to recognise it.")
-    key_digest = models.CharField(max_length=64, unique=True, editable=False)
-    created_at = models.DateTimeField(default=timezone.now)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["name"]
-        verbose_name = "API key"
-
-    def __str__(self):
-        return f"{self.name} ({self.prefix}…)"
-
-    @property
-    def is_active(self):
-        return self.revoked_at is None
-
-
-class IdempotencyRecord(models.Model):
-    """A merchant POST's idempotency key and what it answered, replayed byte for byte on a repeat."""
-
-    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="idempotency_records")
-    key = models.CharField(max_length=100)
-    method = models.CharField(max_length=10)
-    path = models.CharField(max_length=300)
-    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the canonical request.")
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty while in flight.")
-    content_type = models.CharField(max_length=100, blank=True)
-    body = models.BinaryField(default=b"")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_key_unique_per_api_key")]
-
-    def __str__(self):
-        return self.key

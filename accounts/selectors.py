@@ -1,7 +1,9 @@
+"""Reads about customers and what they hold, shared by the pages and the APIs of every app above."""
+
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.models import Subscription
+from accounts.models import Customer, Subscription
 
 
 def customer_self(customer, customer_id):
@@ -25,3 +27,17 @@ def subscription_page(*, customer, limit, offset):
 def subscriptions_with_access(*, customer, now=None):
     now = now or timezone.now()
     return list(customer.subscriptions.filter(Subscription.held_at(now), term_start__lte=now).select_related("offer"))
+
+
+def customer_has_access(customer, offer):
+    """Whether the customer (or an anonymous visitor: never) holds a subscription giving the access `offer` gives,
+    its own or one with the same tags."""
+    if not customer.is_authenticated:
+        return False
+    return any(sub.offer.gives_same_access_as(offer) for sub in subscriptions_with_access(customer=customer))
+
+
+def customer_for_email(email):
+    """The customer with this email, created without a password if there is none yet."""
+    customer = Customer.objects.filter(email__iexact=email).first()
+    return customer or Customer.objects.create_user(email)

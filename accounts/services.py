@@ -1,3 +1,6 @@
+"""Changes to customers' accounts: storefront refresh tokens, login and registration, profile edits and the emails
+that let the owner of an address choose a password."""
+
 import hashlib
 import secrets
 from datetime import timedelta
@@ -10,9 +13,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import ApiKey, Customer, PaymentMethod, RefreshToken
-from accounts.renewals import subscriptions_renewal_switch_on
-from billing.gateways import PaymentError, get_gateway
+from accounts import tasks
+from accounts.models import Customer, RefreshToken
+from emails.services import email_queue
 from giftshop import validation
 from giftshop.errors import ServiceError
 
@@ -91,8 +94,6 @@ def customer_register(*, email, password, first_name="", last_name="", locale="e
 def account_email_queue(*, customer):
     """Emails the owner of an address about its account: a link to choose a password (a new one, if it has one)
     and the login page. At most one an hour per customer, so nobody can flood a mailbox through our forms."""
-    from gifts.services import email_queue
-
     key = f"customer:{customer.pk}:set-password:{timezone.now():%Y%m%d%H}"
     return email_queue(kind="set_password", key=key, to=customer.email)
 
@@ -100,9 +101,7 @@ def account_email_queue(*, customer):
 def password_link_request(*, email):
     """The password page's request. It is answered at once and alike for every address (SEC-9): a worker looks
     the address up and emails its account, if any, a link to choose a password."""
-    from accounts.tasks import send_password_link
-
-    transaction.on_commit(lambda: send_password_link.delay(email), robust=True)
+    transaction.on_commit(lambda: tasks.send_password_link.delay(email), robust=True)
 
 
 def password_link_send(*, email):
@@ -143,65 +142,3 @@ def customer_update(*, customer, **fields):
         raise ServiceError("; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())) from None
     customer.save(update_fields=[name for name in fields if name in allowed])
     return customer
-
-
-@transaction.atomic
-def payment_method_add(*, customer, card_number, exp_month, exp_year, make_default=True):
-    """Tokenises a card through the gateway and keeps the token (never the number)."""
-    today = timezone.now().date()
-    if (int(exp_year), int(exp_month)) < (today.year, today.month):
-        raise ServiceError("This card has expired.", code="expired_card", field="expMonth")
-    try:
-        card = get_gateway().tokenize(number=card_number, exp_month=exp_month, exp_year=exp_year)
-    except PaymentError as error:
-        raise ServiceError(error.message, code=error.code, field="cardNumber") from None
-    return _card_save(customer=customer, card=card, make_default=make_default)
-
-
-def _card_save(*, customer, card, make_default):
-    """Keeps a tokenised card (the first one is the default) and lets the customer's gift subscriptions renew."""
-    has_default = customer.payment_methods.filter(is_default=True).exists()
-    if make_default and has_default:
-        customer.payment_methods.filter(is_default=True).update(is_default=False)
-    method = PaymentMethod.objects.create(
-        customer=customer,
-        gateway=get_gateway().name,
-        token=card.token,
-        brand=card.brand,
-        last4=card.last4,
-        exp_month=card.exp_month,
-        exp_year=card.exp_year,
-        is_default=make_default or not has_default,
-    )
-    subscriptions_renewal_switch_on(customer=customer)
-    return method
-
-
-@transaction.atomic
-def payment_method_remove(*, payment_method):
-    was_default = payment_method.is_default
-    customer = payment_method.customer
-    payment_method.delete()
-    if was_default:
-        successor = customer.payment_methods.order_by("-created_at").first()
-        if successor:
-            PaymentMethod.objects.filter(pk=successor.pk).update(is_default=True)
-
-
-@transaction.atomic
-def payment_method_from_token(*, customer, token):
-    """Saves a card the client already tokenised with the gateway (sandbox: tok_visa, …)."""
-    try:
-        card = get_gateway().exchange(token)
-    except PaymentError as error:
-        raise ServiceError(error.message, code=error.code, field="token_id") from None
-    return _card_save(customer=customer, card=card, make_default=False)
-
-
-def api_key_create(*, name, kind="full"):
-    """A new merchant API key: (ApiKey, the key itself). The key is not stored; show it once."""
-    from giftshop.chargebee import key_digest
-
-    raw = f"gs_{'live' if kind == 'full' else 'ro'}_{secrets.token_urlsafe(24)}"
-    api_key = ApiKey.objects.create(name=name, kind=kind, prefix=raw[:12], key_digest=key_digest(raw))
-    return api_key, raw

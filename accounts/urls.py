@@ -8,7 +8,7 @@ app_name = "accounts"
 urlpatterns = [
     # Django's auth views, with our templates; LoginView and LogoutView check ?next= stays on this site.
     path("login/", views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(next_page="offers:catalogue"), name="logout"),
+    path("logout/", auth_views.LogoutView.as_view(next_page="billing:catalogue"), name="logout"),
     path("register/", views.register, name="register"),
     path("register/done/", views.register_done, name="register_done"),
     path(
@@ -30,8 +30,4 @@ urlpatterns = [
     path("account/", views.account, name="account"),
     path("account/subscriptions/", views.subscriptions, name="subscriptions"),
     path("account/transactions/", views.transactions, name="transactions"),
-    path("account/gifts/", views.gifts, name="gifts"),
-    path("account/gifts/<int:gift_id>/edit/", views.gift_edit, name="gift_edit"),
-    path("account/payment-methods/", views.payment_methods, name="payment_methods"),
-    path("account/payment-methods/<int:pk>/remove/", views.payment_method_remove, name="payment_method_remove"),
 ]

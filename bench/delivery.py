@@ -42,7 +42,8 @@ def run_one(size):
     from django.db.models import Count
     from django.utils import timezone
 
-    from gifts.models import Email, Gift, GiftTimeline
+    from emails.models import Email
+    from gifts.models import Gift, GiftTimeline
     from gifts.services import deliver_due_gifts
 
     due = timezone.now() - timedelta(minutes=5)

@@ -41,7 +41,7 @@ def wait_for_worker(worker, timeout=60):
 
 
 def wait_for_deliveries(ids, *, deadline, processes):
-    from gifts.models import Email
+    from emails.models import Email
 
     sent = Email.objects.filter(gift_id__in=ids, kind=Email.Kind.GIFT_DELIVERY, status=Email.Status.SENT)
     last_report = 0
@@ -66,7 +66,8 @@ def lateness(ids):
     """Checks the outcome and returns each gift's lateness in seconds, sorted."""
     from django.db.models import F
 
-    from gifts.models import Email, Gift
+    from emails.models import Email
+    from gifts.models import Gift
 
     statuses = set(Gift.objects.filter(pk__in=ids).values_list("status", flat=True))
     if statuses != {"unclaimed"}:

@@ -92,10 +92,10 @@ def seed(codes):
     from django.utils import timezone
 
     from accounts.models import Customer, PaymentMethod
-    from accounts.services import api_key_create
     from gifts.models import Gift
     from gifts.services import deliver_due_gifts
     from giftshop.mediastore import issue_jwt
+    from giftshop.services import api_key_create
 
     due = timezone.now() - timedelta(minutes=5)
     ids = common.seed_gifts([due + timedelta(milliseconds=n) for n in range(codes + 200)])
@@ -221,9 +221,10 @@ def errors_of(*phases):
 def check(data, mix):
     from django.db.models import Count
 
-    from accounts.models import IdempotencyRecord, Subscription
+    from accounts.models import Subscription
     from billing.models import Order
     from gifts.models import Gift, GiftStatus, GiftTimeline
+    from giftshop.models import IdempotencyRecord
 
     problems = []
     redeemed, keys = mix["redeemed"], mix["keys"]

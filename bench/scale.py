@@ -139,7 +139,8 @@ def main():
     from django.db.models import Count
     from django.utils import timezone
 
-    from gifts.models import Email, Gift
+    from emails.models import Email
+    from gifts.models import Gift
 
     started = time.perf_counter()
     due = timezone.now() - timedelta(minutes=5)

@@ -1,42 +1,30 @@
-"""Storefront (MediaStore) endpoints of checkout: orders, the publisher's payment methods, payments."""
-
-import datetime as dt
+"""Storefront (MediaStore) endpoints of checkout: orders, the publisher's payment methods, payments, and the
+customer's saved cards (payment details)."""
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 
+from accounts import selectors
 from accounts.models import PaymentMethod
 from billing import services
 from billing.gateways import PaymentError
-from billing.models import NOTE_MAX_LENGTH, Order
-from giftshop.mediastore import MediaStoreError, MediaStoreView, envelope, errors, in_envelope, invalid_body
+from billing.models import Order
+from gifts.models import NOTE_MAX_LENGTH
+from giftshop.mediastore import (
+    MediaStoreError,
+    MediaStoreView,
+    UnixTimeField,
+    envelope,
+    errors,
+    in_envelope,
+    invalid_body,
+    unix,
+)
 from offers.selectors import offer_get
 
 # The publisher's payment methods (Cleeng: GET /payment-methods). The built-in gateway is the sandbox.
 PUBLISHER_PAYMENT_METHODS = [{"id": 1, "methodName": "card", "paymentGateway": "sandbox"}]
-
-
-def unix(when):
-    return int(when.timestamp()) if when else None
-
-
-def from_unix(seconds):
-    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC) if seconds is not None else None
-
-
-class UnixTimeField(serializers.IntegerField):
-    """Unix seconds on the wire; an aware UTC datetime inside."""
-
-    MAX = 4_102_444_800  # 2100-01-01
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or (isinstance(data, str) and not data.strip().isdecimal()):
-            self.fail("invalid")
-        seconds = super().to_internal_value(data)
-        if not 0 <= seconds <= self.MAX:
-            raise serializers.ValidationError("Must be Unix seconds between 1970 and 2100.")
-        return from_unix(seconds)
 
 
 class DeliveryDetailsOut(serializers.Serializer):
@@ -254,3 +242,60 @@ class PaymentsView(MediaStoreView):
                 "subscriptionId": result.subscription.pk if result.subscription else None,
             }
         )
+
+
+class PaymentDetailOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    paymentGateway = serializers.CharField(source="gateway")
+    paymentMethod = serializers.SerializerMethodField()
+    paymentMethodSpecificParams = serializers.SerializerMethodField()
+    active = serializers.BooleanField(source="is_default")
+
+    def get_paymentMethod(self, pm) -> str:
+        return "card"
+
+    def get_paymentMethodSpecificParams(self, pm) -> dict:
+        return {
+            "variant": pm.brand.lower(),
+            "lastCardFourDigits": pm.last4,
+            "cardExpirationDate": f"{pm.exp_month:02d}/{pm.exp_year}",
+        }
+
+
+class PaymentDetailIn(serializers.Serializer):
+    cardNumber = serializers.CharField(max_length=30)
+    expMonth = serializers.IntegerField(min_value=1, max_value=12)
+    expYear = serializers.IntegerField(min_value=2000, max_value=2100)
+
+
+class PaymentDetailsView(MediaStoreView):
+    @extend_schema(
+        tags=["payments"], responses={200: in_envelope("PaymentDetails", serializers.DictField()), **errors(401, 404)}
+    )
+    def get(self, request, customer_id):
+        customer = selectors.customer_self(request.user, customer_id)
+        return envelope({"paymentDetails": PaymentDetailOut(customer.payment_methods.all(), many=True).data})
+
+    @extend_schema(
+        request=PaymentDetailIn,
+        tags=["payments"],
+        responses={201: in_envelope("PaymentDetailAdded", PaymentDetailOut), **errors(401, 404, 422)},
+    )
+    def post(self, request, customer_id):
+        customer = selectors.customer_self(request.user, customer_id)
+        data = self.valid(PaymentDetailIn, request.data)
+        method = services.payment_method_add(
+            customer=customer, card_number=data["cardNumber"], exp_month=data["expMonth"], exp_year=data["expYear"]
+        )
+        return envelope(PaymentDetailOut(method).data, 201)
+
+
+class PaymentDetailView(MediaStoreView):
+    @extend_schema(
+        tags=["payments"],
+        responses={200: in_envelope("PaymentDetailRemoved", serializers.DictField()), **errors(401, 404)},
+    )
+    def delete(self, request, payment_detail_id):
+        method = get_object_or_404(PaymentMethod, pk=payment_detail_id, customer=request.user)
+        services.payment_method_remove(payment_method=method)
+        return envelope({})

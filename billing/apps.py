@@ -2,7 +2,11 @@ from django.apps import AppConfig
 
 
 class BillingConfig(AppConfig):
-    """Checkout and billing: orders and their prices, payments through the gateway, and invoices."""
+    """Everything that moves money: checkout (orders and their prices), payments and refunds through the gateway,
+    invoices, the merchant API's gift sales, subscription renewals and saved cards."""
 
     name = "billing"
     verbose_name = "Billing"
+
+    def ready(self):
+        from billing import receivers  # noqa: F401  connects billing's receivers of gift events

@@ -1,17 +1,8 @@
 import secrets
-import zoneinfo
-from datetime import time, timedelta
 
 from django import forms
-from django.utils import timezone
 
-from accounts.models import SiteSettings
-from giftshop.timezones import local_to_utc
-
-UI_NOTE_LIMIT = 150
-# A delivery date without a time means 09:00 in the chosen time zone (the recipient's, ideally).
-DEFAULT_DELIVERY_TIME = time(9)
-ZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
+from gifts.forms import GiftDetailsForm, clean_gift_details
 
 
 def new_checkout_key():
@@ -66,59 +57,29 @@ class CheckoutForm(forms.Form):
         return data
 
 
-class NoteField(forms.CharField):
-    """A textarea's text with browser line breaks (CRLF) counted as one character, as the note is stored."""
+class NoEchoTextInput(forms.TextInput):
+    """A card number is never written back into the page, not even after an error."""
 
-    def to_python(self, value):
-        return super().to_python((value or "").replace("\r\n", "\n"))
+    def format_value(self, value):
+        return None
 
 
-class GiftDetailsForm(forms.Form):
-    """Who receives the gift, when (in the gifter's local time) and with which note."""
-
-    recipient_email = forms.EmailField(label="Recipient's email")
-    recipient_email_again = forms.EmailField(label="Recipient's email again")
-    send_now = forms.BooleanField(label="Send it now", required=False)
-    delivery_date = forms.DateField(
-        label="Delivery date", required=False, widget=forms.DateInput(attrs={"type": "date"})
+class CardForm(forms.Form):
+    card_number = forms.CharField(
+        label="Card number",
+        max_length=23,
+        widget=NoEchoTextInput(attrs={"autocomplete": "cc-number", "inputmode": "numeric"}),
+        help_text="Sandbox test cards only, e.g. 4242 4242 4242 4242.",
     )
-    delivery_time = forms.TimeField(
-        label="Delivery time", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    exp_month = forms.IntegerField(
+        label="Expiry month",
+        min_value=1,
+        max_value=12,
+        widget=forms.NumberInput(attrs={"autocomplete": "cc-exp-month", "placeholder": "MM"}),
     )
-    time_zone = forms.ChoiceField(label="Time zone", choices=[(z, z) for z in ZONES])
-    personal_note = NoteField(
-        label="Personal note",
-        required=False,
-        max_length=UI_NOTE_LIMIT,
-        widget=forms.Textarea(attrs={"rows": 4, "maxlength": UI_NOTE_LIMIT, "data-counter": "note-counter"}),
+    exp_year = forms.IntegerField(
+        label="Expiry year",
+        min_value=2000,
+        max_value=2100,
+        widget=forms.NumberInput(attrs={"autocomplete": "cc-exp-year", "placeholder": "YYYY"}),
     )
-
-    def __init__(self, *args, customer=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        chosen = customer.time_zone if customer is not None else ""
-        self.fields["time_zone"].initial = chosen or SiteSettings.load().time_zone
-        if not chosen:  # a guess: the page's script may replace it with the browser's zone
-            self.fields["time_zone"].widget.attrs["data-guess"] = "1"
-
-
-def clean_gift_details(form, data):
-    """Shared by checkout and the gift edit form: the emails match; the delivery is now or in the future."""
-    if (
-        data.get("recipient_email")
-        and data.get("recipient_email_again")
-        and (data["recipient_email"].lower() != data["recipient_email_again"].lower())
-    ):
-        form.add_error("recipient_email_again", "The two email addresses are different.")
-    if data.get("send_now"):
-        data["delivery_at"] = None
-        return data
-    if not data.get("delivery_date") or "time_zone" not in data:
-        if not data.get("delivery_date"):
-            form.add_error("delivery_date", "Choose a delivery date, or tick “Send it now”.")
-        return data
-    clock = data.get("delivery_time") or DEFAULT_DELIVERY_TIME
-    when = local_to_utc(data["delivery_date"], clock, data["time_zone"])
-    if when < timezone.now() - timedelta(minutes=1):
-        form.add_error("delivery_date", "This time has passed: choose a later one, or tick “Send it now”.")
-    data["delivery_at"] = when
-    return data

@@ -1,3 +1,5 @@
+"""Checkout's records: orders and their prices, payments through the gateway (charges and refunds), and invoices."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -5,10 +7,10 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from gifts.models import NOTE_MAX_LENGTH
 from offers.models import currency_validator
 
 ORDER_LIFETIME = timedelta(hours=24)
-NOTE_MAX_LENGTH = 255
 
 
 def order_expiry():

@@ -1,5 +1,6 @@
-"""Checkout: pricing orders, and paying them through the gateway without ever holding a transaction open
-across the gateway call."""
+"""Everything that moves money: pricing and paying orders, charging saved cards and refunding through the gateway
+(never holding a transaction open across a gateway call), invoices, the ledger's rows, and the customer's saved
+cards. The merchant API's gift sales are in billing/gift_sales.py, renewals in billing/renewals.py."""
 
 import logging
 import time
@@ -13,8 +14,10 @@ from django.utils import timezone
 
 from accounts.models import Customer, PaymentMethod, Subscription, Transaction
 from billing.gateways import PaymentError, get_gateway
-from billing.models import NOTE_MAX_LENGTH, Invoice, InvoiceLine, Order, Payment
-from gifts.services import email_queue, gift_create_from_order
+from billing.models import Invoice, InvoiceLine, Order, Payment
+from emails.services import email_queue
+from gifts.models import NOTE_MAX_LENGTH
+from gifts.services import gift_create_from_order
 from giftshop import validation
 from giftshop.errors import ServiceError
 from giftshop.money import quantize
@@ -161,12 +164,7 @@ def order_pay(*, order: Order, payment_method: PaymentMethod = None, card_token=
             token=token, amount=payment.amount, currency=payment.currency, idempotency_key=payment.idempotency_key
         )
     except PaymentError as error:
-        Payment.objects.filter(pk=payment.pk).update(
-            status=Payment.Status.FAILED,
-            failure_code=error.code,
-            failure_message=error.message,
-            completed_at=timezone.now(),
-        )
+        _payment_failed(payment, error)
         raise
     return _payment_complete(payment=payment, reference=charge.reference)
 
@@ -246,19 +244,47 @@ def _payment_complete(*, payment, reference):
         )
         target = (Transaction.TargetType.SUBSCRIPTION, result.subscription.pk)
         email_queue(kind="order_receipt", key=f"order:{order.pk}:receipt", to=order.customer.email, order=order)
-    result.transaction = Transaction.objects.create(
-        customer=order.customer,
-        occurred_at=now,
+    result.transaction = ledger_record(
+        payment=payment,
         offer=order.offer,
         amount=order.total_price,
         currency=order.currency,
-        payment_method=payment.payment_method,
-        payment_method_label=payment.payment_method_label,
-        payment_reference=reference,
+        reference=reference,
         target_type=target[0],
-        target_id=str(target[1]),
+        target_id=target[1],
+        occurred_at=now,
     )
     return result
+
+
+def ledger_record(
+    *,
+    payment,
+    offer,
+    target_type,
+    target_id,
+    kind=Transaction.Kind.PURCHASE,
+    amount=None,
+    currency=None,
+    reference=None,
+    occurred_at=None,
+):
+    """The payer's ledger row for a payment through the gateway: what was paid (the payment's amount unless told),
+    with which card, and what it paid for (`target_type`: a gift or a subscription). Call inside the transaction
+    that books the payment."""
+    return Transaction.objects.create(
+        customer_id=payment.customer_id,
+        occurred_at=occurred_at or timezone.now(),
+        kind=kind,
+        offer=offer,
+        amount=payment.amount if amount is None else amount,
+        currency=currency or payment.currency,
+        payment_method_id=payment.payment_method_id,
+        payment_method_label=payment.payment_method_label,
+        payment_reference=payment.reference if reference is None else reference,
+        target_type=target_type,
+        target_id=str(target_id),
+    )
 
 
 def invoice_create(
@@ -305,6 +331,16 @@ def invoice_create(
     return invoice
 
 
+def _payment_failed(payment, error):
+    """The gateway declined (or failed): the attempt is recorded as failed, with the gateway's reason."""
+    Payment.objects.filter(pk=payment.pk).update(
+        status=Payment.Status.FAILED,
+        failure_code=error.code,
+        failure_message=error.message,
+        completed_at=timezone.now(),
+    )
+
+
 def charge(*, customer, amount, currency, payment_method, idempotency_key, order=None):
     """Takes `amount` from a saved card: a pending Payment is recorded first (own transaction), the gateway is
     called outside any transaction with a key derived from ours (so a retried request cannot charge twice), and
@@ -328,12 +364,7 @@ def charge(*, customer, amount, currency, payment_method, idempotency_key, order
             token=payment_method.token, amount=amount, currency=currency, idempotency_key=idempotency_key
         )
     except PaymentError as error:
-        Payment.objects.filter(pk=payment.pk).update(
-            status=Payment.Status.FAILED,
-            failure_code=error.code,
-            failure_message=error.message,
-            completed_at=timezone.now(),
-        )
+        _payment_failed(payment, error)
         # A retry with the same key gets a fresh attempt (e.g. after the customer fixed their card).
         Payment.objects.filter(pk=payment.pk).update(idempotency_key=f"{idempotency_key}:failed:{payment.pk}")
         raise
@@ -379,17 +410,13 @@ def refund(*, payment, reason=""):
         )
         if done and payment.invoice_id:
             Invoice.objects.filter(pk=payment.invoice_id).update(amount_refunded=F("amount_refunded") + payment.amount)
-            original = Transaction.objects.filter(payment_reference=payment.reference).first()
+            original = Transaction.objects.filter(payment_reference=payment.reference).select_related("offer").first()
             if original is not None:
-                Transaction.objects.create(
-                    customer_id=payment.customer_id,
+                ledger_record(
+                    payment=payment,
                     kind=Transaction.Kind.REFUND,
-                    offer_id=original.offer_id,
-                    amount=payment.amount,
-                    currency=payment.currency,
-                    payment_method_id=payment.payment_method_id,
-                    payment_method_label=payment.payment_method_label,
-                    payment_reference=result.reference,
+                    offer=original.offer,
+                    reference=result.reference,
                     target_type=original.target_type,
                     target_id=original.target_id,
                 )
@@ -457,3 +484,74 @@ def price_preview(*, offer, coupon_code=None):
     )
     _price(order)
     return order
+
+
+# --- saved cards ----------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def payment_method_add(*, customer, card_number, exp_month, exp_year, make_default=True):
+    """Tokenises a card through the gateway and keeps the token (never the number)."""
+    today = timezone.now().date()
+    if (int(exp_year), int(exp_month)) < (today.year, today.month):
+        raise ServiceError("This card has expired.", code="expired_card", field="expMonth")
+    try:
+        card = get_gateway().tokenize(number=card_number, exp_month=exp_month, exp_year=exp_year)
+    except PaymentError as error:
+        raise ServiceError(error.message, code=error.code, field="cardNumber") from None
+    return _card_save(customer=customer, card=card, make_default=make_default)
+
+
+@transaction.atomic
+def payment_method_from_token(*, customer, token):
+    """Saves a card the client already tokenised with the gateway (sandbox: tok_visa, …)."""
+    try:
+        card = get_gateway().exchange(token)
+    except PaymentError as error:
+        raise ServiceError(error.message, code=error.code, field="token_id") from None
+    return _card_save(customer=customer, card=card, make_default=False)
+
+
+def _card_save(*, customer, card, make_default):
+    """Keeps a tokenised card (the first one is the default) and lets the customer's gift subscriptions renew."""
+    has_default = customer.payment_methods.filter(is_default=True).exists()
+    if make_default and has_default:
+        customer.payment_methods.filter(is_default=True).update(is_default=False)
+    method = PaymentMethod.objects.create(
+        customer=customer,
+        gateway=get_gateway().name,
+        token=card.token,
+        brand=card.brand,
+        last4=card.last4,
+        exp_month=card.exp_month,
+        exp_year=card.exp_year,
+        is_default=make_default or not has_default,
+    )
+    subscriptions_renewal_switch_on(customer=customer)
+    return method
+
+
+@transaction.atomic
+def payment_method_remove(*, payment_method):
+    was_default = payment_method.is_default
+    customer = payment_method.customer
+    payment_method.delete()
+    if was_default:
+        successor = customer.payment_methods.order_by("-created_at").first()
+        if successor:
+            PaymentMethod.objects.filter(pk=successor.pk).update(is_default=True)
+
+
+def subscriptions_renewal_switch_on(*, customer, now=None):
+    """A card on file turns the customer's redeemed gifts into paid subscriptions: auto-renew switches on, and the
+    first charge comes at the end of the gift term (billing/renewals.py). Chargebee's gift subscriptions (not
+    `renewable`) stay non-renewing. Returns the number switched on."""
+    now = now or timezone.now()
+    return Subscription.objects.filter(
+        customer=customer,
+        status=Subscription.Status.ACTIVE,
+        origin=Subscription.Origin.GIFT,
+        auto_renew=False,
+        renewable=True,
+        term_end__gt=now,
+    ).update(auto_renew=True, updated_at=now)

@@ -1,20 +1,23 @@
-"""The web checkout: buy an offer for yourself or as a gift, as a logged-in customer or a guest."""
+"""The shop's front: the catalogue, the offer pages and the web checkout (buy an offer for yourself or as a gift,
+as a logged-in customer or a guest); and the account's saved-cards page."""
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
+from accounts.forms import add_service_error
 from accounts.models import Customer, PaymentMethod
-from accounts.selectors import subscriptions_with_access
+from accounts.selectors import customer_for_email, customer_has_access
 from billing import services
-from billing.forms import CheckoutForm, new_checkout_key
+from billing.forms import CardForm, CheckoutForm, new_checkout_key
 from billing.gateways import PaymentError, get_gateway
 from billing.models import Order
 from gifts import services as gift_services
 from giftshop.errors import ServiceError
-from offers.selectors import offer_get
+from offers.selectors import offer_get, offer_list_on_sale
 
 GUEST_ORDERS = "guest_orders"
 # Service errors' fields, as named on the checkout form.
@@ -28,10 +31,15 @@ FORM_FIELDS = {
 }
 
 
-def has_access(customer, offer):
-    if not customer.is_authenticated:
-        return False
-    return any(sub.offer.gives_same_access_as(offer) for sub in subscriptions_with_access(customer=customer))
+def catalogue(request):
+    return render(request, "billing/catalogue.html", {"offers": offer_list_on_sale()})
+
+
+def offer_detail(request, offer_id):
+    """The offer's page: "For myself" unless the visitor already has this access, "As a gift" when giftable."""
+    offer = offer_get(offer_id, active_only=True)
+    context = {"offer": offer, "already_has_access": customer_has_access(request.user, offer)}
+    return render(request, "billing/offer_detail.html", context)
 
 
 def checkout(request, offer_id, as_gift=False):
@@ -58,8 +66,7 @@ def checkout(request, offer_id, as_gift=False):
             "form": form,
             "as_gift": as_gift,
             "preview": preview,
-            "note_limit": 150,
-            "already_has_access": has_access(request.user, offer),
+            "already_has_access": customer_has_access(request.user, offer),
         },
     )
 
@@ -78,7 +85,7 @@ def _pay(request, form, offer, as_gift, customer):
         if customer is not None and customer.has_usable_password():
             form.add_error("email", "This email has an account: log in first (the link is above the form).")
             return None
-        customer = customer or gift_services.customer_for_email(data["email"])
+        customer = customer or customer_for_email(data["email"])
     method, token = None, None
     if data.get("saved_card"):
         method = get_object_or_404(PaymentMethod, pk=data["saved_card"], customer=customer)
@@ -159,3 +166,36 @@ def price(request, offer_id):
             "error": error,
         }
     )
+
+
+# --- the account's saved cards: URLs under account/, named in the account's namespace (giftshop/urls.py) ---
+
+
+@login_required
+def payment_methods(request):
+    form = CardForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            card = services.payment_method_add(
+                customer=request.user,
+                card_number=data["card_number"],
+                exp_month=data["exp_month"],
+                exp_year=data["exp_year"],
+            )
+        except ServiceError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, f"{card.label} is saved as your default card.")
+            return redirect("accounts:payment_methods")
+    cards = request.user.payment_methods.all()
+    return render(request, "accounts/payment_methods.html", {"form": form, "cards": cards})
+
+
+@login_required
+@require_POST
+def payment_method_remove(request, pk):
+    card = get_object_or_404(request.user.payment_methods, pk=pk)
+    services.payment_method_remove(payment_method=card)
+    messages.success(request, f"{card.label} is removed.")
+    return redirect("accounts:payment_methods")

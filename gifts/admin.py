@@ -8,9 +8,10 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from billing.models import Payment
-from gifts import purchase, reports, support
-from gifts.models import Email, Event, Gift, GiftTimeline, WebhookDelivery, WebhookEndpoint
+from emails.admin import EmailInline
+from emails.models import Email
+from gifts import reports, support
+from gifts.models import Gift, GiftTimeline
 from giftshop import validation
 from giftshop.errors import ServiceError
 
@@ -20,17 +21,6 @@ class GiftTimelineInline(admin.TabularInline):
     extra = 0
     can_delete = False
     readonly_fields = ["status", "occurred_at", "actor"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-class EmailInline(admin.TabularInline):
-    model = Email
-    extra = 0
-    can_delete = False
-    fields = ["kind", "to_email", "status", "attempts", "sent_at", "last_error"]
-    readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -67,17 +57,9 @@ class RecipientForm(forms.Form):
             raise forms.ValidationError(error.message) from None
 
 
-def _actor(request):
+def admin_actor(request):
+    """Who did it, as a gift's timeline records an admin."""
     return f"admin:{request.user.get_username()}"[:100]  # GiftTimeline.actor's length
-
-
-def _refund_note(gift):
-    refund = gift.invoice_id and Payment.objects.filter(kind=Payment.Kind.REFUND, invoice_id=gift.invoice_id).first()
-    if not refund:
-        return "there was no payment to refund"
-    if refund.status == Payment.Status.SUCCEEDED:
-        return f"{refund.amount} {refund.currency} refunded to the gifter"
-    return f"the refund FAILED ({refund.failure_message or 'gateway error'}); it is pending, for support to retry"
 
 
 def _csv_response(queryset):
@@ -148,7 +130,8 @@ class GiftAdmin(admin.ModelAdmin):
         "claim_expiry_date",
     ]
     exclude = ["code_nonce", "code_digest", "code_last4"]
-    actions = ["resend_delivery", "reissue_code", "change_recipient", "cancel", "export_csv"]
+    # billing/admin.py adds "cancel" (it refunds the gifter) to the admin it registers in this one's place.
+    actions = ["resend_delivery", "reissue_code", "change_recipient", "export_csv"]
 
     @admin.display(description="code")
     def masked_code(self, gift):
@@ -170,7 +153,7 @@ class GiftAdmin(admin.ModelAdmin):
     @admin.action(description="Resend the delivery email", permissions=["change"])
     def resend_delivery(self, request, queryset):
         def change(gift):
-            support.gift_resend(gift_id=gift.pk, actor=_actor(request))
+            support.gift_resend(gift_id=gift.pk, actor=admin_actor(request))
             return f"the delivery email is sent again to {gift.recipient_email}, with the same code."
 
         self._for_each(request, queryset, change, "Resent the delivery email.")
@@ -178,7 +161,7 @@ class GiftAdmin(admin.ModelAdmin):
     @admin.action(description="Reissue the code", permissions=["change"])
     def reissue_code(self, request, queryset):
         def change(gift):
-            gift = support.gift_reissue_code(gift_id=gift.pk, actor=_actor(request))
+            gift = support.gift_reissue_code(gift_id=gift.pk, actor=admin_actor(request))
             emailed = " It is emailed to the recipient." if gift.status == Gift.Status.UNCLAIMED else ""
             # Shown this once (messages are consumed when displayed): support passes it to the gifter.
             return f"the old code no longer works; the new code is {gift.code}.{emailed}"
@@ -192,7 +175,7 @@ class GiftAdmin(admin.ModelAdmin):
             email = form.cleaned_data["recipient_email"]
 
             def change(gift):
-                gift = support.gift_change_recipient(gift_id=gift.pk, recipient_email=email, actor=_actor(request))
+                gift = support.gift_change_recipient(gift_id=gift.pk, recipient_email=email, actor=admin_actor(request))
                 resent = " The delivery email is sent again to it." if gift.status == Gift.Status.UNCLAIMED else ""
                 return f"the recipient email is now {email}.{resent}"
 
@@ -208,14 +191,6 @@ class GiftAdmin(admin.ModelAdmin):
             "media": self.media,
         }
         return TemplateResponse(request, "admin/gifts/gift/change_recipient.html", context)
-
-    @admin.action(description="Cancel (refund the gifter)", permissions=["change"])
-    def cancel(self, request, queryset):
-        def change(gift):
-            gift = purchase.gift_cancel(gift_id=gift.pk, actor=_actor(request))
-            return f"cancelled; {_refund_note(gift)}."
-
-        self._for_each(request, queryset, change, "Cancelled the gift (refunding the gifter).")
 
     @admin.action(description="Export selected gifts as CSV", permissions=["view"])
     def export_csv(self, request, queryset):
@@ -264,71 +239,4 @@ class GiftAdmin(admin.ModelAdmin):
         return False  # gifts are bought, not typed in
 
     def has_delete_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Email)
-class EmailAdmin(admin.ModelAdmin):
-    list_display = ["key", "kind", "to_email", "status", "attempts", "next_attempt_at", "sent_at"]
-    list_filter = ["status", "kind"]
-    search_fields = ["key", "to_email", "=gift__id"]
-    readonly_fields = [f.name for f in Email._meta.fields]
-    list_select_related = ["gift"]
-    ordering = ["-created_at"]
-
-    def has_add_permission(self, request):
-        return False
-
-
-class WebhookDeliveryInline(admin.TabularInline):
-    model = WebhookDelivery
-    extra = 0
-    can_delete = False
-    fields = ["event", "status", "attempts", "last_status_code", "last_error", "next_attempt_at", "delivered_at"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
-    list_display = ["url", "active", "event_types", "created_at"]
-    list_filter = ["active"]
-    search_fields = ["url"]
-
-
-@admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
-    """The delivery log."""
-
-    list_display = [
-        "id",
-        "event",
-        "endpoint",
-        "status",
-        "attempts",
-        "last_status_code",
-        "next_attempt_at",
-        "delivered_at",
-    ]
-    list_filter = ["status", "endpoint"]
-    search_fields = ["=event__id", "endpoint__url"]
-    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
-    list_select_related = ["event", "endpoint"]
-    ordering = ["-created_at"]
-
-    def has_add_permission(self, request):
-        return False
-
-
-@admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
-    list_display = ["id", "event_type", "gift", "occurred_at"]
-    list_filter = ["event_type"]
-    search_fields = ["=gift__id"]
-    readonly_fields = ["event_type", "gift", "occurred_at", "content"]
-    ordering = ["-occurred_at"]
-
-    def has_add_permission(self, request):
         return False

@@ -3,12 +3,20 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
-from billing.api import UnixTimeField, unix
-from billing.models import NOTE_MAX_LENGTH
-from gifts import codes, services
+from gifts import services
+from gifts.models import NOTE_MAX_LENGTH
 from gifts.selectors import gift_for_gifter
 from giftshop import ratelimit
-from giftshop.mediastore import MediaStoreError, MediaStoreView, attempts_refused, envelope, errors, in_envelope
+from giftshop.mediastore import (
+    MediaStoreError,
+    MediaStoreView,
+    UnixTimeField,
+    attempts_refused,
+    envelope,
+    errors,
+    in_envelope,
+    unix,
+)
 
 
 class GiftDeliveryOut(serializers.Serializer):
@@ -107,17 +115,9 @@ CODE_PARAM = OpenApiParameter(
 
 
 def code_attempt(request, code, action):
-    """Runs a verify/redeem of `code` (typed, or a link token) under the attempt limits: a code that does not exist
-    (or cannot) uses up one of the client's and the account's attempts, and a typed one also one of the global
-    budget; an existing code, whatever its fate, gives the attempt back."""
+    """services.code_attempt, refused attempts answered in the envelope."""
     try:
-        return ratelimit.attempt(
-            "gift-code",
-            ratelimit.identities(request),
-            action,
-            is_guess=services.is_code_guess,
-            typed=not codes.is_link_token(code),
-        )
+        return services.code_attempt(identities=ratelimit.identities(request), code=code, action=action)
     except ratelimit.LimitExceeded as limited:
         raise attempts_refused(limited) from None
 

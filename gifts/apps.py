@@ -6,6 +6,3 @@ class GiftsConfig(AppConfig):
 
     name = "gifts"
     verbose_name = "Gifts"
-
-    def ready(self):
-        from gifts import bounces  # noqa: F401  connects the ESP tracking webhooks' receiver

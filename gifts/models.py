@@ -1,11 +1,16 @@
+"""The gift and its timeline: the gift state machine's table (TRANSITIONS) and the constraints that tie each status to
+its timestamps."""
+
 from datetime import UTC, datetime, time
 
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.models import NOTE_MAX_LENGTH
 from gifts import codes
+
+# The gifter's personal note, as Cleeng caps it (the web form's own, lower cap is a UI choice).
+NOTE_MAX_LENGTH = 255
 
 
 class GiftStatus(models.TextChoices):
@@ -155,135 +160,3 @@ class GiftTimeline(models.Model):
 
     def __str__(self):
         return f"{self.status} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
-
-
-class Email(models.Model):
-    """The outbox: one row per logical email, written in the transaction that makes the email due, sent after
-    commit by a worker. `key` makes each email exist once (e.g. `gift:12:delivery`)."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        BOUNCED = "bounced", "Bounced"
-
-    class Kind(models.TextChoices):
-        GIFT_RECEIPT = "gift_receipt", "Gift receipt (gifter)"
-        ORDER_RECEIPT = "order_receipt", "Order receipt"
-        GIFT_DELIVERY = "gift_delivery", "Gift delivery (recipient)"
-        GIFT_DELIVERED = "gift_delivered", "Gift delivered (gifter)"
-        GIFT_REDEEMED = "gift_redeemed", "Gift redeemed (gifter)"
-        SET_PASSWORD = "set_password", "Set your password (an account without one)"
-        CLAIM_EXPIRING = "claim_expiring", "Gift about to expire unredeemed (recipient)"
-        TERM_ENDING = "term_ending", "Gift term ending (recipient)"
-        GIFT_EXPIRED = "gift_expired", "Gift expired unredeemed (gifter)"
-        GIFT_BOUNCED = "gift_bounced", "Gift delivery bounced (gifter)"
-
-    key = models.CharField(max_length=120, unique=True)
-    kind = models.CharField(max_length=30, choices=Kind.choices)
-    to_email = models.EmailField()
-    gift = models.ForeignKey(Gift, null=True, blank=True, on_delete=models.CASCADE, related_name="emails")
-    order = models.ForeignKey("billing.Order", null=True, blank=True, on_delete=models.CASCADE, related_name="emails")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    sending_started_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    provider_message_id = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [
-            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="email_due_idx"),
-            models.Index(fields=["sending_started_at"], condition=Q(status="sending"), name="email_sending_idx"),
-            # The bounce webhooks' look-up, for ESPs that do not echo our metadata (gifts/bounces.py).
-            models.Index(
-                fields=["provider_message_id"], condition=~Q(provider_message_id=""), name="email_provider_id_idx"
-            ),
-        ]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(status__in=["pending", "sending", "sent", "failed", "bounced"]), name="email_status_valid"
-            ),
-            models.CheckConstraint(condition=~Q(status="sent") | Q(sent_at__isnull=False), name="email_sent_has_time"),
-        ]
-
-    def __str__(self):
-        return self.key
-
-
-class Event(models.Model):
-    """Something that happened to a gift, in Chargebee's event envelope (`gift_scheduled`, `gift_claimed`, …).
-    Written in the transaction of the change; webhooks deliver it afterwards."""
-
-    event_type = models.CharField(max_length=40)
-    gift = models.ForeignKey(Gift, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
-    occurred_at = models.DateTimeField()
-    content = models.JSONField(help_text="The resources as they were (e.g. {'gift': …}).")
-
-    class Meta:
-        ordering = ["-occurred_at", "-id"]
-        indexes = [models.Index(fields=["event_type", "-occurred_at"], name="event_type_idx")]
-
-    def __str__(self):
-        return f"{self.event_type} #{self.pk}"
-
-    @property
-    def event_id(self):
-        return f"ev_{self.pk}"
-
-
-class WebhookEndpoint(models.Model):
-    """A merchant URL that receives events by POST, with HTTP Basic auth and an HMAC-SHA-256 signature header."""
-
-    url = models.URLField(max_length=500)
-    username = models.CharField(max_length=100, blank=True, help_text="HTTP Basic user sent with each call.")
-    password = models.CharField(max_length=200, blank=True)
-    secret = models.CharField(
-        max_length=100, help_text="Signs each body: header X-Giftshop-Signature = hex HMAC-SHA-256(secret, body)."
-    )
-    event_types = models.JSONField(default=list, blank=True, help_text="Empty: every event.")
-    active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["url"]
-
-    def __str__(self):
-        return self.url
-
-    def wants(self, event_type):
-        return self.active and (not self.event_types or event_type in self.event_types)
-
-
-class WebhookDelivery(models.Model):
-    """One event to one endpoint: retried with backoff for two days, then given up."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENDING = "sending", "Sending"
-        DELIVERED = "delivered", "Delivered"
-        FAILED = "failed", "Failed"
-
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    sending_started_at = models.DateTimeField(null=True, blank=True)
-    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        verbose_name_plural = "webhook deliveries"
-        indexes = [models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhook_due_idx")]
-        constraints = [models.UniqueConstraint(fields=["event", "endpoint"], name="webhook_delivery_once")]
-
-    def __str__(self):
-        return f"{self.event} to {self.endpoint}"

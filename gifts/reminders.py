@@ -15,9 +15,10 @@ from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.models import Subscription
-from gifts.models import Email, Gift, GiftStatus
+from emails.models import Email
+from emails.services import email_queue
+from gifts.models import Gift, GiftStatus
 from gifts.selectors import UNDELIVERABLE, last_delivery_status
-from gifts.services import email_queue
 
 logger = logging.getLogger(__name__)
 

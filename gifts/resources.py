@@ -1,4 +1,4 @@
-"""Gifts and events as Chargebee resources: the merchant API's responses and the events' content."""
+"""Gifts as Chargebee resources: the merchant API's responses and the events' content."""
 
 from gifts.models import GiftStatus
 from giftshop.chargebee import BOOLEAN, INTEGER, STRING, object_schema, resource_schema
@@ -32,15 +32,6 @@ GIFT_SCHEMA = resource_schema(
             "gift_timeline", required=["status", "occurred_at"], status=GIFT_STATUS, occurred_at=INTEGER
         ),
     },
-)
-EVENT_SCHEMA = resource_schema(
-    "event",
-    required=["occurred_at", "event_type", "content"],
-    occurred_at=INTEGER,
-    event_type=STRING,
-    api_version=STRING,
-    source=STRING,
-    content={"type": "object"},
 )
 
 
@@ -83,15 +74,3 @@ def gift_resource(gift, timelines=None):
     }
     resource["gifter"] = {k: v for k, v in resource["gifter"].items() if v is not None}
     return {k: v for k, v in resource.items() if v is not None}
-
-
-def event_resource(event):
-    return {
-        "id": event.event_id,
-        "occurred_at": ts(event.occurred_at),
-        "source": "api",
-        "object": "event",
-        "api_version": "v2",
-        "event_type": event.event_type,
-        "content": event.content,
-    }

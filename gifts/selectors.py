@@ -1,7 +1,8 @@
 from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404
 
-from gifts.models import Email, Gift
+from emails.models import Email
+from gifts.models import Gift
 
 # A delivery email in one of these states did not reach the recipient (the ESP bounced or refused it).
 UNDELIVERABLE = (Email.Status.FAILED, Email.Status.BOUNCED)

@@ -1,5 +1,5 @@
 """Everything that changes a gift: creation, the state machine, delivery, edits, verification, redemption and
-expiry, and the email outbox they write to."""
+expiry."""
 
 import logging
 from dataclasses import dataclass
@@ -11,13 +11,17 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from accounts.models import Customer, SiteSettings, Subscription
-from billing.models import NOTE_MAX_LENGTH, Invoice
-from gifts import codes
-from gifts.models import TRANSITIONS, Email, Event, Gift, GiftStatus, GiftTimeline, WebhookDelivery, WebhookEndpoint
+from accounts.models import Customer, Subscription
+from accounts.selectors import customer_for_email
+from emails.models import Email
+from emails.services import email_queue, send_claimed_emails
+from gifts import codes, signals
+from gifts.models import NOTE_MAX_LENGTH, TRANSITIONS, Gift, GiftStatus, GiftTimeline
 from gifts.resources import gift_resource
-from giftshop import validation
+from giftshop import ratelimit, validation
 from giftshop.errors import ServiceError
+from giftshop.models import SiteSettings
+from giftshop.services import merchant_events_record
 
 logger = logging.getLogger(__name__)
 
@@ -29,21 +33,6 @@ def epoch_ms(when):
 def next_version(now):
     # Chargebee's resource_version: milliseconds, and strictly increasing even for two changes in one ms.
     return Greatest(Value(epoch_ms(now)), F("resource_version") + 1)
-
-
-# --- the outbox -------------------------------------------------------------------------------------------
-
-
-def email_queue(*, kind, key, to, gift=None, order=None):
-    """Records one email (at most once per key) in the current transaction; a worker sends it after commit."""
-    email, created = Email.objects.get_or_create(
-        key=key, defaults={"kind": kind, "to_email": to, "gift": gift, "order": order}
-    )
-    if created:
-        from gifts.tasks import send_email  # tasks import services; the reverse is needed only here
-
-        transaction.on_commit(lambda: send_email.delay(email.pk), robust=True)
-    return email
 
 
 # --- the state machine ----------------------------------------------------------------------------------
@@ -73,25 +62,9 @@ def events_record(*, gift_ids, event_type, now, extra=None):
     if not gift_ids:
         return []
     gifts = Gift.objects.filter(pk__in=gift_ids).prefetch_related("timeline").order_by("pk")
-    events = Event.objects.bulk_create(
-        [
-            Event(event_type=event_type, gift=g, occurred_at=now, content={"gift": gift_resource(g), **(extra or {})})
-            for g in gifts
-        ]
+    return merchant_events_record(
+        events=[(event_type, g.pk, {"gift": gift_resource(g), **(extra or {})}) for g in gifts], now=now
     )
-    endpoints = [endpoint for endpoint in WebhookEndpoint.objects.filter(active=True) if endpoint.wants(event_type)]
-    if endpoints:
-        WebhookDelivery.objects.bulk_create(
-            [
-                WebhookDelivery(event=e, endpoint=ep, next_attempt_at=now, created_at=now)
-                for e in events
-                for ep in endpoints
-            ]
-        )
-        from gifts.tasks import send_due_webhooks
-
-        transaction.on_commit(send_due_webhooks.delay, robust=True)
-    return events
 
 
 # --- creation -------------------------------------------------------------------------------------------
@@ -201,8 +174,6 @@ def deliver_due_gifts(*, now=None, batch_size=200, send=True):
     """Delivers every `scheduled` gift whose time has come, however overdue, in batches. Each batch is claimed
     with SKIP LOCKED (so any number of workers share the work), moved and given its two outbox emails in one
     transaction, then sent after commit. Returns the number of gifts delivered."""
-    from gifts.mail import send_claimed_emails
-
     delivered = 0
     while True:
         now_ = now or timezone.now()
@@ -261,12 +232,6 @@ def _deliver_batch(gifts, now):
         # Owned by this worker from the start; if it dies, the stuck-email reset hands them to the sweep.
         email.status, email.attempts, email.sending_started_at, email.created_at = Email.Status.SENDING, 1, now, now
     return Email.objects.bulk_create(emails)
-
-
-def customer_for_email(email):
-    """The customer with this email, created without a password if there is none yet."""
-    customer = Customer.objects.filter(email__iexact=email).first()
-    return customer or Customer.objects.create_user(email)
 
 
 # --- expiry ---------------------------------------------------------------------------------------------
@@ -339,6 +304,49 @@ def gift_update_delivery(*, gift, recipient_email, delivery_date, personal_note,
     return gift
 
 
+@transaction.atomic
+def gift_update(
+    *, gift_id, scheduled_at=None, comment=None, recipient_email=None, first_name=None, last_name=None, now=None
+):
+    """Chargebee's update_gift: only a `scheduled` gift; a new delivery time must be in the future and before
+    the claim expiry date. The future subscription's provisional term moves with it."""
+    now = now or timezone.now()
+    gift = Gift.objects.select_for_update(of=("self",)).select_related("offer").get(pk=gift_id)
+    if gift.status != GiftStatus.SCHEDULED:
+        raise ServiceError(
+            f"The gift is {gift.status}; only scheduled gifts can be updated.", code="invalid_state", status=409
+        )
+    # Chargebee caps the comment at 300 characters; it is kept in the gift_updated event.
+    comment = validation.plain_text(comment, field="comment", max_length=300) if comment else None
+    changes = {}
+    if scheduled_at is not None:
+        if scheduled_at <= now:
+            raise ServiceError("scheduled_at must be in the future.", field="scheduled_at")
+        if gift.claim_expiry_date and scheduled_at >= gift.claim_expiry_date:
+            raise ServiceError("scheduled_at must be before the claim expiry date.", field="scheduled_at")
+        changes["scheduled_at"] = scheduled_at
+    if recipient_email is not None:
+        changes["recipient_email"] = validation.email_address(recipient_email, field="gift_receiver[email]")
+    if first_name is not None:
+        changes["recipient_first_name"] = validation.single_line(
+            first_name, field="gift_receiver[first_name]", max_length=150
+        )
+    if last_name is not None:
+        changes["recipient_last_name"] = validation.single_line(
+            last_name, field="gift_receiver[last_name]", max_length=150
+        )
+    if changes:
+        Gift.objects.filter(pk=gift.pk).update(updated_at=now, resource_version=next_version(now), **changes)
+    if "scheduled_at" in changes:
+        Subscription.objects.filter(gifts=gift, status=Subscription.Status.FUTURE).update(
+            term_start=scheduled_at, term_end=gift.offer.term_end(scheduled_at), updated_at=now
+        )
+    extra = {"comment": comment} if comment else None
+    events_record(gift_ids=[gift.pk], event_type="gift_updated", now=now, extra=extra)
+    gift.refresh_from_db()
+    return gift
+
+
 # --- verification and redemption ------------------------------------------------------------------------
 
 
@@ -403,6 +411,15 @@ def is_code_guess(error):
     """A failed attempt that counts against the attempt limits: the code is malformed or no gift has it, or the
     link token is wrong."""
     return isinstance(error, ServiceError) and error.code in ("gift_not_found", "invalid_code", "invalid_link")
+
+
+def code_attempt(*, identities, code, action):
+    """Runs `action`, a verify or redeem of `code` (typed, or a link token), under the attempt limits of
+    `identities` (giftshop.ratelimit.identities): a code that does not exist (or cannot) uses up one of the client's
+    and the account's attempts, and a typed one also one of the global budget; an existing code, whatever its fate,
+    gives the attempt back. Raises ratelimit.LimitExceeded, before running `action`, when the attempt is refused."""
+    typed = not codes.is_link_token(code)
+    return ratelimit.attempt("gift-code", identities, action, is_guess=is_code_guess, typed=typed)
 
 
 def gift_by_code(code, *, lock=False, gifts=None):
@@ -549,8 +566,7 @@ def _redeem_locked(gift, customer, now, *, actor):
     )
     if not moved:  # impossible under the row lock; kept so a future caller without it cannot double-redeem
         raise RedeemRefused(Verification(gift=gift, redeemable=False, refusal=RefusalReason.REDEEMED))
-    if gift.invoice_id:
-        Invoice.objects.filter(pk=gift.invoice_id, term_finalized=False).update(term_finalized=True)
+    signals.gift_claimed.send(sender=Gift, gift=gift)
     gift.refresh_from_db()
     email_queue(kind=Email.Kind.GIFT_REDEEMED, key=f"gift:{gift.pk}:redeemed", to=gift.gifter.email, gift=gift)
     verification.gift, verification.subscription, verification.term_end = gift, subscription, subscription.term_end

@@ -5,8 +5,10 @@ and the gifter's correction page."""
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from gifts.models import Email, Gift, GiftStatus
-from gifts.services import email_queue, events_record, gift_defaults, gift_transition, next_version
+from emails.models import Email
+from emails.services import email_queue
+from gifts.models import Gift, GiftStatus
+from gifts.services import events_record, gift_defaults, gift_transition, next_version
 from giftshop import validation
 from giftshop.errors import ServiceError
 

@@ -6,5 +6,7 @@ app_name = "gifts"
 urlpatterns = [
     path("redeem/", views.redeem, name="redeem"),
     path("redeem/done/<int:gift_id>/", views.redeemed, name="redeemed"),
+    path("account/gifts/", views.gifts, name="gifts"),
+    path("account/gifts/<int:gift_id>/edit/", views.gift_edit, name="gift_edit"),
     path("account/gifts/<int:gift_id>/recipient/", views.correct_recipient, name="correct_recipient"),
 ]

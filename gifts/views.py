@@ -1,24 +1,34 @@
-"""The recipient's redeem page. A GET never redeems (mail scanners open links): verifying and confirming are
-POSTs with CSRF, and both run under the same attempt limits as the API."""
+"""The gift pages: the recipient's redeem page, and the gifter's list of gifts given with their edit and
+address-correction pages. A GET never redeems (mail scanners open links): verifying and confirming are POSTs
+with CSRF, and both run under the same attempt limits as the API."""
 
 from functools import wraps
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
-from gifts import codes, services, support
+from accounts.forms import add_service_error
+from gifts import services, support
+from gifts.forms import GiftEditForm, RecipientForm
 from gifts.models import Gift, GiftStatus
-from gifts.selectors import UNDELIVERABLE, gift_for_gifter
+from gifts.selectors import UNDELIVERABLE, gift_for_gifter, last_delivery_status
 from giftshop import ratelimit
 from giftshop.errors import ServiceError
+from giftshop.pages import PAGE_SIZE, local_time, page_number, pager
 
 REDEEMED = "redeemed_gifts"
+GIFT_STATUS_WORDS = {
+    GiftStatus.UNCLAIMED: "Sent",
+    GiftStatus.CLAIMED: "Redeemed",
+    GiftStatus.EXPIRED: "Expired",
+    GiftStatus.CANCELLED: "Cancelled",
+}
 # The redeem page carries a one-time code in its URL: no referrer leaves it for another site, and it loads
 # nothing foreign. Not "no-referrer": browsers then send `Origin: null` with the page's own POSTs, which
 # Django's CSRF check refuses (Verify and Confirm would always fail with a 403).
@@ -39,12 +49,6 @@ def redeem_headers(view):
         return response
 
     return wrapped
-
-
-def _attempt(request, secret, action):
-    typed = not codes.is_link_token(secret)
-    identities = ratelimit.identities(request)
-    return ratelimit.attempt("gift-code", identities, action, is_guess=services.is_code_guess, typed=typed)
 
 
 def outcome_in_words(verification):
@@ -72,13 +76,22 @@ def redeem(request):
         return render(request, "gifts/redeem.html", context)
     action = request.POST.get("action")
     secret = token or code
+    identities = ratelimit.identities(request)
     status, retry_after = 200, None
     try:
         if action == "confirm":
-            verification = _attempt(request, secret, lambda: services.gift_redeem(customer=request.user, code=secret))
+            verification = services.code_attempt(
+                identities=identities,
+                code=secret,
+                action=lambda: services.gift_redeem(customer=request.user, code=secret),
+            )
             request.session[REDEEMED] = [*request.session.get(REDEEMED, []), verification.gift.pk][-20:]
             return redirect("gifts:redeemed", gift_id=verification.gift.pk)
-        verification = _attempt(request, secret, lambda: services.gift_verify(customer=request.user, code=secret))
+        verification = services.code_attempt(
+            identities=identities,
+            code=secret,
+            action=lambda: services.gift_verify(customer=request.user, code=secret),
+        )
         context.update(verification=verification, outcome=outcome_in_words(verification))
         status = 200 if verification.redeemable else 409
     except ratelimit.LimitExceeded as limited:
@@ -117,16 +130,68 @@ def redeemed(request, gift_id):
     )
 
 
-class RecipientForm(forms.Form):
-    recipient_email = forms.EmailField(label="Recipient's email")
-    recipient_email_again = forms.EmailField(label="Recipient's email again")
+def _gift_item(gift, zone, now):
+    """`gift` is annotated with last_delivery_status (gifts.selectors)."""
+    bounced = gift.status == GiftStatus.UNCLAIMED and gift.last_delivery_status in UNDELIVERABLE
+    if gift.status == GiftStatus.SCHEDULED:
+        status = f"Scheduled for {local_time(gift.scheduled_at, zone)}"
+    else:
+        status = "Bounced" if bounced else GIFT_STATUS_WORDS[gift.status]
+    return {
+        "gift": gift,
+        "status": status,
+        "delivery": local_time(gift.sent_at or gift.scheduled_at, zone),
+        "refusal": services.gift_edit_refusal(gift, now),
+        "bounced": bounced,
+        # A bounced delivery can be resent to a corrected address; an expired gift's page says what can be done.
+        "correctable": bounced or gift.status == GiftStatus.EXPIRED,
+    }
 
-    def clean(self):
-        data = super().clean()
-        first, again = data.get("recipient_email"), data.get("recipient_email_again")
-        if first and again and first.lower() != again.lower():
-            self.add_error("recipient_email_again", "The two email addresses are different.")
-        return data
+
+@login_required
+def gifts(request):
+    zone, page, now = request.user.zone(), page_number(request), timezone.now()
+    given = (
+        request.user.gifts_given.select_related("offer")
+        .annotate(last_delivery_status=last_delivery_status())
+        .order_by("-created_at", "-pk")
+    )
+    rows = given[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    items = [_gift_item(gift, zone, now) for gift in rows]
+    return render(request, "gifts/gifts.html", {"items": items, "zone": zone.key, **pager(page, given.count())})
+
+
+def _gift_initial(gift, zone):
+    local = timezone.localtime(gift.scheduled_at, zone)
+    return {
+        "recipient_email": gift.recipient_email,
+        "recipient_email_again": gift.recipient_email,
+        "delivery_date": local.date(),
+        "delivery_time": local.time().replace(second=0, microsecond=0),
+        "personal_note": gift.personal_note,
+    }
+
+
+@login_required
+def gift_edit(request, gift_id):
+    gift, zone = gift_for_gifter(request.user, gift_id), request.user.zone()
+    form = GiftEditForm(request.POST or None, initial=_gift_initial(gift, zone), zone_name=zone.key)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.gift_update_delivery(
+                gift=gift,
+                recipient_email=data["recipient_email"],
+                delivery_date=data["delivery_at"],
+                personal_note=data["personal_note"],
+            )
+        except ServiceError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, f"Your gift for {data['recipient_email']} is updated.")
+            return redirect("gifts:gifts")
+    item = _gift_item(gift, zone, timezone.now())
+    return render(request, "gifts/gift_edit.html", {"item": item, "form": form, "zone": zone.key})
 
 
 def _correction_refusal(gift):
@@ -145,7 +210,7 @@ def correct_recipient(request, gift_id):
     to the new address. A scheduled gift is changed on its edit page instead."""
     gift = gift_for_gifter(request.user, gift_id)
     if gift.status == GiftStatus.SCHEDULED:
-        return redirect("accounts:gift_edit", gift_id=gift.pk)
+        return redirect("gifts:gift_edit", gift_id=gift.pk)
     form = RecipientForm(request.POST or None)
     refusal, status = _correction_refusal(gift), 200
     if request.method == "POST" and refusal:
@@ -160,6 +225,6 @@ def correct_recipient(request, gift_id):
             status = error.status
         else:
             messages.success(request, f"Your gift is on its way to {address}, with the same code.")
-            return redirect("accounts:gifts")
+            return redirect("gifts:gifts")
     context = {"gift": gift, "form": form, "refusal": refusal, "bounced": gift.last_delivery_status in UNDELIVERABLE}
     return render(request, "gifts/correct_recipient.html", context, status=status)

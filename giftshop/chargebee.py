@@ -8,7 +8,7 @@ import hashlib
 import json
 import logging
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
 from django.conf import settings
@@ -29,6 +29,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from giftshop.errors import ServiceError
+from giftshop.models import ApiKey, IdempotencyRecord
 
 logger = logging.getLogger("django.request")
 IDEMPOTENCY_HEADER = "chargebee-idempotency-key"
@@ -226,8 +227,6 @@ def key_digest(raw_key):
 
 def api_key_from_request(request):
     """The active ApiKey named by `Authorization: Basic <key>:` (or None)."""
-    from accounts.models import ApiKey
-
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic" or not encoded:
@@ -252,7 +251,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             )
         now = timezone.now()
         if api_key.last_used_at is None or now - api_key.last_used_at > timedelta(minutes=1):
-            type(api_key).objects.filter(pk=api_key.pk).update(last_used_at=now)
+            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         return None, api_key
 
     def authenticate_header(self, request):
@@ -383,8 +382,6 @@ def boolean(value, param):
 
 
 def timestamp(value, param):
-    from datetime import UTC, datetime
-
     if value is None:
         return None
     try:
@@ -484,7 +481,37 @@ def listing(items, next_offset):
     return body
 
 
+def page_answer(queryset, params, entry, *, filters=None):
+    """A list call's answer: `queryset` narrowed by the Chargebee `filters` (read as `apply_filters` reads them), one
+    page of it, each row as `entry(row)`, e.g. `{"plan": …}`."""
+    rows, next_offset = paginate(apply_filters(queryset, params, filters or {}), params)
+    return Response(listing([entry(row) for row in rows], next_offset))
+
+
+def get_or_not_found(queryset, object_id, what, *, param="id", prefix="", **lookup):
+    """The row of `queryset` that `object_id` names, or the 404 "<what> <object_id> not found". The id is the row's
+    number, after `prefix` (as in "ev_12"), and anything else is not found without a query; `lookup` finds the row
+    by other fields instead."""
+    if not lookup:
+        number = str(object_id).removeprefix(prefix)
+        lookup = {"pk": int(number)} if number.isdecimal() else None
+    row = queryset.filter(**lookup).first() if lookup else None
+    if row is None:
+        raise not_found(f"{what} {object_id} not found", param=param)
+    return row
+
+
 # --- the base view and idempotency -------------------------------------------------------------------------
+
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Up to 100 characters. A repeat with the same request replays the stored response with header "
+    "chargebee-idempotency-replayed: true; with another request it is 422. Kept for 24 hours.",
+)
 
 
 class FormParamsParser(FormParser):
@@ -532,8 +559,6 @@ def idempotent_dispatch(view, request, key, dispatch, args, kwargs):
     body with `chargebee-idempotency-replayed: true`; the key with another request is 422; a duplicate that
     arrives while the first is still running is 409. Only successful answers (and payment refusals) are kept, so
     a request that failed validation can be retried with the same key; one that crashed can be retried as it was."""
-    from accounts.models import IdempotencyRecord
-
     if not key or len(key) > 100 or any(not (32 < ord(ch) < 127) for ch in key):
         return error_response(
             wrong_value(f"{IDEMPOTENCY_HEADER} must be 1 to 100 printable ASCII characters.", param=IDEMPOTENCY_HEADER)
@@ -611,6 +636,13 @@ def idempotent_dispatch(view, request, key, dispatch, args, kwargs):
     return response
 
 
+def idempotency_record_of(request):
+    """The idempotency record of the POST being answered, or None when it came without an idempotency key. A view
+    derives the keys of its own retried calls (a payment's, say) from its id: a retry that takes over a crashed
+    attempt keeps the record, and so makes the same calls."""
+    return getattr(request, "idempotency_record", None)
+
+
 def _is_payment_error(response):
     data = getattr(response, "data", None)
     return isinstance(data, dict) and data.get("type") == "payment"
@@ -618,8 +650,6 @@ def _is_payment_error(response):
 
 def idempotency_reap(*, now=None, batch_size=1000):
     """Deletes idempotency records older than the retention window, in batches. Returns how many."""
-    from accounts.models import IdempotencyRecord
-
     cutoff = (now or timezone.now()) - IDEMPOTENCY_RETENTION
     deleted = 0
     while True:

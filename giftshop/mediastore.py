@@ -1,11 +1,12 @@
 """Plumbing of the storefront API (Cleeng's MediaStore contract): the `{responseData, errors}` envelope, its
-error codes, customer JWTs, and the base view every storefront endpoint uses."""
+error codes, Unix times, customer JWTs, and the base view every storefront endpoint uses."""
 
 import datetime as dt
 
 import jwt
 from django.conf import settings
-from django.http import Http404
+from django.contrib.auth import get_user_model
+from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
@@ -45,6 +46,31 @@ def invalid_query(message):
     return MediaStoreError(message, code="REQ0002")
 
 
+# --- times on the wire -------------------------------------------------------------------------------------
+
+
+def unix(when):
+    return int(when.timestamp()) if when else None
+
+
+def from_unix(seconds):
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC) if seconds is not None else None
+
+
+class UnixTimeField(serializers.IntegerField):
+    """Unix seconds on the wire; an aware UTC datetime inside."""
+
+    MAX = 4_102_444_800  # 2100-01-01
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or (isinstance(data, str) and not data.strip().isdecimal()):
+            self.fail("invalid")
+        seconds = super().to_internal_value(data)
+        if not 0 <= seconds <= self.MAX:
+            raise serializers.ValidationError("Must be Unix seconds between 1970 and 2100.")
+        return from_unix(seconds)
+
+
 # --- customer tokens ---------------------------------------------------------------------------------------
 
 
@@ -70,8 +96,6 @@ class JWTAuthentication(BaseAuthentication):
     """`Authorization: Bearer <jwt>`; missing, invalid and expired tokens each get their own code."""
 
     def authenticate(self, request):
-        from accounts.models import Customer
-
         header = get_authorization_header(request).split()
         if not header:
             return None
@@ -87,9 +111,10 @@ class JWTAuthentication(BaseAuthentication):
             raise MediaStoreError("Invalid JWT token.", code="AUTH0002", status_code=401) from None
         if str(payload.get("publisherId")) != str(settings.GIFTSHOP_PUBLISHER_ID):
             raise MediaStoreError("Invalid JWT token.", code="AUTH0002", status_code=401)
+        customers = get_user_model().objects
         try:  # get(), not first(): no ORDER BY email on every authenticated request
-            customer = Customer.objects.get(pk=payload["customerId"], is_active=True)
-        except (Customer.DoesNotExist, ValueError, TypeError):
+            customer = customers.get(pk=payload["customerId"], is_active=True)
+        except (customers.model.DoesNotExist, ValueError, TypeError):
             raise MediaStoreError("Invalid JWT token.", code="AUTH0002", status_code=401) from None
         return customer, payload
 
@@ -215,6 +240,4 @@ def errors(*codes):
 @csrf_exempt  # a 404 in the envelope for any method, not Django's CSRF page (the API uses no cookies)
 def not_found(request, *args, **kwargs):
     """Unknown storefront paths answer in the envelope too."""
-    from django.http import JsonResponse
-
     return JsonResponse({"responseData": {}, "errors": ["Not found."]}, status=404)

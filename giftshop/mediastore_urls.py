@@ -19,13 +19,13 @@ urlpatterns = [
     path("customers/<str:customer_id>/subscriptions", accounts_api.SubscriptionsView.as_view(), name="subscriptions"),
     path("customers/<str:customer_id>/offers", accounts_api.CustomerOffersView.as_view(), name="customer-offers"),
     path(
-        "customers/<str:customer_id>/payment-details", accounts_api.PaymentDetailsView.as_view(), name="payment-details"
+        "customers/<str:customer_id>/payment-details", billing_api.PaymentDetailsView.as_view(), name="payment-details"
     ),
-    path("payment-details/<int:payment_detail_id>", accounts_api.PaymentDetailView.as_view(), name="payment-detail"),
+    path("payment-details/<int:payment_detail_id>", billing_api.PaymentDetailView.as_view(), name="payment-detail"),
     path("v2/offers/<str:offer_id>", offers_api.OfferView.as_view(), name="offer"),
     path(
         "offers/<str:offer_id>/customers/<str:email>",
-        offers_api.OfferForCustomerView.as_view(),
+        accounts_api.OfferForCustomerView.as_view(),
         name="offer-for-customer",
     ),
     path("orders", billing_api.OrdersView.as_view(), name="orders"),

@@ -11,21 +11,19 @@ from offers import merchant_api as offers_api
 
 app_name = "merchant"
 urlpatterns = [
-    path("gifts", gifts_api.GiftsView.as_view(), name="gifts"),
+    path("gifts", billing_api.GiftsView.as_view(), name="gifts"),  # GET: gifts_api's list; POST: the purchase
     path("gifts/<str:gift_id>", gifts_api.GiftView.as_view(), name="gift"),
     path("gifts/<str:gift_id>/claim", gifts_api.GiftClaimView.as_view(), name="gift-claim"),
-    path("gifts/<str:gift_id>/cancel", gifts_api.GiftCancelView.as_view(), name="gift-cancel"),
+    path("gifts/<str:gift_id>/cancel", billing_api.GiftCancelView.as_view(), name="gift-cancel"),
     path("gifts/<str:gift_id>/update_gift", gifts_api.GiftUpdateView.as_view(), name="gift-update"),
     path("events", gifts_api.EventsView.as_view(), name="events"),
     path("events/<str:event_id>", gifts_api.EventView.as_view(), name="event"),
     path("customers", accounts_api.CustomersView.as_view(), name="customers"),
     path("customers/<str:customer_id>", accounts_api.CustomerView.as_view(), name="customer"),
-    path("payment_sources", accounts_api.PaymentSourcesView.as_view(), name="payment-sources"),
-    path("payment_sources/create_card", accounts_api.CreateCardView.as_view(), name="payment-source-card"),
-    path(
-        "payment_sources/create_using_token", accounts_api.CreateUsingTokenView.as_view(), name="payment-source-token"
-    ),
-    path("payment_sources/<str:source_id>", accounts_api.PaymentSourceView.as_view(), name="payment-source"),
+    path("payment_sources", billing_api.PaymentSourcesView.as_view(), name="payment-sources"),
+    path("payment_sources/create_card", billing_api.CreateCardView.as_view(), name="payment-source-card"),
+    path("payment_sources/create_using_token", billing_api.CreateUsingTokenView.as_view(), name="payment-source-token"),
+    path("payment_sources/<str:source_id>", billing_api.PaymentSourceView.as_view(), name="payment-source"),
     path("subscriptions", accounts_api.SubscriptionsView.as_view(), name="subscriptions"),
     path("subscriptions/<str:subscription_id>", accounts_api.SubscriptionView.as_view(), name="subscription"),
     path("plans", offers_api.PlansView.as_view(), name="plans"),

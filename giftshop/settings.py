@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "anymail",
+    "giftshop",
+    "emails",
     "accounts",
     "offers",
     "billing",
@@ -163,13 +165,33 @@ if not DEBUG and EMAIL_BACKEND.startswith("anymail.backends.") and "WEBHOOK_SECR
     # anymail's tracking webhooks (bounces) are mounted: without a secret anyone could post fake bounces.
     raise ImproperlyConfigured("ANYMAIL_WEBHOOK_SECRET is not set (user:password for the ESP's tracking webhooks).")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Giftshop <gifts@localhost>")
-# The outbox (gifts/mail.py), in seconds: transient failures retry after EMAIL_BACKOFF_BASE, doubling up to
+# The outbox (emails/services.py), in seconds: transient failures retry after EMAIL_BACKOFF_BASE, doubling up to
 # EMAIL_BACKOFF_CAP, EMAIL_MAX_ATTEMPTS attempts in all (about 3 hours by default); a row `sending` for longer
 # than EMAIL_STUCK_AFTER belongs to a dead worker and is sent again.
 EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=12)
 EMAIL_BACKOFF_BASE = env.int("EMAIL_BACKOFF_BASE", default=30)
 EMAIL_BACKOFF_CAP = env.int("EMAIL_BACKOFF_CAP", default=30 * 60)
 EMAIL_STUCK_AFTER = env.int("EMAIL_STUCK_AFTER", default=10 * 60)
+# Every kind of email the outbox sends, registered by the app that writes it (the outbox imports none of them):
+# its admin label, the function that builds its templates' context when it is sent (templates/emails/<kind>-*),
+# and optionally the one told, in the outbox's transaction, that such an email will not arrive (bounced or failed
+# for good). The keys are the values stored in Email.kind.
+EMAIL_KINDS = {
+    "gift_receipt": {"label": "Gift receipt (gifter)", "render": "gifts.emails.gift_receipt"},
+    "order_receipt": {"label": "Order receipt", "render": "billing.emails.order_receipt"},
+    "gift_delivery": {
+        "label": "Gift delivery (recipient)",
+        "render": "gifts.emails.gift_delivery",
+        "undeliverable": "gifts.emails.delivery_undeliverable",
+    },
+    "gift_delivered": {"label": "Gift delivered (gifter)", "render": "gifts.emails.gift_delivered"},
+    "gift_redeemed": {"label": "Gift redeemed (gifter)", "render": "gifts.emails.gift_redeemed"},
+    "set_password": {"label": "Set your password (an account without one)", "render": "accounts.emails.set_password"},
+    "claim_expiring": {"label": "Gift about to expire unredeemed (recipient)", "render": "gifts.emails.claim_expiring"},
+    "term_ending": {"label": "Gift term ending (recipient)", "render": "billing.emails.term_ending"},
+    "gift_expired": {"label": "Gift expired unredeemed (gifter)", "render": "gifts.emails.gift_expired"},
+    "gift_bounced": {"label": "Gift delivery bounced (gifter)", "render": "gifts.emails.gift_bounced"},
+}
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = 15
 
@@ -214,13 +236,15 @@ CELERY_RESULT_BACKEND = env.str(
 )
 if CELERY_BROKER_URL == "filesystem://":
     _queue_dir = DATA_DIR / "celery-broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
     (DATA_DIR / "celery-results").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir / "queue"),
         "data_folder_out": str(_queue_dir / "queue"),
         "processed_folder": str(_queue_dir / "processed"),
+        # The exchange bindings; kombu's default is ./control, in whatever directory the process started.
+        "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
 else:

@@ -8,6 +8,16 @@ its first occurrence.
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 
+from django.core.exceptions import ValidationError
+
+# The zones a person may pick in a form, sorted by name ("localtime" and "Factory" are not places).
+ZONES = sorted(zoneinfo.available_timezones() - {"localtime", "Factory"})
+
+
+def validate_time_zone(value):
+    if value and value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known IANA time zone (e.g. Europe/Berlin).")
+
 
 def local_to_utc(day, clock, zone_name):
     """The UTC instant of `day` at `clock` in the IANA zone `zone_name`."""

@@ -3,7 +3,7 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from giftshop.chargebee import PAGE_PARAMETERS, MerchantView, answers, boolean, listing, not_found, paginate
+from giftshop.chargebee import PAGE_PARAMETERS, MerchantView, answers, boolean, get_or_not_found, page_answer
 from offers.models import Offer, parse_offer_id
 from offers.resources import PLAN_SCHEMA, plan_resource
 
@@ -30,14 +30,11 @@ class PlansView(MerchantView):
         status = (params.get("status") or {}).get("is") if isinstance(params.get("status"), dict) else None
         if status is not None:
             offers = offers.filter(active=status == "active")
-        rows, next_offset = paginate(offers, params)
-        return Response(listing([{"plan": plan_resource(offer)} for offer in rows], next_offset))
+        return page_answer(offers, params, lambda offer: {"plan": plan_resource(offer)})
 
 
 class PlanView(MerchantView):
     @extend_schema(tags=["plans"], responses=answers(PLAN))
     def get(self, request, plan_id):
-        offer = Offer.objects.filter(short_id=parse_offer_id(plan_id) or "").first()
-        if offer is None:
-            raise not_found(f"Plan {plan_id} not found", param="id")
+        offer = get_or_not_found(Offer.objects.all(), plan_id, "Plan", short_id=parse_offer_id(plan_id) or "")
         return Response({"plan": plan_resource(offer)})

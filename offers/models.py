@@ -1,3 +1,5 @@
+"""The catalogue: offers (Chargebee's plans), their add-ons and coupons, with the rules each row keeps."""
+
 import re
 import secrets
 from decimal import Decimal

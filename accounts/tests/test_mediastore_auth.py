@@ -16,6 +16,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import Customer
+from accounts.selectors import customer_for_email
 from accounts.tests.factories import CustomerFactory
 from gifts import services as gift_services
 from gifts.tests.factories import make_gift
@@ -85,7 +86,7 @@ def test_it_refuses_a_login_without_a_password_with_req0001():
 
 
 def test_a_customer_without_a_password_cannot_log_in():
-    recipient = gift_services.customer_for_email("friend@example.com")
+    recipient = customer_for_email("friend@example.com")
     assert not recipient.has_usable_password()
     assert_error(login("friend@example.com", ""), 422, "REQ0001")
     assert_error(login("friend@example.com", "anything-at-all"), 401, "USER0001")

@@ -47,7 +47,7 @@ def gift_form(client, offer, **fields):
 
 def test_the_offer_page_offers_myself_and_gift_for_a_giftable_offer_and_gift_only_with_access(client, offer):
     def buttons(some_offer):
-        body = client.get(reverse("offers:detail", args=[some_offer.long_id])).content.decode()
+        body = client.get(reverse("billing:offer_detail", args=[some_offer.long_id])).content.decode()
         return (
             f'href="{reverse("billing:checkout", args=[some_offer.long_id])}"' in body,
             f'href="{reverse("billing:gift_checkout", args=[some_offer.long_id])}"' in body,

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from django.test import Client
 
 from accounts.models import Customer, PaymentMethod
-from accounts.services import api_key_create
+from giftshop.services import api_key_create
 
 ERROR_FIELDS = {"message", "api_error_code", "error_code", "error_msg", "http_status_code"}
 ERROR_TYPES = {"invalid_request", "payment", "operation_failed"}

@@ -26,6 +26,6 @@ def test_admin_finds_a_gift_by_gifter_recipient_and_code_suffix_and_never_shows_
 
 def test_admin_lists_billing_and_outbox_pages(staff_client):
     make_gift()
-    for name in ("billing_order", "billing_invoice", "billing_payment", "gifts_email"):
+    for name in ("billing_order", "billing_invoice", "billing_payment", "emails_email"):
         assert staff_client.get(reverse(f"admin:{name}_changelist")).status_code == 200
-    assert staff_client.get(reverse("admin:gifts_email_changelist"), {"status__exact": "failed"}).status_code == 200
+    assert staff_client.get(reverse("admin:emails_email_changelist"), {"status__exact": "failed"}).status_code == 200

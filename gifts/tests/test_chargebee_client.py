@@ -7,8 +7,8 @@ import pytest
 from chargebee import Chargebee
 from django.utils import timezone
 
-from accounts.services import api_key_create
 from gifts import services
+from giftshop.services import api_key_create
 from offers.tests.factories import AddonFactory, CouponFactory, OfferFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

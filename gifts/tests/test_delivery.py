@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from accounts.tests.factories import PaymentMethodFactory
 from billing.services import order_create, order_pay, order_update
+from emails.models import Email
 from gifts import services
-from gifts.models import Email, Gift, GiftStatus
+from gifts.models import Gift, GiftStatus
 from gifts.tests.factories import GiftFactory, GuestFactory, make_gift
 from offers.tests.factories import OfferFactory
 

@@ -22,12 +22,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Customer
-from accounts.services import api_key_create
 from accounts.tests.factories import PaymentMethodFactory
-from gifts import purchase, services, webhooks
-from gifts.models import Event, Gift, GiftStatus, WebhookDelivery, WebhookEndpoint
+from billing import gift_sales
+from gifts import services
+from gifts.models import Gift, GiftStatus
 from gifts.resources import gift_resource
 from gifts.tests.factories import GiftFactory, GuestFactory, make_gift
+from giftshop import webhooks
+from giftshop.models import Event, WebhookDelivery, WebhookEndpoint
+from giftshop.services import api_key_create
 from offers.tests.factories import OfferFactory
 
 START = datetime(2031, 3, 2, 9, 0, tzinfo=UTC)
@@ -344,7 +347,7 @@ def test_the_events_api_lists_events_newest_first_in_chargebees_envelope(api, cl
     clock.shift(timedelta(minutes=1))
     services.deliver_due_gifts(send=False)
     clock.shift(timedelta(minutes=1))
-    purchase.gift_cancel(gift_id=gift.pk)
+    gift_sales.gift_cancel(gift_id=gift.pk)
 
     listed = api.get("events")
 
@@ -639,11 +642,13 @@ def test_the_admin_shows_the_delivery_log_and_the_endpoint_form(hook, client):
     _endpoint(hook)
     make_gift()
 
-    log = client.get(reverse("admin:gifts_webhookdelivery_changelist"))
+    log = client.get(reverse("admin:giftshop_webhookdelivery_changelist"))
     assert log.status_code == 200 and hook.url in log.content.decode()
-    assert client.get(reverse("admin:gifts_webhookdelivery_changelist"), {"status__exact": "failed"}).status_code == 200
+    assert (
+        client.get(reverse("admin:giftshop_webhookdelivery_changelist"), {"status__exact": "failed"}).status_code == 200
+    )
     delivery = WebhookDelivery.objects.get()
-    assert client.get(reverse("admin:gifts_webhookdelivery_change", args=[delivery.pk])).status_code == 200
-    assert client.get(reverse("admin:gifts_webhookendpoint_add")).status_code == 200
-    assert client.get(reverse("admin:gifts_webhookendpoint_changelist")).status_code == 200
-    assert client.get(reverse("admin:gifts_event_changelist")).status_code == 200
+    assert client.get(reverse("admin:giftshop_webhookdelivery_change", args=[delivery.pk])).status_code == 200
+    assert client.get(reverse("admin:giftshop_webhookendpoint_add")).status_code == 200
+    assert client.get(reverse("admin:giftshop_webhookendpoint_changelist")).status_code == 200
+    assert client.get(reverse("admin:giftshop_event_changelist")).status_code == 200

@@ -9,9 +9,10 @@ from django.utils import timezone
 from accounts.models import Subscription, Transaction
 from accounts.tests.factories import CustomerFactory, PaymentMethodFactory, SubscriptionFactory
 from billing.services import order_create, order_pay, order_update
+from emails.models import Email
+from emails.services import send_due_emails
 from gifts import services
-from gifts.mail import send_due_emails
-from gifts.models import Email, Gift
+from gifts.models import Gift
 from offers.tests.factories import OfferFactory
 
 pytestmark = pytest.mark.django_db

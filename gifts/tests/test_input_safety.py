@@ -10,10 +10,10 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from accounts.tests.factories import PaymentMethodFactory
-from billing.models import NOTE_MAX_LENGTH
 from billing.services import order_create, order_pay, order_update
+from emails.models import Email
 from gifts import services
-from gifts.models import Email, Gift
+from gifts.models import NOTE_MAX_LENGTH, Gift
 from gifts.tests.factories import GuestFactory, make_gift
 from giftshop.errors import ServiceError
 from offers.tests.factories import OfferFactory

@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from accounts.tests.factories import CustomerFactory
+from billing.gift_sales import gift_cancel
+from emails.models import Email
 from gifts import services
-from gifts.models import TRANSITIONS, Email, Gift, GiftStatus, GiftTimeline
-from gifts.purchase import gift_cancel
+from gifts.models import TRANSITIONS, Gift, GiftStatus, GiftTimeline
 from gifts.tests.factories import GuestFactory, make_gift
 from gifts.tests.merchant import MerchantClient
 from giftshop.errors import ServiceError

@@ -11,9 +11,9 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import CustomerFactory
-from gifts import mail as gift_mail
+from emails.models import Email
+from gifts import emails as gift_emails
 from gifts import services, support
-from gifts.models import Email
 from gifts.tests.factories import make_gift
 from giftshop.mediastore import issue_jwt
 
@@ -62,7 +62,7 @@ def test_the_delivery_email_links_with_a_128_bit_token_of_its_gift_and_still_sho
 
 def test_the_claim_expiry_reminder_carries_the_same_link_and_code():
     [gift] = delivered()
-    context = gift_mail.claim_expiring(Email(gift=gift, kind=Email.Kind.CLAIM_EXPIRING))
+    context = gift_emails.claim_expiring(Email(gift=gift, kind=Email.Kind.CLAIM_EXPIRING))
     assert context["code"] == gift.code
     assert parse_qs(urlsplit(context["redeem_link"]).query) == {"giftCode": [gift.code], "t": [gift.link_token]}
 

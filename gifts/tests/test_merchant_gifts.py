@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from dateutil.relativedelta import relativedelta
 
-from accounts.models import Customer, SiteSettings, Subscription, Transaction
+from accounts.models import Customer, Subscription, Transaction
 from billing.models import Invoice, Payment
 from gifts import services
 from gifts.models import Gift, GiftStatus
@@ -22,6 +22,7 @@ from gifts.tests.merchant import (
     gift_params,
     gifter_with_card,
 )
+from giftshop.models import SiteSettings
 from offers.tests.factories import AddonFactory, CouponFactory, OfferFactory
 
 pytestmark = pytest.mark.django_db

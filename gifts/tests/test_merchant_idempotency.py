@@ -13,11 +13,11 @@ import time_machine
 from django.db import connection
 from django.utils import timezone
 
-from accounts.models import ApiKey, IdempotencyRecord, Subscription, Transaction
-from accounts.services import api_key_create
+from accounts.models import Subscription, Transaction
 from billing.models import Payment
+from emails.models import Email
 from gifts import services
-from gifts.models import Email, Gift, GiftStatus, GiftTimeline
+from gifts.models import Gift, GiftStatus, GiftTimeline
 from gifts.tests.merchant import (
     MerchantClient,
     assert_error,
@@ -27,6 +27,8 @@ from gifts.tests.merchant import (
     new_api_key,
 )
 from giftshop.chargebee import REPLAYED_HEADER, idempotency_reap
+from giftshop.models import ApiKey, IdempotencyRecord
+from giftshop.services import api_key_create
 from offers.tests.factories import OfferFactory
 
 pytestmark = pytest.mark.django_db

@@ -13,8 +13,9 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import Customer, Subscription, Transaction
+from billing import gift_sales
 from billing.models import Invoice, Payment
-from gifts import purchase, services
+from gifts import services
 from gifts.models import TERMINAL, Gift, GiftStatus, GiftTimeline
 from gifts.tests.merchant import MerchantClient, assert_error, gifter_with_card, new_api_key
 from giftshop.errors import ServiceError
@@ -44,7 +45,7 @@ def at_once(calls):
 
 def unclaimed_gift(gifter, offer, *, claim_expiry_date):
     """A merchant gift, paid and delivered: `unclaimed`, with its `future` subscription and a paid invoice."""
-    bought = purchase.gift_purchase(
+    bought = gift_sales.gift_purchase(
         gifter=gifter,
         offer=offer,
         receiver=None,
@@ -99,7 +100,7 @@ def test_race_4_redeem_cancel_and_the_expiry_sweep_leave_exactly_one_terminal_st
         def cancel(gift_id=gift.pk, over_http=round_ % 2 == 0):
             if over_http:
                 return MerchantClient(raw_key, raise_request_exception=False).post(f"gifts/{gift_id}/cancel")
-            return purchase.gift_cancel(gift_id=gift_id)
+            return gift_sales.gift_cancel(gift_id=gift_id)
 
         def sweep(now=expiry + timedelta(seconds=1)):
             return services.expire_due_gifts(now=now)

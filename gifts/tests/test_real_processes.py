@@ -39,9 +39,10 @@ from kombu.exceptions import OperationalError
 
 from accounts.tests.factories import CustomerFactory
 from billing.services import order_create, order_pay, order_update
+from emails.models import Email
+from emails.services import send_due_emails
 from gifts import services
-from gifts.mail import send_due_emails
-from gifts.models import Email, Gift, GiftStatus
+from gifts.models import Gift, GiftStatus
 from gifts.support import gift_resend
 from gifts.tests.factories import GiftFactory, GuestFactory
 from gifts.tests.fake_postmark import FakePostmark, children, running
@@ -309,7 +310,7 @@ def test_a_provider_down_past_the_retry_budget_fails_the_email_alerts_and_leaves
     failed = Email.objects.filter(key=delivery, status=Email.Status.FAILED)
     assert _wait_for(failed.exists, timeout=45), "the delivery email did not fail"
     assert failed.get().attempts == 3 and provider.requests_of(delivery) == 3
-    alert = f"ERROR gifts.mail email {delivery} (gift {gift.pk}) failed for good after 3 attempt(s)"
+    alert = f"ERROR emails.services email {delivery} (gift {gift.pk}) failed for good after 3 attempt(s)"
     assert alert in celery.log("worker")
     time.sleep(3 * SWEEP_INTERVAL)
     assert provider.requests_of(delivery) == 3 and failed.exists()
@@ -710,7 +711,7 @@ def test_an_email_that_kills_its_worker_every_time_fails_alone_after_its_attempt
     failed = sorted(key for key, status in statuses.items() if status == Email.Status.FAILED)
     assert poison in failed and set(statuses.values()) <= {Email.Status.SENT, Email.Status.FAILED}
     for key in failed:
-        assert f"ERROR gifts.mail email {key} was lost in sending on its last attempt; failed for good" in log
+        assert f"ERROR emails.services email {key} was lost in sending on its last attempt; failed for good" in log
     assert failed == [poison], "emails claimed with the poison one failed with it"
     assert_nothing_lost_or_stuck([gifts[0], gifts[2]], provider, log=log)
     assert statuses == {**dict.fromkeys(keys, Email.Status.SENT), poison: Email.Status.FAILED}

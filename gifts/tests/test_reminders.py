@@ -10,14 +10,16 @@ import pytest
 from django.core import mail
 from django.db import connection
 
-from accounts.models import SiteSettings, Subscription
+from accounts.models import Subscription
 from accounts.tests.factories import CustomerFactory, PaymentMethodFactory
+from emails.models import Email
+from emails.services import send_due_emails
 from gifts import services, tasks
-from gifts.mail import send_due_emails
-from gifts.models import Email, GiftStatus
+from gifts.models import GiftStatus
 from gifts.reminders import send_reminders
 from gifts.tests.factories import make_gift
 from giftshop.celery import app as celery_app
+from giftshop.models import SiteSettings
 from offers.tests.factories import OfferFactory
 
 pytestmark = pytest.mark.django_db

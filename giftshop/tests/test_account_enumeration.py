@@ -19,10 +19,11 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts.selectors import customer_for_email
 from accounts.tests.factories import CustomerFactory, PaymentMethodFactory
 from billing.forms import new_checkout_key
 from gifts.models import GiftStatus
-from gifts.services import customer_for_email, deliver_due_gifts
+from gifts.services import deliver_due_gifts
 from gifts.tests.factories import make_gift
 from giftshop.tests.mediastore import client_for, data_of, publisher_id
 from offers.tests.factories import OfferFactory

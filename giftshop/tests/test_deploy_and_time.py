@@ -14,9 +14,10 @@ from django.conf import settings
 from django.test import Client
 
 from accounts.tests.factories import CustomerFactory
-from billing.forms import GiftDetailsForm, clean_gift_details
+from emails.models import Email
 from gifts import services
-from gifts.models import Email, Gift, GiftStatus
+from gifts.forms import GiftDetailsForm, clean_gift_details
+from gifts.models import Gift, GiftStatus
 from gifts.tests.factories import make_gift
 from giftshop.tests.mediastore import assert_error, client_for, data_of
 from giftshop.timezones import local_to_utc

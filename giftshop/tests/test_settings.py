@@ -8,7 +8,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from gifts import mail, webhooks
+from emails import services as outbox
+from giftshop import webhooks
 from giftshop.celery import app as celery_app
 
 
@@ -89,7 +90,7 @@ def test_no_task_is_scheduled_days_ahead_through_the_broker():
     assert offenders == []
     transport = celery_app.conf.broker_transport_options
     assert transport["visibility_timeout"] > celery_app.conf.task_time_limit
-    assert timedelta(seconds=celery_app.conf.task_time_limit) < mail.STUCK_AFTER  # no live task's row is reset
+    assert timedelta(seconds=celery_app.conf.task_time_limit) < outbox.STUCK_AFTER  # no live task's row is reset
     assert timedelta(seconds=celery_app.conf.task_time_limit) < webhooks.STUCK_AFTER
 
 

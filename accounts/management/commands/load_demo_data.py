@@ -3,7 +3,8 @@ from decimal import Decimal
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from accounts.models import Customer, SiteSettings
+from accounts.models import Customer
+from giftshop.models import SiteSettings
 from offers.models import Offer
 
 # (short id, title, period, price, giftable, tags, description)

@@ -1,0 +1,42 @@
+"""The account emails: one function per email, building its context when it is sent, and the password links the
+other apps' emails offer. Registered in settings.EMAIL_KINDS; templates under templates/emails/."""
+
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from accounts.models import Customer
+
+
+def set_password_url(customer):
+    """For a customer without a password (a guest checkout): a link to choose one and see their account."""
+    if customer.has_usable_password():
+        return None
+    return password_link(customer)
+
+
+def password_link(customer):
+    """A single-use link to choose a (new) password: Django's password reset token."""
+    path = reverse(
+        "accounts:password_reset_confirm",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(customer.pk)),
+            "token": default_token_generator.make_token(customer),
+        },
+    )
+    return f"{settings.SITE_URL}{path}"
+
+
+def set_password(email):
+    """About the account of an address, asked for on the register or password pages: a link to choose a password
+    (a new one, when the account has one) and the login page. Those pages answer alike for every address."""
+    customer = Customer.objects.get(email__iexact=email.to_email)
+    return {
+        "customer": customer,
+        "has_password": customer.has_usable_password(),
+        "set_password_url": password_link(customer),
+        "login_url": f"{settings.SITE_URL}{reverse('accounts:login')}",
+        "site_url": settings.SITE_URL,
+    }

@@ -1,0 +1,42 @@
+"""The billing emails: one function per email, building its context when it is sent (an order's receipt, and the
+reminder that a gift subscription's term ends, with what its renewal will do). Registered in
+settings.EMAIL_KINDS; templates under templates/emails/."""
+
+from django.conf import settings
+from django.urls import reverse
+
+from accounts.emails import set_password_url
+from accounts.models import Subscription
+
+
+def order_receipt(email):
+    order = email.order
+    return {
+        "order": order,
+        "offer": order.offer,
+        "invoice": getattr(order, "invoice", None),
+        "site_url": settings.SITE_URL,
+    }
+
+
+def term_ending(email):
+    """The recipient's reminder that the term of their gift subscription (the one the email's gift started)
+    ends soon, with what happens then: the renewal charge, or how to keep access. Read when sent, so it says
+    what is true then. The rules are the renewal engine's."""
+    subscription = Subscription.objects.select_related("offer", "customer").get(pk=email.gift.subscription_id)
+    customer = subscription.customer
+    renewable = subscription.status == Subscription.Status.ACTIVE and subscription.renewable
+    has_card = customer.payment_methods.filter(is_default=True).exists()
+    return {
+        "subscription": subscription,
+        "offer": subscription.offer,
+        "customer": customer,
+        "zone": customer.zone().key,
+        "renews": renewable and subscription.auto_renew and has_card,
+        "renewable": renewable,
+        "price": subscription.offer.price,
+        "currency": subscription.offer.currency,
+        "payment_methods_url": f"{settings.SITE_URL}{reverse('accounts:payment_methods')}",
+        "set_password_url": set_password_url(customer),
+        "site_url": settings.SITE_URL,
+    }

@@ -1,0 +1,214 @@
+"""Gift sales of the merchant API (Chargebee's gifts): the purchase that charges the gifter at once (the charge,
+the invoice, the receiver's future subscription, the gift) and the cancellation that refunds them. The gift itself
+is made and moved by gifts.services; this module adds the money."""
+
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import Subscription, Transaction
+from accounts.selectors import customer_for_email
+from billing.gateways import PaymentError
+from billing.models import Payment
+from billing.services import charge, coupon_find, invoice_create, ledger_record, refund
+from gifts import services
+from gifts.models import NOTE_MAX_LENGTH, Gift, GiftStatus
+from giftshop import validation
+from giftshop.errors import ServiceError
+from giftshop.money import quantize
+from offers.models import Coupon
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class MerchantGift:
+    gift: Gift
+    subscription: Subscription
+    invoice: object
+
+
+def _price(*, offer, addons, coupons):
+    subtotal = quantize(offer.price) + sum((quantize(addon.price) * qty for addon, qty in addons), quantize(0))
+    discount = quantize(0)
+    for coupon in coupons:
+        discount += coupon.discount_on(subtotal - discount, offer.currency)
+    return subtotal, min(discount, subtotal)
+
+
+def gift_purchase(
+    *,
+    gifter,
+    offer,
+    receiver,
+    recipient_email,
+    recipient_first_name="",
+    recipient_last_name="",
+    scheduled_at=None,
+    auto_claim=None,
+    no_expiry=None,
+    claim_expiry_date=None,
+    coupon_codes=(),
+    addons=(),
+    signature="",
+    note="",
+    payment_method=None,
+    idempotency_key,
+    now=None,
+):
+    """Charges the gifter at once and creates the `scheduled` gift, the receiver's `future` subscription (term:
+    delivery + one period) and an invoice raised on the gifter (is_gifted, term not yet final). A decline raises
+    PaymentError and creates nothing but the failed payment record."""
+    now = now or timezone.now()
+    if not offer.active or not offer.giftable:
+        raise ServiceError(f"Plan {offer.long_id} is not a gift plan.", field="subscription[plan_id]")
+    for addon, quantity in addons:
+        if not addon.active or (addon.offers.exists() and not addon.offers.filter(pk=offer.pk).exists()):
+            raise ServiceError(f"Addon {addon.code} is not applicable to this plan.", field="addons[id]")
+        if quantity < 1:
+            raise ServiceError("Addon quantity must be at least 1.", field="addons[quantity]")
+    coupons = []
+    for index, code in enumerate(coupon_codes):
+        try:
+            coupons.append(coupon_find(code, offer=offer, now=now))
+        except ServiceError as error:
+            error.field = f"coupon_ids[{index}]"  # the merchant API's name for it, not the storefront's
+            raise
+    # Every refusal comes before the charge: one raised after it (in _fulfil) would keep the money and give no gift.
+    recipient_email = validation.email_address(recipient_email, field="gift_receiver[email]")
+    recipient_first_name = validation.single_line(
+        recipient_first_name, field="gift_receiver[first_name]", max_length=150
+    )
+    recipient_last_name = validation.single_line(recipient_last_name, field="gift_receiver[last_name]", max_length=150)
+    signature = validation.single_line(signature, field="gifter[signature]", max_length=150)
+    note = validation.plain_text(note, field="gifter[note]", max_length=NOTE_MAX_LENGTH)
+    scheduled_at = max(scheduled_at or now, now)
+    services.gift_defaults(  # the date rules, checked before any money moves
+        scheduled_at=scheduled_at, auto_claim=auto_claim, no_expiry=no_expiry, claim_expiry_date=claim_expiry_date
+    )
+    payment_method = payment_method or gifter.payment_methods.filter(is_default=True).first()
+    if payment_method is None:
+        raise PaymentError("payment_method_not_present", "The gifter has no payment method on file.")
+    subtotal, discount = _price(offer=offer, addons=addons, coupons=coupons)
+    payment = charge(
+        customer=gifter,
+        amount=subtotal - discount,
+        currency=offer.currency,
+        payment_method=payment_method,
+        idempotency_key=f"merchant-gift:{idempotency_key}",
+    )
+    return _fulfil(
+        payment=payment,
+        gifter=gifter,
+        offer=offer,
+        receiver=receiver,
+        addons=addons,
+        coupons=coupons,
+        discount=discount,
+        now=now,
+        gift_fields={
+            "recipient_email": recipient_email,
+            "recipient_first_name": recipient_first_name or "",
+            "recipient_last_name": recipient_last_name or "",
+            "scheduled_at": scheduled_at,
+            "auto_claim": auto_claim,
+            "no_expiry": no_expiry,
+            "claim_expiry_date": claim_expiry_date,
+            "signature": signature or "",
+            "personal_note": note or "",
+        },
+    )
+
+
+@transaction.atomic
+def _fulfil(*, payment, gifter, offer, receiver, addons, coupons, discount, now, gift_fields):
+    existing = Gift.objects.filter(invoice__payments=payment).first()
+    if existing is not None:  # a taken-over retry whose first attempt got this far
+        return MerchantGift(existing, existing.subscription, existing.invoice)
+    invoice = invoice_create(
+        customer=gifter,
+        offer=offer,
+        discount=discount,
+        addons=addons,
+        is_gifted=True,
+        paid_at=now,
+        term_finalized=False,
+    )
+    Payment.objects.filter(pk=payment.pk).update(invoice=invoice)
+    for coupon in coupons:
+        # The money is taken: a coupon that ran out meanwhile is logged, not allowed to fail the purchase.
+        counted = Coupon.objects.filter(
+            Q(max_redemptions__isnull=True) | Q(redemptions__lt=F("max_redemptions")), pk=coupon.pk
+        ).update(redemptions=F("redemptions") + 1)
+        if not counted:
+            logger.warning("coupon %s ran out while a merchant gift was being paid", coupon.code)
+    receiver = receiver or customer_for_email(gift_fields["recipient_email"])
+    # Created before the gift so the gift_scheduled event already names it (gift_receiver.subscription_id).
+    subscription = Subscription.objects.create(
+        customer=receiver,
+        offer=offer,
+        status=Subscription.Status.FUTURE,
+        term_start=gift_fields["scheduled_at"],
+        term_end=offer.term_end(gift_fields["scheduled_at"]),
+        auto_renew=False,
+        renewable=False,  # Chargebee's gift subscriptions never renew, not even once a card is on file
+        origin=Subscription.Origin.GIFT,
+    )
+    gift = services.gift_create(
+        gifter=gifter,
+        offer=offer,
+        invoice=invoice,
+        receiver=receiver,
+        subscription=subscription,
+        source=Gift.Source.MERCHANT,
+        now=now,
+        **gift_fields,
+    )
+    ledger_record(
+        payment=payment,
+        offer=offer,
+        amount=invoice.total,
+        currency=invoice.currency,
+        target_type=Transaction.TargetType.GIFT,
+        target_id=gift.pk,
+        occurred_at=now,
+    )
+    gift.refresh_from_db()
+    return MerchantGift(gift, subscription, invoice)
+
+
+def gift_cancel(*, gift_id, now=None, actor="merchant"):
+    """Cancels a `scheduled` or `unclaimed` gift: its future subscription is cancelled and the gifter refunded
+    in full through the gateway (after the cancellation commits; a failed refund is logged and stays pending)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        gift = Gift.objects.select_for_update().get(pk=gift_id)
+        moved = services.gift_transition(
+            gift_ids=[gift.pk], to=GiftStatus.CANCELLED, now=now, actor=actor, cancelled_at=now
+        )
+        if not moved:
+            raise ServiceError(
+                f"The gift is {gift.status}; only scheduled or unclaimed gifts can be cancelled.",
+                code="invalid_state",
+                status=409,
+            )
+        Subscription.objects.filter(gifts=gift, status=Subscription.Status.FUTURE).update(
+            status=Subscription.Status.CANCELLED, cancelled_at=now, updated_at=now
+        )
+        paid = (
+            Payment.objects.filter(
+                kind=Payment.Kind.CHARGE, status=Payment.Status.SUCCEEDED, invoice_id=gift.invoice_id
+            ).first()
+            if gift.invoice_id
+            else None
+        )
+    if paid is not None:
+        # A failed refund is logged by refund(); its pending row is there for support to retry.
+        with contextlib.suppress(PaymentError):
+            refund(payment=paid, reason=f"gift {gift.pk} cancelled")
+    gift.refresh_from_db()
+    return gift

@@ -1,0 +1,162 @@
+"""The renewal engine: settles subscriptions whose term is over, by charging the payer's card for the next term
+(one attempt at a time, idempotent per term) or by ending them, and retries a declined card on a schedule while
+access stays."""
+
+import logging
+import time
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import RENEWAL_RETRY_AFTER, Subscription, Transaction
+from billing.gateways import PaymentError
+from billing.models import Payment
+from billing.services import charge, invoice_create, ledger_record
+from giftshop.money import quantize
+
+logger = logging.getLogger(__name__)
+
+Status = Subscription.Status
+# A claim older than this belongs to a worker that died mid-renewal. Taking it over is safe: the charge's
+# idempotency key is the same, so a charge that went through is found again instead of being taken twice.
+CLAIM_TIMEOUT = timedelta(minutes=30)
+
+
+def renew_due_subscriptions(*, now=None, batch_size=100, time_limit=60.0) -> int:
+    """Renews or ends every subscription whose term is over, however overdue, in batches. A batch is claimed
+    under SKIP LOCKED and marked `renewal_started_at` in one short transaction (so other workers skip it, and a
+    gift redeemed meanwhile is refused until the payment is settled); each subscription is then settled outside
+    any transaction. Stops after `time_limit` seconds, handing back what it claimed but did not reach (the next
+    sweep goes on). Returns the number of subscriptions worked on."""
+    deadline = time.monotonic() + time_limit
+    settled, seen = 0, set()
+    while True:
+        now_ = now or timezone.now()
+        ids = _claim(now=now_, batch_size=batch_size, exclude=seen)
+        if not ids:
+            return settled
+        seen.update(ids)
+        for position, pk in enumerate(ids):
+            if time.monotonic() > deadline:
+                _release(ids[position:], stamp=now_)
+                return settled
+            try:
+                _settle(pk, now_)
+            except Exception:
+                logger.exception("renewal of subscription %s failed; the next sweep tries again", pk)
+            finally:
+                _release([pk], stamp=now_)
+            settled += 1
+        if len(ids) < batch_size:
+            return settled
+
+
+@transaction.atomic
+def _claim(*, now, batch_size, exclude):
+    ids = list(
+        Subscription.objects.select_for_update(skip_locked=True)
+        .filter(status__in=[Status.ACTIVE, Status.NON_RENEWING], term_end__lte=now)
+        .filter(Q(next_renewal_attempt_at__isnull=True) | Q(next_renewal_attempt_at__lte=now))
+        .filter(Q(renewal_started_at__isnull=True) | Q(renewal_started_at__lt=now - CLAIM_TIMEOUT))
+        .exclude(pk__in=exclude)
+        .order_by("term_end", "pk")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    Subscription.objects.filter(pk__in=ids).update(renewal_started_at=now)
+    return ids
+
+
+def _release(ids, *, stamp):
+    # Only our own claim: a worker that took a stale claim over has stamped its own time.
+    Subscription.objects.filter(pk__in=ids, renewal_started_at=stamp).update(renewal_started_at=None)
+
+
+def _settle(pk, now):
+    subscription = Subscription.objects.select_related("offer", "customer").get(pk=pk)
+    if subscription.status not in (Status.ACTIVE, Status.NON_RENEWING) or subscription.term_end > now:
+        return  # settled by another worker since the claim
+    if subscription.status == Status.NON_RENEWING or not subscription.renewable:
+        # Chargebee's gift subscriptions never renew: they end as cancelled at the end of the gift term.
+        _end(subscription, now, cancelled=not subscription.renewable)
+        return
+    method = subscription.customer.payment_methods.filter(is_default=True).first()
+    if not subscription.auto_renew or method is None:
+        _end(subscription, now)
+        return
+    try:
+        payment = charge(
+            customer=subscription.customer,
+            amount=quantize(subscription.offer.price),
+            currency=subscription.offer.currency,
+            payment_method=method,
+            idempotency_key=f"renewal:{subscription.pk}:{subscription.term_end.isoformat()}",
+        )
+    except PaymentError as error:
+        _retry_later(subscription, now, error)
+        return
+    _book_renewal(subscription, payment, now)
+
+
+def _end(subscription, now, *, cancelled=False):
+    ending = {"status": Status.CANCELLED, "cancelled_at": now} if cancelled else {"status": Status.EXPIRED}
+    ended = Subscription.objects.filter(
+        pk=subscription.pk, status=subscription.status, term_end=subscription.term_end
+    ).update(**ending, next_renewal_attempt_at=None, renewal_started_at=None, updated_at=now)
+    if ended:
+        logger.info("subscription %s ended: %s", subscription.pk, ending["status"])
+
+
+def _retry_later(subscription, now, error):
+    """A declined charge: the next retry is the first point of the schedule still ahead (points missed while the
+    sweep was down are skipped, not fired in a burst); with none left the subscription expires."""
+    retry_at = next((subscription.term_end + d for d in RENEWAL_RETRY_AFTER if subscription.term_end + d > now), None)
+    logger.info("renewal of subscription %s declined (%s); retry at %s", subscription.pk, error.code, retry_at)
+    if retry_at is None:
+        Subscription.objects.filter(pk=subscription.pk, status=Status.ACTIVE, term_end=subscription.term_end).update(
+            status=Status.EXPIRED,
+            renewal_attempts=subscription.renewal_attempts + 1,
+            next_renewal_attempt_at=None,
+            renewal_started_at=None,
+            updated_at=now,
+        )
+        return
+    Subscription.objects.filter(
+        pk=subscription.pk,
+        status=Status.ACTIVE,
+        term_end=subscription.term_end,
+        renewal_attempts=subscription.renewal_attempts,
+    ).update(renewal_attempts=subscription.renewal_attempts + 1, next_renewal_attempt_at=retry_at, updated_at=now)
+
+
+@transaction.atomic
+def _book_renewal(subscription, payment, now):
+    """The paid term: extended, invoiced and in the payer's ledger, together. The UPDATE's WHERE on the old term
+    end lets only one worker book a term, however many ran it."""
+    old_end = subscription.term_end
+    extended = Subscription.objects.filter(pk=subscription.pk, status=Status.ACTIVE, term_end=old_end).update(
+        term_start=old_end,
+        term_end=subscription.offer.term_end(old_end),
+        renewal_started_at=None,
+        renewal_attempts=0,
+        next_renewal_attempt_at=None,
+        updated_at=now,
+    )
+    if not extended:
+        if not Payment.objects.filter(pk=payment.pk, invoice__isnull=False).exists():
+            logger.warning(
+                "renewal payment %s taken but subscription %s changed meanwhile", payment.pk, subscription.pk
+            )
+        return
+    invoice = invoice_create(customer=subscription.customer, offer=subscription.offer, is_gifted=False, paid_at=now)
+    Payment.objects.filter(pk=payment.pk).update(invoice=invoice)
+    ledger_record(
+        payment=payment,
+        kind=Transaction.Kind.RENEWAL,
+        offer=subscription.offer,
+        target_type=Transaction.TargetType.SUBSCRIPTION,
+        target_id=subscription.pk,
+        occurred_at=now,
+    )
+    logger.info("subscription %s renewed until %s", subscription.pk, subscription.offer.term_end(old_end))

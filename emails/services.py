@@ -1,0 +1,334 @@
+"""The outbox: queueing an email (a row written in the caller's transaction), sending it after commit, retrying,
+the sweep of due and stuck rows, and recording bounces.
+
+An email row is sent only by whoever moved it to `sending` (a conditional UPDATE), so a duplicate task or a
+second sweeper sends nothing. Transient provider failures put it back to `pending` with a growing delay;
+permanent ones, or running out of attempts, mark it `failed` for support to act on.
+
+Each app renders its own emails: settings.EMAIL_KINDS names, per kind, the function that builds a message's
+context (templates/emails/<kind>-subject.txt, -body.txt and -body.html) and, optionally, the one told when such an
+email will not arrive. Both are read by their dotted path, so the outbox imports none of the apps it serves.
+
+ESPs deliver tracking webhooks at least once, so recording a bounce is idempotent: the row moves only from a state
+that a bounce can follow (a duplicate finds it moved and changes nothing)."""
+
+import logging
+import smtplib
+from contextvars import ContextVar
+from datetime import timedelta
+from functools import cache, partial
+
+import requests
+from anymail.exceptions import AnymailAPIError, AnymailInvalidAddress, AnymailRecipientsRefused
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import connection, transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from emails import tasks
+from emails.models import Email
+from giftshop.models import SiteSettings
+
+logger = logging.getLogger(__name__)
+
+# The retry budget and the dead-worker timeout (settings.py EMAIL_*; by default 12 attempts over about 3 hours).
+MAX_ATTEMPTS = settings.EMAIL_MAX_ATTEMPTS
+BACKOFF_BASE = timedelta(seconds=settings.EMAIL_BACKOFF_BASE)
+BACKOFF_CAP = timedelta(seconds=settings.EMAIL_BACKOFF_CAP)
+# A row `sending` for longer than this belongs to a worker that died; the sweep gives it back.
+STUCK_AFTER = timedelta(seconds=settings.EMAIL_STUCK_AFTER)
+
+
+def backoff(attempts):
+    """Delay before attempt `attempts + 1`: by default 30 s, 1, 2, 4, 8, 16 min, then every 30 min."""
+    return min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
+
+
+# --- queueing -------------------------------------------------------------------------------------------
+
+
+def email_queue(*, kind, key, to, gift=None, order=None):
+    """Records one email (at most once per key) in the current transaction; a worker sends it after commit."""
+    email, created = Email.objects.get_or_create(
+        key=key, defaults={"kind": kind, "to_email": to, "gift": gift, "order": order}
+    )
+    if created:
+        transaction.on_commit(lambda: tasks.send_email.delay(email.pk), robust=True)
+    return email
+
+
+# --- rendering ------------------------------------------------------------------------------------------
+
+
+@cache
+def _kind_hook(kind, name):
+    """The function settings.EMAIL_KINDS registers for `kind` under `name` ("render", "undeliverable"), or None."""
+    path = settings.EMAIL_KINDS[kind].get(name)
+    return import_string(path) if path else None
+
+
+# The site settings of the batch being sent (set by send_claimed_emails), so its emails share one look-up.
+_batch_site = ContextVar("batch_site", default=None)
+
+
+def site_settings():
+    """The site settings, for renderers: the batch's while a batch is being sent, else read now."""
+    return _batch_site.get() or SiteSettings.load()
+
+
+def render(email):
+    """The message for an outbox row. User text goes only into bodies (escaped in HTML), never headers."""
+    context = _kind_hook(email.kind, "render")(email)
+    name = f"emails/{email.kind.replace('_', '-')}"
+    subject = " ".join(render_to_string(f"{name}-subject.txt", context).split())
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=render_to_string(f"{name}-body.txt", context),
+        from_email=site_settings().effective_sender,
+        to=[email.to_email],
+        headers={"X-Giftshop-Email-Key": email.key},
+    )
+    message.attach_alternative(render_to_string(f"{name}-body.html", context), "text/html")
+    # Providers that de-duplicate on a key (anymail passes metadata through) can drop a resend after a crash.
+    message.metadata = {"email_key": email.key}
+    return message
+
+
+def _undeliverable(email, *, status, now):
+    """Tells the app that owns the email's kind, if it asked to be told, that the email will not arrive. In the
+    caller's transaction, so what it queues (e.g. a notice) exists only if the status change does."""
+    told = _kind_hook(email.kind, "undeliverable")
+    if told is not None:
+        told(email=email, status=status, now=now)
+
+
+# --- sending ---------------------------------------------------------------------------------------------
+
+
+def _is_permanent(error):
+    if isinstance(error, (AnymailRecipientsRefused, AnymailInvalidAddress, smtplib.SMTPRecipientsRefused)):
+        return True
+    if isinstance(error, AnymailAPIError) and error.status_code is not None:
+        return 400 <= error.status_code < 500 and error.status_code not in (408, 429)
+    return False
+
+
+def _send_one(email, provider):
+    """Sends one claimed row. A failure is written at once; a success only to the row in memory, for
+    _record_sent to write with the rest of its group."""
+    try:
+        message = render(email)
+        message.connection = provider
+        message.send()
+    except SoftTimeLimitExceeded:
+        # The task's time is up, not the provider's fault: stop here (the caller records what went out) rather
+        # than go on until the hard limit kills the process mid-group. This row may have been accepted, so it
+        # stays `sending` for the stuck reset, which says a duplicate is possible.
+        raise
+    except Exception as error:
+        _record_failure(email, error)
+        return False
+    status = getattr(message, "anymail_status", None)
+    email.status, email.sent_at, email.last_error = Email.Status.SENT, timezone.now(), ""
+    email.provider_message_id = str((status.message_id or "") if status else "")
+    return True
+
+
+# Sent rows are written a group at a time. The price: a worker killed mid-group leaves up to this many sent
+# rows in `sending`, which the stuck-row reset sends again.
+SENT_GROUP = 10
+
+
+def _record_sent(emails):
+    """Marks a group of sent rows in one UPDATE, conditional on `sending` like every write to a claimed row.
+    Plain SQL because the ORM's bulk_update() resolves an expression per row and field, which costs more CPU
+    than sending the emails; only placeholders are formatted into it."""
+    if not emails:
+        return
+    sent_at = Email._meta.get_field("sent_at")
+    whens = " ".join(["WHEN %s THEN %s"] * len(emails))
+    params = [value for e in emails for value in (e.pk, sent_at.get_db_prep_value(e.sent_at, connection))]
+    params += [value for e in emails for value in (e.pk, e.provider_message_id)]
+    params += [e.pk for e in emails]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE gifts_email SET status = 'sent', last_error = '', sent_at = CASE id {whens} END,"  # noqa: S608
+            f" provider_message_id = CASE id {whens} END"
+            f" WHERE status = 'sending' AND id IN ({', '.join(['%s'] * len(emails))})",
+            params,
+        )
+
+
+def _no_answer(error):
+    """Whether the provider may have accepted the message although we saw no success: the request went out and its
+    answer was lost (a dropped connection, a read timeout). Such a retry can deliver twice."""
+    if isinstance(error, requests.ConnectTimeout):  # never reached the provider
+        return False
+    return isinstance(error, (requests.RequestException, smtplib.SMTPServerDisconnected, TimeoutError))
+
+
+def _record_failure(email, error):
+    now = timezone.now()
+    permanent = _is_permanent(error)
+    if permanent or email.attempts >= MAX_ATTEMPTS:
+        logger.error(
+            "email %s (gift %s) failed for good after %s attempt(s): %r",
+            email.key,
+            email.gift_id,
+            email.attempts,
+            error,
+        )
+        failed = Email.objects.filter(pk=email.pk, status=Email.Status.SENDING).update(
+            status=Email.Status.FAILED, last_error=repr(error)[:2000]
+        )
+        if failed:
+            with transaction.atomic():
+                _undeliverable(email, status=Email.Status.FAILED, now=now)
+        return
+    what = "failed, will retry"
+    if _no_answer(error):
+        what = "got no answer from the provider, will retry; a duplicate is possible"
+    logger.warning("email %s attempt %s %s: %r", email.key, email.attempts, what, error)
+    Email.objects.filter(pk=email.pk, status=Email.Status.SENDING).update(
+        status=Email.Status.PENDING, next_attempt_at=now + backoff(email.attempts), last_error=repr(error)[:2000]
+    )
+
+
+def _with_relations(ids):
+    # Prefetched rather than joined: a delivery batch's emails share gifts (two each), one offer and a few
+    # gifters, and building each of those once is cheaper than the few extra queries.
+    return list(
+        Email.objects.filter(pk__in=ids, status=Email.Status.SENDING)
+        .prefetch_related("gift__offer", "gift__gifter", "gift__order", "gift__invoice", "order__offer")
+        .order_by("pk")
+    )
+
+
+def send_claimed_emails(emails):
+    """Sends rows this worker already moved to `sending`, over one provider connection and with the site
+    settings loaded once."""
+    sent, unrecorded = 0, []
+    loaded = _batch_site.set(SiteSettings.load())
+    try:
+        with get_connection() as provider:
+            for email in _with_relations([e.pk for e in emails]):
+                if _send_one(email, provider):
+                    sent += 1
+                    unrecorded.append(email)
+                if len(unrecorded) >= SENT_GROUP:
+                    _record_sent(unrecorded)
+                    unrecorded = []
+    finally:
+        _batch_site.reset(loaded)
+        # Also when the loop is cut short (a time limit): what went out is recorded as sent.
+        _record_sent(unrecorded)
+    return sent
+
+
+def email_send(email_id):
+    """Sends one outbox row if it is still pending (the task's entry point: a duplicate call sends nothing)."""
+    now = timezone.now()
+    claimed = Email.objects.filter(pk=email_id, status=Email.Status.PENDING).update(
+        status=Email.Status.SENDING, sending_started_at=now, attempts=F("attempts") + 1
+    )
+    return send_claimed_emails([Email(pk=email_id)]) if claimed else 0
+
+
+def _send_alone(stuck, *, now):
+    """Gives back rows a lost worker left in `sending` and sends each in a task of its own. One of them may be
+    what killed the worker (a message that crashes whoever sends it): alone, it takes down only itself, and the
+    rest of its batch neither waits for it nor spends attempts with it. The batch sweep leaves them to their tasks
+    for STUCK_AFTER, then takes any whose task was lost too."""
+    for _pk, key in stuck:
+        logger.warning("email %s was stuck in sending (worker lost?); retrying, a duplicate is possible", key)
+    ids = [pk for pk, _key in stuck]
+    Email.objects.filter(pk__in=ids, status=Email.Status.SENDING).update(
+        status=Email.Status.PENDING, next_attempt_at=now + STUCK_AFTER
+    )
+    for pk in ids:
+        # Not inside a transaction, so this publishes now; a failed publish is only logged (the sweep catches up).
+        transaction.on_commit(partial(tasks.send_email.delay, pk), robust=True)
+
+
+def send_due_emails(*, now=None, batch_size=200):
+    """The outbox sweep: gives back rows stuck in `sending`, then sends every pending row that is due (a lost
+    task, a retry after a failure). Returns the number sent."""
+    now = now or timezone.now()
+    stuck = Email.objects.filter(status=Email.Status.SENDING, sending_started_at__lt=now - STUCK_AFTER)
+    # The retry budget holds for lost workers too, or a message that kills its worker is retried forever.
+    spent = stuck.filter(attempts__gte=MAX_ATTEMPTS)
+    for key in spent.values_list("key", flat=True):
+        logger.error("email %s was lost in sending on its last attempt; failed for good", key)
+    spent.update(status=Email.Status.FAILED, last_error="Worker lost during the last attempt.")
+    _send_alone(list(stuck.values_list("pk", "key")), now=now)
+    sent = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Email.objects.select_for_update(skip_locked=True)
+                .filter(status=Email.Status.PENDING, next_attempt_at__lte=now)
+                .order_by("next_attempt_at", "pk")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            Email.objects.filter(pk__in=ids).update(
+                status=Email.Status.SENDING, sending_started_at=timezone.now(), attempts=F("attempts") + 1
+            )
+        if not ids:
+            return sent
+        sent += send_claimed_emails([Email(pk=pk) for pk in ids])
+        if len(ids) < batch_size:
+            return sent
+
+
+# --- bounces ---------------------------------------------------------------------------------------------
+
+# anymail's normalized event types that mean the message did not (and will not) reach the recipient. A complaint
+# did arrive, but ESPs suppress the address afterwards, so nothing sent to it again would.
+STATUS_FOR_EVENT = {
+    "bounced": Email.Status.BOUNCED,
+    "rejected": Email.Status.BOUNCED,
+    "complained": Email.Status.BOUNCED,
+    "failed": Email.Status.FAILED,
+}
+
+
+def _email_for(message_id, email_key):
+    """The outbox row an ESP event is about: by the key we sent as metadata (ESPs that echo it), else by the
+    message id the ESP gave when it accepted the message (with or without the <> some ESPs add)."""
+    if email_key:
+        email = Email.objects.filter(key=email_key).first()
+        if email is not None:
+            return email
+    if message_id:
+        bare = str(message_id).strip().strip("<>")
+        return Email.objects.filter(provider_message_id__in=[bare, f"<{bare}>"]).order_by("-pk").first()
+    return None
+
+
+@transaction.atomic
+def email_bounced(*, message_id=None, email_key=None, recipient, event_type, description, now=None):
+    """Records that an email did not arrive, and tells the app that owns its kind (a gift's delivery email: a
+    gift_updated event and ONE email to the gifter asking for a corrected address). Returns the row it moved, or
+    None (not ours, not a bounce, or already recorded)."""
+    now = now or timezone.now()
+    status = STATUS_FOR_EVENT.get(event_type)
+    email = _email_for(message_id, email_key) if status else None
+    if email is None:
+        if status:
+            logger.info("%s event for an unknown email (message id %r, key %r)", event_type, message_id, email_key)
+        return None
+    # `sending` too: the webhook can beat the worker's write of `sent`, which is conditional on `sending` and so
+    # leaves the bounce in place.
+    moved = Email.objects.filter(pk=email.pk, status__in=[Email.Status.SENDING, Email.Status.SENT]).update(
+        status=status, last_error=f"{event_type} ({recipient}): {description}"[:2000]
+    )
+    if not moved:
+        return None
+    logger.warning("email %s to %s %s: %s", email.key, recipient or email.to_email, event_type, description)
+    _undeliverable(email, status=status, now=now)
+    email.refresh_from_db()
+    return email

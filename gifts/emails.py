@@ -1,0 +1,113 @@
+"""The gift emails: one function per email, building its context when it is sent (so no code is stored at rest),
+and what happens when a delivery email will not arrive. Registered in settings.EMAIL_KINDS; templates under
+templates/emails/."""
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.emails import set_password_url
+from emails import services as outbox
+from emails.models import Email
+from gifts.models import Gift
+from gifts.services import events_record
+
+
+def redeem_link(gift):
+    """`<redeem URL>?giftCode=CODE&t=TOKEN`: front ends that know only `giftCode` keep working; ours redeems with
+    the 128-bit link token `t` (CODE-R3), which still works while typed codes are paused."""
+    return f"{outbox.site_settings().effective_redeem_url}?{urlencode({'giftCode': gift.code, 't': gift.link_token})}"
+
+
+def _gift_context(gift):
+    return {
+        "gift": gift,
+        "offer": gift.offer,
+        "gifter_name": gift.gifter.get_full_name(),
+        "site_url": settings.SITE_URL,
+    }
+
+
+def gift_delivery(email):
+    gift = email.gift
+    return {**_gift_context(gift), "code": gift.code, "redeem_link": redeem_link(gift)}
+
+
+def gift_delivered(email):
+    return _gift_context(email.gift)
+
+
+def gift_receipt(email):
+    gift = email.gift
+    zone = gift.gifter.zone()
+    return {
+        **_gift_context(gift),
+        "code": gift.code,
+        "order": gift.order,
+        "invoice": gift.invoice,
+        "delivery_local": gift.scheduled_at.astimezone(zone),
+        "edit_until_local": gift.edit_cutoff().astimezone(zone),
+        "editable": timezone.now() < gift.edit_cutoff(),  # not for a gift sent now: its deadline has passed
+        "zone": zone.key,
+        "set_password_url": set_password_url(gift.gifter),
+    }
+
+
+def gift_redeemed(email):
+    return _gift_context(email.gift)
+
+
+def claim_expiring(email):
+    """The recipient's reminder that their code expires soon: the code and link again, as in the delivery."""
+    gift = email.gift
+    return {**_gift_context(gift), "code": gift.code, "redeem_link": redeem_link(gift)}
+
+
+def gift_expired(email):
+    """The gifter's notice that their gift expired unredeemed, with a link to it on their account."""
+    gift = email.gift
+    return {
+        **_gift_context(gift),
+        "gift_url": f"{settings.SITE_URL}{reverse('gifts:gifts')}#gift-{gift.pk}",
+        "set_password_url": set_password_url(gift.gifter),
+    }
+
+
+def gift_bounced(email):
+    """The gifter's notice that the delivery email bounced, with a link to correct the address (which resends
+    the same code)."""
+    gift = email.gift
+    return {
+        **_gift_context(gift),
+        "address": bounced_email_of_notice(email).to_email,
+        "correct_url": f"{settings.SITE_URL}{reverse('gifts:correct_recipient', args=[gift.pk])}",
+        "set_password_url": set_password_url(gift.gifter),
+    }
+
+
+# --- a delivery email that will not arrive ----------------------------------------------------------------
+
+
+def delivery_undeliverable(*, email, status, now):
+    """A gift's delivery email will not arrive (bounced, or refused for good while sending): a gift_updated event
+    and ONE email asking the gifter for a corrected address. The outbox calls this in its transaction."""
+    if not email.gift_id:
+        return
+    gift = Gift.objects.select_related("gifter").get(pk=email.gift_id)
+    # The comment names no address: events go to merchant webhooks.
+    events_record(gift_ids=[gift.pk], event_type="gift_updated", now=now, extra={"comment": f"delivery email {status}"})
+    outbox.email_queue(
+        kind=Email.Kind.GIFT_BOUNCED, key=bounce_notice_key(gift.pk, email.pk), to=gift.gifter.email, gift=gift
+    )
+
+
+def bounce_notice_key(gift_id, email_id):
+    """One notice per bounced delivery email: a resend to a corrected address that bounces again is news."""
+    return f"gift:{gift_id}:bounced:{email_id}"
+
+
+def bounced_email_of_notice(notice):
+    """The delivery email a bounce notice is about (its key names it), for the notice's text."""
+    return Email.objects.get(pk=int(notice.key.rsplit(":", 1)[1]), gift_id=notice.gift_id)
