@@ -18,6 +18,7 @@ the instant it ends, so its key's TTL only collects garbage.
 
 import contextlib
 import hashlib
+import ipaddress
 import logging
 import time
 import weakref
@@ -293,8 +294,18 @@ def attempt(scope, identities, action, *, is_guess, typed=True, fail_open=False)
 
 
 def client_address(request):
-    """The client's address: X-Forwarded-For only behind NUM_PROXIES trusted proxies, else REMOTE_ADDR."""
-    return f"ip:{BaseThrottle().get_ident(request)}"
+    """The client's address: X-Forwarded-For only behind NUM_PROXIES trusted proxies, else REMOTE_ADDR. An IPv6
+    client is counted by its /64: one subscriber usually holds a whole /64 and can pick any address in it."""
+    ident = BaseThrottle().get_ident(request).strip()
+    try:
+        address = ipaddress.ip_address(ident)
+    except ValueError:
+        return f"ip:{ident}"
+    if address.version == 6:
+        if address.ipv4_mapped:
+            return f"ip:{address.ipv4_mapped}"
+        return f"ip:{ipaddress.ip_network(f'{address}/64', strict=False)}"
+    return f"ip:{address}"
 
 
 def identities(request):
