@@ -23,12 +23,13 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from redis.exceptions import RedisError
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from giftshop.errors import ServiceError
+from giftshop.parsers import JSONParser
 
 logger = logging.getLogger("django.request")
 IDEMPOTENCY_HEADER = "chargebee-idempotency-key"
