@@ -3,8 +3,12 @@ from django.contrib.auth.admin import UserAdmin
 from django.shortcuts import redirect
 from django.utils import timezone
 
+from accounts.forms import AdminLoginForm
 from accounts.models import ApiKey, Customer, PaymentMethod, SiteSettings, Subscription, Transaction
 from accounts.services import api_key_create
+
+# Staff log in under the same attempt limits as customers (accounts.views.admin_login adds the 429).
+admin.site.login_form = AdminLoginForm
 
 
 class PaymentMethodInline(admin.TabularInline):

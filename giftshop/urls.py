@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.http import Http404
 from django.urls import URLPattern, include, path
 
+from accounts import views as accounts_views
 from giftshop import views
 
 
@@ -33,6 +34,7 @@ urlpatterns = [
     path("", include("gifts.urls")),
     path("", include("accounts.urls")),
     path("healthz", views.healthz, name="healthz"),
+    path("admin/login/", accounts_views.admin_login),  # admin.site.login under the login attempt limits
     path("admin/", admin.site.urls),
     # The ESPs' tracking webhooks (/anymail/<esp>/tracking/), checked by anymail; gifts/bounces.py receives them.
     path("anymail/", include((anymail_tracking, anymail_urls.app_name))),
