@@ -1,7 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
+from accounts.forms import AdminLoginForm
 from accounts.models import Customer, PaymentMethod, Subscription, Transaction
+
+# Staff log in under the same attempt limits as customers (accounts.views.admin_login adds the 429).
+admin.site.login_form = AdminLoginForm
 
 
 class PaymentMethodInline(admin.TabularInline):

@@ -1,6 +1,7 @@
 """The web pages' forms: they parse and check input for the browser; every rule stays in the services."""
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.password_validation import password_validators_help_texts
 from django.core.exceptions import ValidationError
@@ -26,13 +27,11 @@ def add_service_error(form, error, default_field=None):
     form.add_error(field if field in form.fields else None, error.message)
 
 
-class LoginForm(auth_forms.AuthenticationForm):
-    """Django's login form under the login attempt limits (giftshop/ratelimit.py): a wrong password uses up one of
-    the client's and the address's attempts; over either limit the form refuses before checking the password."""
+class LimitedLogin:
+    """Puts a Django authentication form under the login attempt limits (giftshop/ratelimit.py): a wrong password
+    uses up one of the client's and the address's attempts (or its device's); over a limit the form refuses before
+    checking the password."""
 
-    username = forms.EmailField(
-        label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
-    )
     retry_after = None
 
     def clean(self):
@@ -45,6 +44,16 @@ class LoginForm(auth_forms.AuthenticationForm):
         except ratelimit.LimitExceeded as limited:
             self.retry_after = limited.retry_after
             raise ValidationError(str(limited), code="too_many_attempts") from None
+
+
+class LoginForm(LimitedLogin, auth_forms.AuthenticationForm):
+    username = forms.EmailField(
+        label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+    )
+
+
+class AdminLoginForm(LimitedLogin, AdminAuthenticationForm):
+    """The admin's login, under the same limits as the customers' (staff passwords are worth more to guess)."""
 
 
 def _wrong_password(error):

@@ -3,7 +3,7 @@ subscriptions and transactions (the saved cards' pages are billing's). Every cha
 
 from urllib.parse import urlencode
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect
@@ -32,11 +32,21 @@ class LoginView(auth_views.LoginView):
     authentication_form = LoginForm
 
     def form_invalid(self, form):
-        response = super().form_invalid(form)
-        if form.retry_after:
-            response.status_code = 429
-            response["Retry-After"] = str(form.retry_after)
-        return response
+        return _refused_as_429(super().form_invalid(form), form)
+
+
+def _refused_as_429(response, form):
+    if form is not None and form.retry_after:
+        response.status_code = 429
+        response["Retry-After"] = str(form.retry_after)
+    return response
+
+
+def admin_login(request):
+    """Django admin's own login page (admin.site.login, with AdminLoginForm: the same attempt limits as /login/);
+    a login refused by the limits answers 429 with Retry-After, as /login/ does."""
+    response = admin.site.login(request)
+    return _refused_as_429(response, (getattr(response, "context_data", None) or {}).get("form"))
 
 
 def register(request):

@@ -1,6 +1,10 @@
+import logging
 import os
 
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
+
+from giftshop.logs import redact_handlers
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "giftshop.settings")
 
@@ -14,3 +18,11 @@ app.autodiscover_tasks()
 def ping():
     """Answers from a worker: used by the smoke test and `manage.py ping_worker` to prove tasks run."""
     return "pong"
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_worker_logs(logger, **kwargs):
+    # A worker or beat replaces the handlers Django's LOGGING made with its own: they mask codes and tokens too.
+    redact_handlers(logger)
+    redact_handlers(logging.getLogger())

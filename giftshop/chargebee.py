@@ -23,13 +23,14 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from redis.exceptions import RedisError
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from giftshop.errors import ServiceError
 from giftshop.models import ApiKey, IdempotencyRecord
+from giftshop.parsers import JSONParser
 
 logger = logging.getLogger("django.request")
 IDEMPOTENCY_HEADER = "chargebee-idempotency-key"
@@ -547,10 +548,25 @@ class MerchantView(APIView):
         return idempotent_dispatch(self, request, key, super().dispatch, args, kwargs)
 
 
+def _file_digest(upload):
+    digest = hashlib.sha256(upload.read()).hexdigest()
+    upload.seek(0)  # the view reads it next
+    return digest
+
+
 def _fingerprint(request):
+    """What the request asks for: its method, path and parameters. Parameters are ordered by name only — a stable
+    sort, so a name given twice keeps its values' order (the last one wins: `a=1&a=2` is not `a=2&a=1`) — and a
+    multipart body counts by its fields and files, not by its random boundary."""
     body = request.body
     if request.content_type == "application/x-www-form-urlencoded":
-        body = json.dumps(sorted(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))).encode()
+        pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+        body = json.dumps(sorted(pairs, key=lambda pair: pair[0])).encode()
+    elif request.content_type == "multipart/form-data":
+        files = [
+            [name, upload.name, _file_digest(upload)] for name, uploads in request.FILES.lists() for upload in uploads
+        ]
+        body = json.dumps([sorted(request.POST.lists(), key=lambda pair: pair[0]), files]).encode()
     return hashlib.sha256(b"\n".join([request.method.encode(), request.path.encode(), body])).hexdigest()
 
 

@@ -1,7 +1,7 @@
 """The storefront API (Cleeng MediaStore contract), mounted under /mediastore/."""
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import api as accounts_api
 from billing import api as billing_api
@@ -43,6 +43,6 @@ urlpatterns = [
         ),
         name="schema",
     ),
-    path("docs", SpectacularSwaggerView.as_view(url_name="mediastore:schema"), name="docs"),
+    path("docs", SpectacularSwaggerSplitView.as_view(url_name="mediastore:schema"), name="docs"),
     re_path(r"^[\s\S]*$", not_found),  # [\s\S], not ".": a path with an encoded newline is unknown too
 ]

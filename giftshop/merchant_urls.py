@@ -1,7 +1,7 @@
 """The merchant API (Chargebee API v2 contract), mounted at /api/v2/."""
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import merchant_api as accounts_api
 from billing import merchant_api as billing_api
@@ -45,6 +45,6 @@ urlpatterns = [
         ),
         name="schema",
     ),
-    path("docs", SpectacularSwaggerView.as_view(url_name="merchant:schema"), name="docs"),
+    path("docs", SpectacularSwaggerSplitView.as_view(url_name="merchant:schema"), name="docs"),
     re_path(r"^[\s\S]*$", unknown_path),  # [\s\S], not ".": a path with an encoded newline is unknown too
 ]

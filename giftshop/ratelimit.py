@@ -18,11 +18,14 @@ the instant it ends, so its key's TTL only collects garbage.
 
 import contextlib
 import hashlib
+import ipaddress
 import logging
+import secrets
 import time
 import weakref
 
 from django.conf import settings
+from django.core import signing
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import RedisError
@@ -293,8 +296,18 @@ def attempt(scope, identities, action, *, is_guess, typed=True, fail_open=False)
 
 
 def client_address(request):
-    """The client's address: X-Forwarded-For only behind NUM_PROXIES trusted proxies, else REMOTE_ADDR."""
-    return f"ip:{BaseThrottle().get_ident(request)}"
+    """The client's address: X-Forwarded-For only behind NUM_PROXIES trusted proxies, else REMOTE_ADDR. An IPv6
+    client is counted by its /64: one subscriber usually holds a whole /64 and can pick any address in it."""
+    ident = BaseThrottle().get_ident(request).strip()
+    try:
+        address = ipaddress.ip_address(ident)
+    except ValueError:
+        return f"ip:{ident}"
+    if address.version == 6:
+        if address.ipv4_mapped:
+            return f"ip:{address.ipv4_mapped}"
+        return f"ip:{ipaddress.ip_network(f'{address}/64', strict=False)}"
+    return f"ip:{address}"
 
 
 def identities(request):
@@ -302,13 +315,62 @@ def identities(request):
     return [client_address(request), f"customer:{request.user.pk}"]
 
 
-def login_attempt(request, email, action, *, is_guess):
-    """Runs a login under its limits, counted against the client address and the address being logged in to
-    (hashed: whether or not it has an account, so the limit itself tells nothing). It fails open: with the
-    counters unreachable, logins keep working (passwords are not 40-bit codes, and the hasher is slow)."""
-    account = hashlib.sha256((email or "").strip().lower().encode()).hexdigest()[:32]
-    identities = [client_address(request), f"account:{account}"]
+DEVICE_COOKIE = "giftshop_device"
+DEVICE_COOKIE_MAX_AGE = 180 * 24 * 3600
+_DEVICE_SALT = "giftshop.ratelimit.device"
+
+
+def _account(email):
+    return hashlib.sha256((email or "").strip().lower().encode()).hexdigest()[:32]
+
+
+def _device_of(request, account):
+    """The device id a valid device cookie gives this client for this account, or None (OWASP's device cookies)."""
+    value = request.COOKIES.get(DEVICE_COOKIE)
+    if not value:
+        return None
     try:
-        return attempt("login", identities, action, is_guess=is_guess, typed=False, fail_open=True)
+        payload = signing.loads(value, salt=_DEVICE_SALT, max_age=DEVICE_COOKIE_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    return payload.get("n") if isinstance(payload, dict) and payload.get("a") == account else None
+
+
+def login_attempt(request, email, action, *, is_guess):
+    """Runs a login under its limits. An unknown client is counted against its address and the address being
+    logged in to (hashed: whether or not it has an account, so the limit itself tells nothing). A client that
+    logged in to this account before carries a device cookie and has a budget of its own, so a stranger who uses
+    up the account's budget cannot lock its owner out (OWASP's "device cookie" pattern). A successful login leaves
+    `request.device_cookie` for DeviceCookieMiddleware to set. It fails open: with the counters unreachable, logins
+    keep working (passwords are not 40-bit codes, and the hasher is slow)."""
+    account = _account(email)
+    device = _device_of(request, account)
+    identities = [f"device:{device}"] if device else [client_address(request), f"account:{account}"]
+    try:
+        result = attempt("login", identities, action, is_guess=is_guess, typed=False, fail_open=True)
     except LimitExceeded as limited:
         raise TooManyLogins(limited.retry_after) from None
+    payload = {"a": account, "n": device or secrets.token_urlsafe(16)}
+    request.device_cookie = signing.dumps(payload, salt=_DEVICE_SALT)
+    return result
+
+
+class DeviceCookieMiddleware:
+    """Sets the device cookie a successful login left on the request (web and admin logins alike)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        value = getattr(request, "device_cookie", None)
+        if value:
+            response.set_cookie(
+                DEVICE_COOKIE,
+                value,
+                max_age=DEVICE_COOKIE_MAX_AGE,
+                secure=settings.SESSION_COOKIE_SECURE,
+                httponly=True,
+                samesite="Lax",
+            )
+        return response

@@ -85,3 +85,70 @@ def test_while_the_counters_cannot_be_reached_logins_still_work_unlimited(settin
 
 
 CLOSED = "redis://127.0.0.1:1/0"  # nothing listens there: Redis is down
+
+
+def admin_login(email, password, client=None):
+    client = client or Client(REMOTE_ADDR="10.0.3.1")
+    return client, client.post("/admin/login/?next=/admin/", {"username": email, "password": password})
+
+
+def test_the_admin_login_has_the_same_limits(settings):
+    staff = CustomerFactory(is_staff=True, is_superuser=True)
+    for _ in range(3):
+        _client, response = admin_login(staff.email, WRONG)
+        assert response.status_code == 200 and "Please enter the correct" in response.content.decode()
+
+    client, response = admin_login(staff.email, RIGHT)
+
+    assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= settings.LOGIN_ATTEMPT_WINDOW
+    assert "Too many failed logins" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_admin_login_still_lets_staff_in():
+    staff = CustomerFactory(is_staff=True)
+    client, response = admin_login(staff.email, RIGHT)
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert client.session["_auth_user_id"] == str(staff.pk)
+
+
+def known_device(customer, ip):
+    """A browser that logged in to `customer` before and then logged out: it kept only its device cookie."""
+    browser = Client(REMOTE_ADDR=ip)
+    assert browser.post("/login/", {"username": customer.email, "password": RIGHT}).status_code == 302
+    cookie = browser.cookies["giftshop_device"]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    device = Client(REMOTE_ADDR=ip)
+    device.cookies["giftshop_device"] = cookie.value
+    return device
+
+
+def test_a_stranger_using_up_the_accounts_budget_does_not_lock_out_its_owners_known_device():
+    owner = CustomerFactory()
+    device = known_device(owner, "10.0.4.1")
+
+    statuses = [web_login(owner.email, WRONG, ip=f"10.0.5.{n}")[1].status_code for n in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]  # guessing from unknown clients is bounded
+    assert web_login(owner.email, RIGHT, ip="10.0.6.1")[1].status_code == 429  # and so is any unknown client
+
+    response = device.post("/login/", {"username": owner.email, "password": RIGHT})
+    assert response.status_code == 302  # the owner's own device still gets in
+    assert device.session["_auth_user_id"] == str(owner.pk)
+
+
+def test_a_known_device_guessing_uses_up_its_own_budget():
+    owner = CustomerFactory()
+    device = known_device(owner, "10.0.4.2")
+    statuses = [device.post("/login/", {"username": owner.email, "password": WRONG}).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+
+
+def test_a_device_cookie_for_another_account_or_forged_is_ignored():
+    owner, other = CustomerFactory(), CustomerFactory()
+    device = known_device(other, "10.0.4.3")
+    for n in range(3):
+        web_login(owner.email, WRONG, ip=f"10.0.7.{n}")
+    assert device.post("/login/", {"username": owner.email, "password": RIGHT}).status_code == 429
+    device.cookies["giftshop_device"] = "forged"
+    assert device.post("/login/", {"username": owner.email, "password": RIGHT}).status_code == 429

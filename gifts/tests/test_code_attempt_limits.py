@@ -61,6 +61,18 @@ def test_a_rotating_x_forwarded_for_does_not_reset_the_client_limit(settings):
     assert statuses.count(404) == 5 and statuses.count(429) == 3
 
 
+@pytest.mark.django_db
+def test_an_ipv6_client_is_limited_per_64_not_per_address(settings):
+    settings.GIFT_CODE_ATTEMPT_LIMIT = 5
+    # Other accounts, each from another address of one /64: the client's budget is shared.
+    same_64 = [client_for(CustomerFactory(), ip=f"2001:db8:1:2::{n:x}") for n in range(1, 9)]
+    statuses = [c.get("/mediastore/gifts/verification/ZZZZ-0000").status_code for c in same_64]
+    assert statuses.count(404) == 5 and statuses.count(429) == 3
+    # Another /64 has its own.
+    other = client_for(CustomerFactory(), ip="2001:db8:1:3::1")
+    assert other.get("/mediastore/gifts/verification/ZZZZ-0000").status_code == 404
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_wrong_attempts_evaluate_at_most_the_limit_against_the_database(settings):
     settings.GIFT_CODE_ATTEMPT_LIMIT = 10

@@ -1,6 +1,7 @@
 from decimal import Decimal
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.models import Customer
@@ -25,8 +26,19 @@ DEMO_EMAIL, DEMO_PASSWORD = "demo@example.com", "giftshop-demo"
 class Command(BaseCommand):
     help = "Loads demo offers, an admin and a demo customer (safe to run again: it updates, never duplicates)."
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--force", action="store_true", help="Load the demo data even with DEBUG off (never on a live site)."
+        )
+
     @transaction.atomic
-    def handle(self, *args, **options):
+    def handle(self, *args, force=False, **options):
+        if not settings.DEBUG and not force:
+            # It makes admin@example.com a superuser with a published password: never on a production database.
+            raise CommandError(
+                "load_demo_data makes a superuser with a published password, so it refuses to run with DEBUG off. "
+                "Use it on a local demo (DEBUG=true), or pass --force if this really is a throwaway database."
+            )
         for short_id, title, period, price, giftable, tags, description in DEMO_OFFERS:
             Offer.objects.update_or_create(
                 short_id=short_id,
