@@ -33,7 +33,7 @@ class DeliveryDetailsOut(serializers.Serializer):
     personalNote = serializers.CharField(source="personal_note")
 
     def get_deliveryDate(self, obj) -> int | None:
-        return unix(getattr(obj, "delivery_date", None) or getattr(obj, "scheduled_at", None))
+        return unix(obj.scheduled_at)
 
 
 def money():
@@ -182,7 +182,7 @@ class OrderView(MediaStoreView):
         details = data.get("deliveryDetails") or {}
         for wire, name in (
             ("recipientEmail", "recipient_email"),
-            ("deliveryDate", "delivery_date"),
+            ("deliveryDate", "scheduled_at"),
             ("personalNote", "personal_note"),
         ):
             if wire in details:

@@ -16,8 +16,8 @@ from billing.gateways import PaymentError
 from billing.models import Payment
 from billing.services import charge, coupon_find, invoice_create, ledger_record, refund
 from gifts import services
-from gifts.models import NOTE_MAX_LENGTH, Gift, GiftStatus
-from giftshop import validation
+from gifts.models import Gift, GiftAction, GiftStatus, gift_fields_clean, scheduled_or_now
+from gifts.selectors import gift_for_update
 from giftshop.errors import ServiceError
 from giftshop.money import quantize
 from offers.models import Coupon
@@ -79,14 +79,15 @@ def gift_purchase(
             error.field = f"coupon_ids[{index}]"  # the merchant API's name for it, not the storefront's
             raise
     # Every refusal comes before the charge: one raised after it (in _fulfil) would keep the money and give no gift.
-    recipient_email = validation.email_address(recipient_email, field="gift_receiver[email]")
-    recipient_first_name = validation.single_line(
-        recipient_first_name, field="gift_receiver[first_name]", max_length=150
+    gift_fields = gift_fields_clean(
+        names="chargebee",
+        recipient_email=recipient_email,
+        recipient_first_name=recipient_first_name,
+        recipient_last_name=recipient_last_name,
+        signature=signature,
+        personal_note=note,
     )
-    recipient_last_name = validation.single_line(recipient_last_name, field="gift_receiver[last_name]", max_length=150)
-    signature = validation.single_line(signature, field="gifter[signature]", max_length=150)
-    note = validation.plain_text(note, field="gifter[note]", max_length=NOTE_MAX_LENGTH)
-    scheduled_at = max(scheduled_at or now, now)
+    scheduled_at = scheduled_or_now(scheduled_at, now)
     services.gift_defaults(  # the date rules, checked before any money moves
         scheduled_at=scheduled_at, auto_claim=auto_claim, no_expiry=no_expiry, claim_expiry_date=claim_expiry_date
     )
@@ -111,15 +112,11 @@ def gift_purchase(
         discount=discount,
         now=now,
         gift_fields={
-            "recipient_email": recipient_email,
-            "recipient_first_name": recipient_first_name or "",
-            "recipient_last_name": recipient_last_name or "",
+            **gift_fields,
             "scheduled_at": scheduled_at,
             "auto_claim": auto_claim,
             "no_expiry": no_expiry,
             "claim_expiry_date": claim_expiry_date,
-            "signature": signature or "",
-            "personal_note": note or "",
         },
     )
 
@@ -186,16 +183,9 @@ def gift_cancel(*, gift_id, now=None, actor="merchant"):
     in full through the gateway (after the cancellation commits; a failed refund is logged and stays pending)."""
     now = now or timezone.now()
     with transaction.atomic():
-        gift = Gift.objects.select_for_update().get(pk=gift_id)
-        moved = services.gift_transition(
-            gift_ids=[gift.pk], to=GiftStatus.CANCELLED, now=now, actor=actor, cancelled_at=now
-        )
-        if not moved:
-            raise ServiceError(
-                f"The gift is {gift.status}; only scheduled or unclaimed gifts can be cancelled.",
-                code="invalid_state",
-                status=409,
-            )
+        gift = gift_for_update(gift_id)
+        gift.raise_refusal(GiftAction.CANCEL, now)
+        services.gift_transition(gift_ids=[gift.pk], to=GiftStatus.CANCELLED, now=now, actor=actor, cancelled_at=now)
         Subscription.objects.filter(gifts=gift, status=Subscription.Status.FUTURE).update(
             status=Subscription.Status.CANCELLED, cancelled_at=now, updated_at=now
         )

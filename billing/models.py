@@ -35,7 +35,7 @@ class Order(models.Model):
     total_price = models.DecimalField(max_digits=12, decimal_places=2)
     buy_as_gift = models.BooleanField(default=False)
     recipient_email = models.EmailField(blank=True)
-    delivery_date = models.DateTimeField(null=True, blank=True, help_text="Empty or past: deliver at once.")
+    scheduled_at = models.DateTimeField(null=True, blank=True, help_text="Empty or past: deliver at once.")
     personal_note = models.CharField(max_length=NOTE_MAX_LENGTH, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     checkout_key = models.CharField(

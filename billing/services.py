@@ -16,9 +16,8 @@ from accounts.models import Customer, PaymentMethod, Subscription, Transaction
 from billing.gateways import PaymentError, get_gateway
 from billing.models import Invoice, InvoiceLine, Order, Payment
 from emails.services import email_queue
-from gifts.models import NOTE_MAX_LENGTH
+from gifts.models import gift_fields_clean
 from gifts.services import gift_create_from_order
-from giftshop import validation
 from giftshop.errors import ServiceError
 from giftshop.money import quantize
 from offers.models import Coupon, Offer
@@ -82,10 +81,10 @@ def order_update(
     coupon_code=_UNSET,
     payment_method_id=None,
     recipient_email=_UNSET,
-    delivery_date=_UNSET,
+    scheduled_at=_UNSET,
     personal_note=_UNSET,
 ):
-    """Changes any subset of an unpaid order and prices it again. `delivery_date` is an aware datetime (a past
+    """Changes any subset of an unpaid order and prices it again. `scheduled_at` is an aware datetime (a past
     one means deliver at once) or None."""
     order = Order.objects.select_for_update(of=("self",)).select_related("offer").get(pk=order.pk)
     now = timezone.now()
@@ -101,14 +100,16 @@ def order_update(
         order.coupon = coupon_find(coupon_code, offer=order.offer, now=now) if coupon_code else None
     if payment_method_id is not None:
         order.payment_method_id = str(payment_method_id)
-    if recipient_email is not _UNSET:
+    if recipient_email is not _UNSET:  # it may be cleared again until payment, which asks for one
         order.recipient_email = (
-            validation.email_address(recipient_email, field="recipientEmail") if recipient_email else ""
+            gift_fields_clean(names="mediastore", recipient_email=recipient_email)["recipient_email"]
+            if recipient_email
+            else ""
         )
-    if delivery_date is not _UNSET:
-        order.delivery_date = delivery_date
+    if scheduled_at is not _UNSET:
+        order.scheduled_at = scheduled_at
     if personal_note is not _UNSET:
-        order.personal_note = validation.plain_text(personal_note, field="personalNote", max_length=NOTE_MAX_LENGTH)
+        order.personal_note = gift_fields_clean(names="mediastore", personal_note=personal_note)["personal_note"]
     _price(order)
     order.save(
         update_fields=[
@@ -116,7 +117,7 @@ def order_update(
             "coupon",
             "payment_method_id",
             "recipient_email",
-            "delivery_date",
+            "scheduled_at",
             "personal_note",
             "currency",
             "offer_price",
@@ -432,7 +433,7 @@ def checkout(
     as_gift,
     coupon_code=None,
     recipient_email="",
-    delivery_at=None,
+    scheduled_at=None,
     personal_note="",
     payment_method=None,
     card_token=None,
@@ -457,7 +458,7 @@ def checkout(
         return order
     changes = {"buy_as_gift": as_gift, "coupon_code": coupon_code or None}
     if as_gift:
-        changes.update(recipient_email=recipient_email, delivery_date=delivery_at, personal_note=personal_note)
+        changes.update(recipient_email=recipient_email, scheduled_at=scheduled_at, personal_note=personal_note)
     try:
         order = order_update(order=order, **changes)
         order_pay(order=order, payment_method=payment_method, card_token=card_token)

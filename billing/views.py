@@ -15,7 +15,7 @@ from billing import services
 from billing.forms import CardForm, CheckoutForm, new_checkout_key
 from billing.gateways import PaymentError, get_gateway
 from billing.models import Order
-from gifts import services as gift_services
+from gifts.models import GiftAction
 from giftshop.errors import ServiceError
 from offers.selectors import offer_get, offer_list_on_sale
 
@@ -107,7 +107,7 @@ def _pay(request, form, offer, as_gift, customer):
             as_gift=as_gift,
             coupon_code=data.get("coupon"),
             recipient_email=data.get("recipient_email", ""),
-            delivery_at=data.get("delivery_at"),
+            scheduled_at=data.get("scheduled_at"),
             personal_note=data.get("personal_note", ""),
             payment_method=method,
             card_token=token,
@@ -144,7 +144,7 @@ def thanks(request, order_id):
             delivery_local=gift.scheduled_at.astimezone(zone),
             edit_until_local=gift.edit_cutoff().astimezone(zone),
             # A gift sent now (or today) is past its cutoff already: say so, rather than show a past deadline.
-            edit_refusal=gift_services.gift_edit_refusal(gift, timezone.now()),
+            edit_refusal=gift.refusal(GiftAction.EDIT, timezone.now()),
             guest=not request.user.is_authenticated,
         )
     if order.status != Order.Status.PAID:

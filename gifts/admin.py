@@ -10,9 +10,8 @@ from django.utils import timezone
 
 from emails.admin import EmailInline
 from emails.models import Email
-from gifts import reports, support
-from gifts.models import Gift, GiftTimeline
-from giftshop import validation
+from gifts import reports, services
+from gifts.models import Gift, GiftTimeline, gift_fields_clean
 from giftshop.errors import ServiceError
 
 
@@ -52,7 +51,7 @@ class RecipientForm(forms.Form):
 
     def clean_recipient_email(self):
         try:  # the services' own rules (no CR/LF or other header tricks), so the form cannot disagree with them
-            return validation.email_address(self.cleaned_data["recipient_email"], field="recipient_email")
+            return gift_fields_clean(recipient_email=self.cleaned_data["recipient_email"])["recipient_email"]
         except ServiceError as error:
             raise forms.ValidationError(error.message) from None
 
@@ -153,7 +152,7 @@ class GiftAdmin(admin.ModelAdmin):
     @admin.action(description="Resend the delivery email", permissions=["change"])
     def resend_delivery(self, request, queryset):
         def change(gift):
-            support.gift_resend(gift_id=gift.pk, actor=admin_actor(request))
+            services.gift_resend(gift_id=gift.pk, actor=admin_actor(request))
             return f"the delivery email is sent again to {gift.recipient_email}, with the same code."
 
         self._for_each(request, queryset, change, "Resent the delivery email.")
@@ -161,7 +160,7 @@ class GiftAdmin(admin.ModelAdmin):
     @admin.action(description="Reissue the code", permissions=["change"])
     def reissue_code(self, request, queryset):
         def change(gift):
-            gift = support.gift_reissue_code(gift_id=gift.pk, actor=admin_actor(request))
+            gift = services.gift_reissue_code(gift_id=gift.pk, actor=admin_actor(request))
             emailed = " It is emailed to the recipient." if gift.status == Gift.Status.UNCLAIMED else ""
             # Shown this once (messages are consumed when displayed): support passes it to the gifter.
             return f"the old code no longer works; the new code is {gift.code}.{emailed}"
@@ -175,7 +174,9 @@ class GiftAdmin(admin.ModelAdmin):
             email = form.cleaned_data["recipient_email"]
 
             def change(gift):
-                gift = support.gift_change_recipient(gift_id=gift.pk, recipient_email=email, actor=admin_actor(request))
+                gift = services.gift_change_recipient(
+                    gift_id=gift.pk, recipient_email=email, actor=admin_actor(request)
+                )
                 resent = " The delivery email is sent again to it." if gift.status == Gift.Status.UNCLAIMED else ""
                 return f"the recipient email is now {email}.{resent}"
 

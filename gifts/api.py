@@ -4,8 +4,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
 from gifts import services
-from gifts.models import NOTE_MAX_LENGTH
+from gifts.models import NOTE_MAX_LENGTH, GiftAction
 from gifts.selectors import gift_for_gifter
+from gifts.verification import RedeemRefused, code_attempt, gift_verify
 from giftshop import ratelimit
 from giftshop.mediastore import (
     MediaStoreError,
@@ -71,10 +72,13 @@ class GiftView(MediaStoreView):
     def patch(self, request, gift_id):
         gift = gift_for_gifter(request.user, gift_id)
         details = self.valid(GiftPatchIn, request.data)["deliveryDetails"]
-        gift = services.gift_update_delivery(
-            gift=gift,
+        gift = services.gift_update(
+            gift_id=gift.pk,
+            action=GiftAction.EDIT,
+            actor=f"customer:{request.user.pk}",
+            names="mediastore",
             recipient_email=details["recipientEmail"],
-            delivery_date=details["deliveryDate"],
+            scheduled_at=details["deliveryDate"],
             personal_note=details["personalNote"],
         )
         return envelope(GiftOut(gift_for_gifter(request.user, gift.pk)).data)
@@ -114,10 +118,10 @@ CODE_PARAM = OpenApiParameter(
 )
 
 
-def code_attempt(request, code, action):
-    """services.code_attempt, refused attempts answered in the envelope."""
+def code_attempt_in_envelope(request, code, action):
+    """verification.code_attempt, refused attempts answered in the envelope."""
     try:
-        return services.code_attempt(identities=ratelimit.identities(request), code=code, action=action)
+        return code_attempt(identities=ratelimit.identities(request), code=code, action=action)
     except ratelimit.LimitExceeded as limited:
         raise attempts_refused(limited) from None
 
@@ -129,7 +133,7 @@ class VerificationView(MediaStoreView):
         responses={200: in_envelope("GiftVerification", VerificationOut), **errors(400, 401, 404, 429, 503)},
     )
     def get(self, request, code):
-        verification = code_attempt(request, code, lambda: services.gift_verify(customer=request.user, code=code))
+        verification = code_attempt_in_envelope(request, code, lambda: gift_verify(customer=request.user, code=code))
         return envelope(verification_out(verification))
 
 
@@ -147,8 +151,10 @@ class RedeemView(MediaStoreView):
     )
     def post(self, request, code):
         try:
-            verification = code_attempt(request, code, lambda: services.gift_redeem(customer=request.user, code=code))
-        except services.RedeemRefused as refused:
+            verification = code_attempt_in_envelope(
+                request, code, lambda: services.gift_redeem(customer=request.user, code=code)
+            )
+        except RedeemRefused as refused:
             raise MediaStoreError(
                 refused.message, status_code=refused.status, details=verification_out(refused.verification)
             ) from None

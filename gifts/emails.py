@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.emails import set_password_url
 from emails import services as outbox
 from emails.models import Email
-from gifts.models import Gift
+from gifts.models import Gift, GiftAction
 from gifts.services import events_record
 
 
@@ -49,7 +49,7 @@ def gift_receipt(email):
         "invoice": gift.invoice,
         "delivery_local": gift.scheduled_at.astimezone(zone),
         "edit_until_local": gift.edit_cutoff().astimezone(zone),
-        "editable": timezone.now() < gift.edit_cutoff(),  # not for a gift sent now: its deadline has passed
+        "editable": gift.refusal(GiftAction.EDIT, timezone.now()) is None,  # not for a gift sent now: too late
         "zone": zone.key,
         "set_password_url": set_password_url(gift.gifter),
     }

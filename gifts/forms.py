@@ -59,10 +59,11 @@ class GiftDetailsForm(forms.Form):
 
 
 def clean_gift_details(form, data):
-    """Shared by checkout and the gift edit form: the emails match; the delivery is now or in the future."""
+    """Shared by checkout and the gift edit form: the emails match; the delivery is now or in the future. The
+    delivery date and time (in the chosen zone) become the instant `scheduled_at`, None for "Send it now"."""
     clean_recipient_email_twice(form, data)
     if data.get("send_now"):
-        data["delivery_at"] = None
+        data["scheduled_at"] = None
         return data
     if not data.get("delivery_date") or "time_zone" not in data:
         if not data.get("delivery_date"):
@@ -72,7 +73,7 @@ def clean_gift_details(form, data):
     when = local_to_utc(data["delivery_date"], clock, data["time_zone"])
     if when < timezone.now() - timedelta(minutes=1):
         form.add_error("delivery_date", "This time has passed: choose a later one, or tick “Send it now”.")
-    data["delivery_at"] = when
+    data["scheduled_at"] = when
     return data
 
 

@@ -8,8 +8,9 @@ from rest_framework.response import Response
 
 from accounts.resources import SUBSCRIPTION_SCHEMA, subscription_resource
 from gifts import services
-from gifts.models import Gift, GiftStatus
+from gifts.models import Gift, GiftAction, GiftStatus
 from gifts.resources import GIFT_SCHEMA, gift_resource
+from gifts.verification import RedeemRefused
 from giftshop.chargebee import (
     IDEMPOTENCY_PARAMETER,
     PAGE_PARAMETERS,
@@ -119,8 +120,8 @@ class GiftClaimView(MerchantView):
 
         def claim():
             try:
-                return services.gift_claim(gift_id=gift.pk, only_from=[GiftStatus.UNCLAIMED])
-            except services.RedeemRefused as refused:
+                return services.gift_claim(gift_id=gift.pk, action=GiftAction.CLAIM)
+            except RedeemRefused as refused:
                 raise invalid_state(refused.message) from None
 
         state_errors(claim)
@@ -141,11 +142,14 @@ class GiftUpdateView(MerchantView):
         state_errors(
             lambda: services.gift_update(
                 gift_id=gift.pk,
+                action=GiftAction.UPDATE,
+                actor="merchant",
+                names="chargebee",
                 scheduled_at=timestamp(params.get("scheduled_at"), "scheduled_at"),
                 comment=scalar(params, "comment"),
                 recipient_email=receiver.get("email"),
-                first_name=receiver.get("first_name"),
-                last_name=receiver.get("last_name"),
+                recipient_first_name=receiver.get("first_name"),
+                recipient_last_name=receiver.get("last_name"),
             )
         )
         return Response(gift_body(gift_get(gift.pk)))

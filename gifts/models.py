@@ -1,16 +1,23 @@
 """The gift and its timeline: the gift state machine's table (TRANSITIONS) and the constraints that tie each status to
-its timestamps."""
+its timestamps; next to it, every other rule of one gift: which actions its state allows (ACTIONS, Gift.refusal), when
+its claim window has passed, and how its text fields are checked."""
 
 from datetime import UTC, datetime, time
+from functools import partial
 
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from gifts import codes
+from giftshop import validation
+from giftshop.errors import ServiceError
 
 # The gifter's personal note, as Cleeng caps it (the web form's own, lower cap is a UI choice).
 NOTE_MAX_LENGTH = 255
+NAME_MAX_LENGTH = 150
+# Chargebee caps update_gift's comment, which is kept in the gift_updated event.
+COMMENT_MAX_LENGTH = 300
 
 
 class GiftStatus(models.TextChoices):
@@ -33,6 +40,88 @@ TRANSITIONS = {
 TERMINAL = {GiftStatus.CLAIMED, GiftStatus.EXPIRED, GiftStatus.CANCELLED}
 
 
+class GiftAction(models.TextChoices):
+    """What can be asked of a gift besides a move in TRANSITIONS; Gift.refusal says why it cannot happen now."""
+
+    EDIT = "edit", "The gifter changes the delivery details"
+    UPDATE = "update", "The merchant API's update_gift"
+    CLAIM = "claim", "The merchant API's claim"
+    CANCEL = "cancel", "A cancel with a refund (merchant API, admin)"
+    RESEND = "resend", "Support sends the delivery email again"
+    REISSUE_CODE = "reissue_code", "Support gives the gift a new code"
+    CHANGE_RECIPIENT = "change_recipient", "A corrected address (support, or the gifter after a bounce)"
+    CORRECT_RECIPIENT = "correct_recipient", "The gifter's page for correcting a delivered gift's address"
+
+
+# The states each action may happen in. The gifter's edit also ends at Gift.edit_cutoff; an expired gift goes to a
+# corrected address only from the storefront (a merchant gift's subscription was cancelled when it expired).
+ACTIONS = {
+    GiftAction.EDIT: {GiftStatus.SCHEDULED},
+    GiftAction.UPDATE: {GiftStatus.SCHEDULED},
+    GiftAction.CLAIM: {GiftStatus.UNCLAIMED},
+    GiftAction.CANCEL: TRANSITIONS[GiftStatus.CANCELLED],
+    GiftAction.RESEND: {GiftStatus.UNCLAIMED},
+    GiftAction.REISSUE_CODE: {GiftStatus.SCHEDULED, GiftStatus.UNCLAIMED},
+    GiftAction.CHANGE_RECIPIENT: {GiftStatus.SCHEDULED, GiftStatus.UNCLAIMED, GiftStatus.EXPIRED},
+    GiftAction.CORRECT_RECIPIENT: {GiftStatus.UNCLAIMED, GiftStatus.EXPIRED},
+}
+# The merchant API's actions, refused in Chargebee's words: "The gift is <status>; only <states> gifts can be <verb>."
+MERCHANT_VERBS = {GiftAction.UPDATE: "updated", GiftAction.CLAIM: "claimed", GiftAction.CANCEL: "cancelled"}
+# The error code of a refused action (409); the gifter's edit has its own.
+REFUSAL_CODES = {GiftAction.EDIT: "gift_not_editable"}
+
+
+def scheduled_or_now(scheduled_at, now):
+    """When a gift asked to be delivered at `scheduled_at` is scheduled: then, or now when that is past or not
+    given (a delivery date in the past means "deliver now")."""
+    return max(scheduled_at or now, now)
+
+
+# The gift's text fields: each one's check, and its name in each API, so that an error names the field as the
+# caller's client knows it (without an API, as the model does).
+GIFT_FIELDS = {
+    "recipient_email": (
+        validation.email_address,
+        {"mediastore": "recipientEmail", "chargebee": "gift_receiver[email]"},
+    ),
+    "recipient_first_name": (
+        partial(validation.single_line, max_length=NAME_MAX_LENGTH),
+        {"mediastore": "firstName", "chargebee": "gift_receiver[first_name]"},
+    ),
+    "recipient_last_name": (
+        partial(validation.single_line, max_length=NAME_MAX_LENGTH),
+        {"mediastore": "lastName", "chargebee": "gift_receiver[last_name]"},
+    ),
+    "personal_note": (
+        partial(validation.plain_text, max_length=NOTE_MAX_LENGTH),
+        {"mediastore": "personalNote", "chargebee": "gifter[note]"},
+    ),
+    "signature": (
+        partial(validation.single_line, max_length=NAME_MAX_LENGTH),
+        {"mediastore": "signature", "chargebee": "gifter[signature]"},
+    ),
+    "comment": (partial(validation.plain_text, max_length=COMMENT_MAX_LENGTH), {"chargebee": "comment"}),
+}
+
+
+def gift_fields_clean(*, names=None, **fields):
+    """The given gift text fields (GIFT_FIELDS), checked and normalised; a ServiceError names the field as API
+    `names` ("mediastore" or "chargebee") does."""
+    cleaned = {}
+    for name, value in fields.items():
+        check, api_names = GIFT_FIELDS[name]
+        cleaned[name] = check(value, field=api_names.get(names, name))
+    return cleaned
+
+
+class GiftQuerySet(models.QuerySet):
+    def claim_window_passed(self, now, *, since=None):
+        """`unclaimed` gifts whose claim window has passed by `now` (the expiry sweep's), and only since `since` when
+        given (the reminder's "expires within the week"). The same rule as Gift.claim_window_passed."""
+        gifts = self.filter(status=GiftStatus.UNCLAIMED, no_expiry=False, claim_expiry_date__lte=now)
+        return gifts if since is None else gifts.filter(claim_expiry_date__gt=since)
+
+
 class Gift(models.Model):
     Status = GiftStatus
 
@@ -53,13 +142,13 @@ class Gift(models.Model):
         "billing.Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="gifts"
     )
     recipient_email = models.EmailField()
-    recipient_first_name = models.CharField(max_length=150, blank=True)
-    recipient_last_name = models.CharField(max_length=150, blank=True)
+    recipient_first_name = models.CharField(max_length=NAME_MAX_LENGTH, blank=True)
+    recipient_last_name = models.CharField(max_length=NAME_MAX_LENGTH, blank=True)
     receiver = models.ForeignKey(
         "accounts.Customer", null=True, blank=True, on_delete=models.PROTECT, related_name="gifts_received"
     )
     personal_note = models.CharField(max_length=NOTE_MAX_LENGTH, blank=True)
-    signature = models.CharField(max_length=150, blank=True)
+    signature = models.CharField(max_length=NAME_MAX_LENGTH, blank=True)
     scheduled_at = models.DateTimeField(help_text="When the recipient is emailed (UTC).")
     sent_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
@@ -75,6 +164,8 @@ class Gift(models.Model):
     resource_version = models.BigIntegerField(default=0, help_text="Milliseconds; bumped by every change.")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = GiftQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -136,6 +227,74 @@ class Gift(models.Model):
         zone = self.gifter.zone()
         delivery_day = self.scheduled_at.astimezone(zone).date()
         return datetime.combine(delivery_day, time.min, tzinfo=zone).astimezone(UTC)
+
+    def claim_window_passed(self, now):
+        """Delivered, not redeemed, and past its claim expiry date: the code is dead, even before the expiry sweep
+        marks the gift expired. The same rule as GiftQuerySet.claim_window_passed."""
+        if self.status != GiftStatus.UNCLAIMED or self.no_expiry or self.claim_expiry_date is None:
+            return False
+        return now >= self.claim_expiry_date
+
+    def refusal(self, action, now):
+        """Why `action` (GiftAction) cannot happen to this gift now, in the words its callers show; None when it
+        can."""
+        if action in MERCHANT_VERBS:
+            if self.status in ACTIONS[action]:
+                return None
+            states = " or ".join(status for status in GiftStatus.values if status in ACTIONS[action])
+            return f"The gift is {self.status}; only {states} gifts can be {MERCHANT_VERBS[action]}."
+        if action == GiftAction.EDIT:
+            return self._edit_refusal(now)
+        if action == GiftAction.CORRECT_RECIPIENT:
+            return self._correction_refusal()
+        return self._support_refusal(action, now)
+
+    def raise_refusal(self, action, now):
+        """Raises the refusal of `action` as a ServiceError (409), when there is one."""
+        refusal = self.refusal(action, now)
+        if refusal:
+            raise ServiceError(refusal, code=REFUSAL_CODES.get(action, "invalid_state"), status=409)
+
+    @property
+    def _status_in_words(self):
+        return self.get_status_display().lower()
+
+    @property
+    def _expired_for_good(self):
+        # An expired merchant gift is not sent again: its subscription was cancelled when it expired.
+        return self.status == GiftStatus.EXPIRED and self.source != Gift.Source.STOREFRONT
+
+    def _edit_refusal(self, now):
+        # The gifter's own edit page and PATCH /gifts/{id}.
+        if self.status == GiftStatus.CLAIMED:
+            return "The gift has already been redeemed."
+        if self.status not in ACTIONS[GiftAction.EDIT]:
+            return "The gift has already been sent." if self.sent_at else f"The gift is {self._status_in_words}."
+        if now >= self.edit_cutoff():
+            return "Delivery details can be changed until the end of the day before the delivery day."
+        return None
+
+    def _correction_refusal(self):
+        # The gifter's page for a delivered gift's address; a refusal under the row lock is CHANGE_RECIPIENT's.
+        if self.status in ACTIONS[GiftAction.CORRECT_RECIPIENT] and not self._expired_for_good:
+            return None
+        if self.status == GiftStatus.EXPIRED:
+            return "This gift expired and its subscription was cancelled, so it cannot be sent again."
+        return f"The gift is {self._status_in_words}; its address can no longer be changed."
+
+    def _support_refusal(self, action, now):
+        # Resend, new code, corrected address: support's words, which an admin reads beside the gift.
+        if self.claim_window_passed(now):
+            return "The gift has expired."  # the expiry sweep has not run yet, but the code is already dead
+        if self.status not in ACTIONS[action]:
+            if self.status == GiftStatus.SCHEDULED:
+                return "The gift has not been delivered yet; the recipient gets its email on the delivery date."
+            if self.status == GiftStatus.CLAIMED:
+                return "The gift has already been redeemed."
+            return f"The gift is {self._status_in_words}."
+        if self._expired_for_good:
+            return "This gift expired and its subscription was cancelled; it cannot be sent again."
+        return None
 
 
 class GiftTimeline(models.Model):

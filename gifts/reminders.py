@@ -101,12 +101,7 @@ def _claim_expiring(now):
     """Delivered, unredeemed gifts whose code expires within the week; not to an address that bounced the
     delivery (the gifter has been asked to correct it, and the resend resets this)."""
     due = (
-        Gift.objects.filter(
-            status=GiftStatus.UNCLAIMED,
-            no_expiry=False,
-            claim_expiry_date__gt=now,
-            claim_expiry_date__lte=now + WEEK,
-        )
+        Gift.objects.claim_window_passed(now + WEEK, since=now)
         .alias(last_delivery=last_delivery_status())
         .filter(Q(last_delivery__isnull=True) | ~Q(last_delivery__in=UNDELIVERABLE))
         .only("pk", "recipient_email", "claim_expiry_date")

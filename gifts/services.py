@@ -1,13 +1,12 @@
-"""Everything that changes a gift: creation, the state machine, delivery, edits, verification, redemption and
-expiry."""
+"""Everything that changes a gift: the state machine's one writer, creation, delivery, expiry, changes to its
+details (the gifter's edit, the merchant API's update_gift, a corrected address), support's resend and new code, and
+redemption. What redeeming would do, without doing it, is gifts/verification.py."""
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import BooleanField, F, Value
-from django.db.models.expressions import RawSQL
+from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -15,10 +14,11 @@ from accounts.models import Customer, Subscription
 from accounts.selectors import customer_for_email
 from emails.models import Email
 from emails.services import email_queue, send_claimed_emails
-from gifts import codes, signals
-from gifts.models import NOTE_MAX_LENGTH, TRANSITIONS, Gift, GiftStatus, GiftTimeline
+from gifts import signals
+from gifts.models import TRANSITIONS, Gift, GiftAction, GiftStatus, GiftTimeline, gift_fields_clean, scheduled_or_now
 from gifts.resources import gift_resource
-from giftshop import ratelimit, validation
+from gifts.selectors import gift_for_update, gifts_for_update
+from gifts.verification import RedeemRefused, RefusalReason, Verification, gift_by_code, verification_for
 from giftshop.errors import ServiceError
 from giftshop.models import SiteSettings
 from giftshop.services import merchant_events_record
@@ -70,13 +70,23 @@ def events_record(*, gift_ids, event_type, now, extra=None):
 # --- creation -------------------------------------------------------------------------------------------
 
 
-def _save_with_new_code(gift):
-    """Saves a new gift; a (one in 10^12-ish) code collision gets a fresh code instead of an error."""
+def _save_with_new_code(gift, now):
+    """Gives the gift a new code and saves it: a new gift is inserted, an existing one gets the code in one UPDATE.
+    A (one in 10^12-ish) collision on the unique digest gets another code instead of an error."""
     for _attempt in range(5):
         gift.assign_code()
         try:
             with transaction.atomic():
-                gift.save()
+                if gift.pk is None:
+                    gift.save()
+                else:
+                    Gift.objects.filter(pk=gift.pk).update(
+                        code_nonce=gift.code_nonce,
+                        code_digest=gift.code_digest,
+                        code_last4=gift.code_last4,
+                        updated_at=now,
+                        resource_version=next_version(now),
+                    )
             return gift
         except IntegrityError as error:
             if "code_digest" not in str(error):
@@ -121,9 +131,17 @@ def gift_create(
 ):
     """A paid gift, `scheduled` for delivery at `scheduled_at` (the past means now). Call inside the payment's
     transaction."""
-    scheduled_at = max(scheduled_at or now, now)
+    scheduled_at = scheduled_or_now(scheduled_at, now)
     auto_claim, no_expiry, claim_expiry_date = gift_defaults(
         scheduled_at=scheduled_at, auto_claim=auto_claim, no_expiry=no_expiry, claim_expiry_date=claim_expiry_date
+    )
+    fields = gift_fields_clean(
+        names="mediastore",
+        recipient_email=recipient_email,
+        recipient_first_name=recipient_first_name,
+        recipient_last_name=recipient_last_name,
+        personal_note=personal_note,
+        signature=signature,
     )
     gift = _save_with_new_code(
         Gift(
@@ -132,11 +150,7 @@ def gift_create(
             order=order,
             invoice=invoice,
             source=source,
-            recipient_email=validation.email_address(recipient_email, field="recipientEmail"),
-            recipient_first_name=validation.single_line(recipient_first_name, field="firstName", max_length=150),
-            recipient_last_name=validation.single_line(recipient_last_name, field="lastName", max_length=150),
-            personal_note=validation.plain_text(personal_note, field="personalNote", max_length=NOTE_MAX_LENGTH),
-            signature=validation.single_line(signature, field="signature", max_length=150),
+            **fields,
             receiver=receiver,
             subscription=subscription,
             scheduled_at=scheduled_at,
@@ -146,7 +160,8 @@ def gift_create(
             created_at=now,
             updated_at=now,
             resource_version=epoch_ms(now),
-        )
+        ),
+        now,
     )
     GiftTimeline.objects.create(gift=gift, status=GiftStatus.SCHEDULED, occurred_at=now, actor=f"customer:{gifter.pk}")
     events_record(gift_ids=[gift.pk], event_type="gift_scheduled", now=now)
@@ -162,7 +177,7 @@ def gift_create_from_order(*, order, invoice, now):
         invoice=invoice,
         now=now,
         recipient_email=order.recipient_email,
-        scheduled_at=order.delivery_date,
+        scheduled_at=order.scheduled_at,
         personal_note=order.personal_note,
     )
 
@@ -179,7 +194,7 @@ def deliver_due_gifts(*, now=None, batch_size=200, send=True):
         now_ = now or timezone.now()
         with transaction.atomic():
             gifts = list(
-                Gift.objects.select_for_update(skip_locked=True)
+                gifts_for_update(skip_locked=True)
                 .filter(status=GiftStatus.SCHEDULED, scheduled_at__lte=now_)
                 .order_by("scheduled_at", "pk")
                 .only("pk", "auto_claim", "gifter_id", "recipient_email", "receiver_id")[:batch_size]
@@ -245,8 +260,8 @@ def expire_due_gifts(*, now=None, batch_size=500):
         now_ = now or timezone.now()
         with transaction.atomic():
             ids = list(
-                Gift.objects.select_for_update(skip_locked=True)
-                .filter(status=GiftStatus.UNCLAIMED, no_expiry=False, claim_expiry_date__lte=now_)
+                gifts_for_update(skip_locked=True)
+                .claim_window_passed(now_)
                 .order_by("claim_expiry_date", "pk")
                 .values_list("pk", flat=True)[:batch_size]
             )
@@ -261,258 +276,146 @@ def expire_due_gifts(*, now=None, batch_size=500):
             return expired
 
 
-# --- edits by the gifter --------------------------------------------------------------------------------
-
-
-def gift_edit_refusal(gift, now):
-    """Why the gifter can no longer change the delivery details, in plain words; None while they can."""
-    if gift.status == GiftStatus.CLAIMED:
-        return "The gift has already been redeemed."
-    if gift.status in (GiftStatus.EXPIRED, GiftStatus.CANCELLED) or gift.status != GiftStatus.SCHEDULED:
-        return (
-            "The gift has already been sent." if gift.sent_at else f"The gift is {gift.get_status_display().lower()}."
-        )
-    if now >= gift.edit_cutoff():
-        return "Delivery details can be changed until the end of the day before the delivery day."
-    return None
-
-
-@transaction.atomic
-def gift_update_delivery(*, gift, recipient_email, delivery_date, personal_note, now=None):
-    """The gifter changes where, when and with which note the gift is delivered (all three are given)."""
-    now = now or timezone.now()
-    gift = Gift.objects.select_for_update(of=("self",)).select_related("gifter").get(pk=gift.pk)
-    refusal = gift_edit_refusal(gift, now)
-    if refusal:
-        raise ServiceError(refusal, code="gift_not_editable", status=409)
-    recipient_email = validation.email_address(recipient_email, field="recipientEmail")
-    personal_note = validation.plain_text(personal_note, field="personalNote", max_length=NOTE_MAX_LENGTH)
-    scheduled_at = max(delivery_date or now, now)
-    claim_expiry_date = gift.claim_expiry_date
-    if claim_expiry_date is not None:
-        claim_expiry_date += scheduled_at - gift.scheduled_at  # the claim window moves with the delivery
-    Gift.objects.filter(pk=gift.pk, status=GiftStatus.SCHEDULED).update(
-        recipient_email=recipient_email,
-        personal_note=personal_note,
-        scheduled_at=scheduled_at,
-        claim_expiry_date=claim_expiry_date,
-        updated_at=now,
-        resource_version=next_version(now),
-    )
-    events_record(gift_ids=[gift.pk], event_type="gift_updated", now=now)
-    gift.refresh_from_db()
-    return gift
+# --- changes to a gift's details, and support's tools ---------------------------------------------------
 
 
 @transaction.atomic
 def gift_update(
-    *, gift_id, scheduled_at=None, comment=None, recipient_email=None, first_name=None, last_name=None, now=None
+    *,
+    gift_id,
+    action,
+    actor,
+    names=None,
+    comment=None,
+    scheduled_at=None,
+    recipient_email=None,
+    recipient_first_name=None,
+    recipient_last_name=None,
+    personal_note=None,
+    now=None,
 ):
-    """Chargebee's update_gift: only a `scheduled` gift; a new delivery time must be in the future and before
-    the claim expiry date. The future subscription's provisional term moves with it."""
+    """Changes what is given (None: left as it is) for `action` (GiftAction.EDIT: the gifter; UPDATE: the merchant
+    API's update_gift; CHANGE_RECIPIENT: a corrected address), refused (409) when the gift's state does not allow it;
+    errors name the fields as API `names` does (gift_fields_clean). A new delivery time moves the future
+    subscription's provisional term with it. The gifter's (a past one means now) also moves the claim window; the
+    merchant's must be in the future and before the claim expiry date. A delivered gift whose address changes is
+    emailed again there with the same code; an expired one is sent again with a fresh claim window."""
     now = now or timezone.now()
-    gift = Gift.objects.select_for_update(of=("self",)).select_related("offer").get(pk=gift_id)
-    if gift.status != GiftStatus.SCHEDULED:
-        raise ServiceError(
-            f"The gift is {gift.status}; only scheduled gifts can be updated.", code="invalid_state", status=409
-        )
-    # Chargebee caps the comment at 300 characters; it is kept in the gift_updated event.
-    comment = validation.plain_text(comment, field="comment", max_length=300) if comment else None
-    changes = {}
+    gift = gift_for_update(gift_id, "offer", "gifter")
+    gift.raise_refusal(action, now)
+    given = {
+        "comment": comment,
+        "recipient_email": recipient_email,
+        "recipient_first_name": recipient_first_name,
+        "recipient_last_name": recipient_last_name,
+        "personal_note": personal_note,
+    }
+    changes = gift_fields_clean(names=names, **{name: value for name, value in given.items() if value is not None})
+    comment = changes.pop("comment", None)
     if scheduled_at is not None:
-        if scheduled_at <= now:
-            raise ServiceError("scheduled_at must be in the future.", field="scheduled_at")
-        if gift.claim_expiry_date and scheduled_at >= gift.claim_expiry_date:
-            raise ServiceError("scheduled_at must be before the claim expiry date.", field="scheduled_at")
-        changes["scheduled_at"] = scheduled_at
-    if recipient_email is not None:
-        changes["recipient_email"] = validation.email_address(recipient_email, field="gift_receiver[email]")
-    if first_name is not None:
-        changes["recipient_first_name"] = validation.single_line(
-            first_name, field="gift_receiver[first_name]", max_length=150
-        )
-    if last_name is not None:
-        changes["recipient_last_name"] = validation.single_line(
-            last_name, field="gift_receiver[last_name]", max_length=150
-        )
+        changes.update(_delivery_moved(gift, scheduled_at, now, moves_claim_window=action == GiftAction.EDIT))
     if changes:
         Gift.objects.filter(pk=gift.pk).update(updated_at=now, resource_version=next_version(now), **changes)
-    if "scheduled_at" in changes:
-        Subscription.objects.filter(gifts=gift, status=Subscription.Status.FUTURE).update(
+    if "scheduled_at" in changes and gift.subscription_id:
+        scheduled_at = changes["scheduled_at"]
+        Subscription.objects.filter(pk=gift.subscription_id, status=Subscription.Status.FUTURE).update(
             term_start=scheduled_at, term_end=gift.offer.term_end(scheduled_at), updated_at=now
         )
-    extra = {"comment": comment} if comment else None
-    events_record(gift_ids=[gift.pk], event_type="gift_updated", now=now, extra=extra)
+    if "recipient_email" in changes and gift.status in (GiftStatus.UNCLAIMED, GiftStatus.EXPIRED):
+        gift.recipient_email = changes["recipient_email"]
+        _send_again(gift, now, actor=actor)
+    events_record(
+        gift_ids=[gift.pk], event_type="gift_updated", now=now, extra={"comment": comment} if comment else None
+    )
     gift.refresh_from_db()
     return gift
 
 
-# --- verification and redemption ------------------------------------------------------------------------
+def _delivery_moved(gift, scheduled_at, now, *, moves_claim_window):
+    """The changes a new delivery time makes. The gifter picks a date (a past one means now) and the claim window
+    moves with it; the merchant API's must be in the window it has."""
+    if moves_claim_window:
+        changes = {"scheduled_at": scheduled_or_now(scheduled_at, now)}
+        if gift.claim_expiry_date is not None:
+            changes["claim_expiry_date"] = gift.claim_expiry_date + (changes["scheduled_at"] - gift.scheduled_at)
+        return changes
+    if scheduled_at <= now:
+        raise ServiceError("scheduled_at must be in the future.", field="scheduled_at")
+    if gift.claim_expiry_date and scheduled_at >= gift.claim_expiry_date:
+        raise ServiceError("scheduled_at must be before the claim expiry date.", field="scheduled_at")
+    return {"scheduled_at": scheduled_at}
 
 
-class RefusalReason:
-    REDEEMED = "REDEEMED"
-    EXPIRED = "EXPIRED"
-    CANCELLED = "CANCELLED"
-    INACTIVE_OFFER = "INACTIVE_OFFER"
-    MORE_THAN_ONE_MATCHING_SUBSCRIPTION = "MORE_THAN_ONE_MATCHING_SUBSCRIPTION"
-    RECURRING_PROCESS_ALREADY_STARTED = "RECURRING_PROCESS_ALREADY_STARTED"
-    ALREADY_HAS_ACCESS = "ALREADY_HAS_ACCESS"
-
-
-REFUSAL_MESSAGES = {
-    RefusalReason.REDEEMED: "This gift code has already been redeemed.",
-    RefusalReason.EXPIRED: "This gift code has expired.",
-    RefusalReason.CANCELLED: "This gift has been cancelled.",
-    RefusalReason.INACTIVE_OFFER: "The plan of this gift is no longer available.",
-    RefusalReason.MORE_THAN_ONE_MATCHING_SUBSCRIPTION: "You have more than one subscription this gift could "
-    "extend; contact support to choose one.",
-    RefusalReason.RECURRING_PROCESS_ALREADY_STARTED: "A renewal payment of your subscription is in progress; "
-    "try again in a few minutes.",
-    RefusalReason.ALREADY_HAS_ACCESS: "You already have a subscription with this access, and this gift cannot be "
-    "added to it.",
-}
-
-
-@dataclass
-class Verification:
-    gift: Gift
-    redeemable: bool
-    mode: str = None  # NEW | EXTEND
-    refusal: str = None
-    subscription: Subscription = None  # the one extended (EXTEND), or created (after redemption)
-    term_end: datetime = None  # access lasts until then, after redemption
-
-    @property
-    def message(self):
-        return REFUSAL_MESSAGES.get(self.refusal, "")
-
-
-class GiftNotFound(ServiceError):
-    def __init__(self):
-        super().__init__("No gift has this code.", code="gift_not_found", status=404)
-
-
-class RedeemRefused(ServiceError):
-    def __init__(self, verification):
-        status = 410 if verification.refusal == RefusalReason.EXPIRED else 409
-        super().__init__(verification.message, code=verification.refusal, status=status)
-        self.verification = verification
-
-
-class InvalidLink(ServiceError):
-    def __init__(self):
-        super().__init__(
-            "This gift link is not valid. Type the code from your gift email instead.", code="invalid_link", status=404
+def _send_again(gift, now, *, actor):
+    """Emails a delivered gift's recipient again with the same code; an expired (storefront) gift is first made
+    `unclaimed` again with a fresh claim window, as if delivered now."""
+    if gift.status == GiftStatus.EXPIRED:
+        _, no_expiry, claim_expiry_date = gift_defaults(scheduled_at=now, auto_claim=False)
+        gift_transition(
+            gift_ids=[gift.pk],
+            to=GiftStatus.UNCLAIMED,
+            now=now,
+            actor=actor,
+            sent_at=now,
+            expired_at=None,
+            no_expiry=no_expiry,
+            claim_expiry_date=claim_expiry_date,
         )
+        gift.status = GiftStatus.UNCLAIMED
+    _delivery_resend(gift)
 
 
-def is_code_guess(error):
-    """A failed attempt that counts against the attempt limits: the code is malformed or no gift has it, or the
-    link token is wrong."""
-    return isinstance(error, ServiceError) and error.code in ("gift_not_found", "invalid_code", "invalid_link")
+def _delivery_resend(gift):
+    """Queues the delivery email again, to the recipient as they are now; the code is read when it is sent.
+    Callers hold the gift's row lock, so two resends cannot number themselves alike."""
+    prefix = f"gift:{gift.pk}:delivery:resend:"
+    n = Email.objects.filter(gift=gift, key__startswith=prefix).count() + 1
+    return email_queue(kind=Email.Kind.GIFT_DELIVERY, key=f"{prefix}{n}", to=gift.recipient_email, gift=gift)
 
 
-def code_attempt(*, identities, code, action):
-    """Runs `action`, a verify or redeem of `code` (typed, or a link token), under the attempt limits of
-    `identities` (giftshop.ratelimit.identities): a code that does not exist (or cannot) uses up one of the client's
-    and the account's attempts, and a typed one also one of the global budget; an existing code, whatever its fate,
-    gives the attempt back. Raises ratelimit.LimitExceeded, before running `action`, when the attempt is refused."""
-    typed = not codes.is_link_token(code)
-    return ratelimit.attempt("gift-code", identities, action, is_guess=is_code_guess, typed=typed)
-
-
-def gift_by_code(code, *, lock=False, gifts=None):
-    """The gift with this code (as typed: case, spaces and look-alikes forgiven) or this link token
-    (`codes.is_link_token`), from `gifts` if given; InvalidCode, GiftNotFound or InvalidLink."""
-    if gifts is None:
-        gifts = Gift.objects.select_related("offer", "gifter")
-        gifts = gifts.select_for_update(of=("self",)) if lock else gifts
-    if codes.is_link_token(code):
-        gift = gifts.filter(pk=codes.link_token_gift_id(code)).first()
-        if gift is None or not codes.link_token_matches(code, gift.pk, gift.code_nonce):
-            raise InvalidLink()
-        return gift
-    try:
-        raw = codes.normalize(code)
-    except codes.InvalidCode as error:
-        raise ServiceError(str(error), code="invalid_code", field="code", status=400) from None
-    try:  # get(), not first(): no ORDER BY on a unique look-up
-        return gifts.get(code_digest=codes.digest(raw))
-    except Gift.DoesNotExist:
-        raise GiftNotFound() from None
-
-
-def _matching_subscriptions(customer, offer, now, *, lock=False):
-    # Held includes an auto-renewing subscription past its term that the renewal engine is charging or retrying:
-    # it still gives access, so a gift extends it (or waits for the running payment) rather than starting another.
-    held = (
-        Subscription.objects.filter(Subscription.held_at(now), customer=customer).select_related("offer").order_by("pk")
+def gift_change_recipient(*, gift_id, recipient_email, actor, now=None):
+    """Corrects where a `scheduled`, `unclaimed` or (storefront) `expired` gift goes (support, and the gifter after
+    a bounce): gift_update's CHANGE_RECIPIENT."""
+    return gift_update(
+        gift_id=gift_id,
+        action=GiftAction.CHANGE_RECIPIENT,
+        actor=actor,
+        recipient_email=recipient_email,
+        comment=f"recipient email changed by {actor}",
+        now=now,
     )
-    if lock:
-        held = held.select_for_update(of=("self",))
-    return [sub for sub in held if sub.offer.gives_same_access_as(offer)]
 
 
-def _verify(gift, customer, now, *, lock=False, holds_any=True):
-    """`holds_any=False`: the customer is known to hold no subscription at all, so none can match."""
-    refusal = None
-    if gift.status == GiftStatus.CLAIMED:
-        refusal = RefusalReason.REDEEMED
-    elif gift.status == GiftStatus.CANCELLED:
-        refusal = RefusalReason.CANCELLED
-    elif gift.status == GiftStatus.EXPIRED or (
-        gift.status == GiftStatus.UNCLAIMED
-        and not gift.no_expiry
-        and gift.claim_expiry_date
-        and now >= gift.claim_expiry_date
-    ):
-        refusal = RefusalReason.EXPIRED
-    elif not gift.offer.active:
-        refusal = RefusalReason.INACTIVE_OFFER
-    if refusal:
-        return Verification(gift=gift, redeemable=False, refusal=refusal)
-    if gift.subscription_id and gift.subscription.status == Subscription.Status.FUTURE:
-        # A merchant gift comes with its own subscription, which the claim starts.
-        return Verification(gift=gift, redeemable=True, mode="NEW", term_end=gift.offer.term_end(now))
-    matches = _matching_subscriptions(customer, gift.offer, now, lock=lock) if holds_any else []
-    if matches and gift.offer.same_access_policy == gift.offer.SameAccessPolicy.REFUSE:
-        return Verification(gift=gift, redeemable=False, refusal=RefusalReason.ALREADY_HAS_ACCESS)
-    if len(matches) > 1:
-        return Verification(gift=gift, redeemable=False, refusal=RefusalReason.MORE_THAN_ONE_MATCHING_SUBSCRIPTION)
-    if matches and matches[0].renewal_started_at:
-        return Verification(gift=gift, redeemable=False, refusal=RefusalReason.RECURRING_PROCESS_ALREADY_STARTED)
-    if matches:
-        match = matches[0]
-        return Verification(
-            gift=gift,
-            redeemable=True,
-            mode="EXTEND",
-            subscription=match,
-            term_end=match.term_end + gift.offer.period_delta,
-        )
-    return Verification(gift=gift, redeemable=True, mode="NEW", term_end=gift.offer.term_end(now))
-
-
-# Verify is the hot path (of the load bench, and of any guessing), and most of its time is the ORM building
-# queries. So one query reads only the gift's fields verifying needs (any other would cost a query of its own) and
-# tells whether the customer holds any live subscription at all (a superset of `held_at`): most recipients hold none
-# and need no second query. That test is raw SQL: as an ORM Exists() it took 0.5 ms to compile, a sixth of verify.
-VERIFY_FIELDS = ("status", "no_expiry", "claim_expiry_date", "subscription", "code_nonce", "offer")
-HOLDS_ANY_SQL = (
-    f"EXISTS (SELECT 1 FROM {Subscription._meta.db_table} "  # noqa: S608 - the name of a table, no input
-    "WHERE customer_id = %s AND status IN (%s, %s))"
-)
-
-
-def gift_verify(*, customer, code, now=None):
-    """What redeeming `code` would do for `customer`, without doing it."""
+@transaction.atomic
+def gift_resend(*, gift_id, actor, now=None):
+    """Emails a delivered (`unclaimed`) gift's recipient again, with the same code. Returns the outbox row."""
     now = now or timezone.now()
-    params = [customer.pk, Subscription.Status.ACTIVE, Subscription.Status.NON_RENEWING]
-    holds_any = RawSQL(HOLDS_ANY_SQL, params, output_field=BooleanField())  # noqa: S611 - values are parameters
-    gifts = Gift.objects.select_related("offer").only(*VERIFY_FIELDS).annotate(customer_holds_any=holds_any)
-    gift = gift_by_code(code, gifts=gifts)
-    return _verify(gift, customer, now, holds_any=gift.customer_holds_any)
+    gift = gift_for_update(gift_id)
+    gift.raise_refusal(GiftAction.RESEND, now)
+    email = _delivery_resend(gift)
+    comment = f"delivery email resent by {actor}"
+    events_record(gift_ids=[gift.pk], event_type="gift_updated", now=now, extra={"comment": comment})
+    return email
+
+
+@transaction.atomic
+def gift_reissue_code(*, gift_id, actor, now=None):
+    """Gives a `scheduled` or `unclaimed` gift a new code, so the old one stops working; a delivered gift's
+    recipient is emailed the new one. Returns the gift (its `.code` is the new code, for support to pass on)."""
+    now = now or timezone.now()
+    gift = gift_for_update(gift_id)
+    gift.raise_refusal(GiftAction.REISSUE_CODE, now)
+    _save_with_new_code(gift, now)
+    if gift.status == GiftStatus.UNCLAIMED:
+        _delivery_resend(gift)
+    # The comment names no code: events are stored and sent to webhooks, and no column may hold a code.
+    comment = f"code reissued by {actor}"
+    events_record(gift_ids=[gift.pk], event_type="gift_updated", now=now, extra={"comment": comment})
+    gift.refresh_from_db()
+    return gift
+
+
+# --- redemption -----------------------------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -524,24 +427,20 @@ def gift_redeem(*, customer, code, now=None):
     return _redeem_locked(gift, customer, now, actor=f"customer:{customer.pk}")
 
 
-def gift_claim(*, gift_id, receiver=None, now=None, actor="merchant", only_from=None):
-    """Claims a gift by id (merchant API, auto-claim): same rules as redeeming its code. `only_from`: the states
-    the caller allows (the merchant API claims only `unclaimed` gifts)."""
+def gift_claim(*, gift_id, receiver=None, now=None, actor="merchant", action=None):
+    """Claims a gift by id: same rules as redeeming its code, and, with `action` (GiftAction.CLAIM: the merchant
+    API's, for `unclaimed` gifts only), that action's."""
     now = now or timezone.now()
     with transaction.atomic():
-        gift = Gift.objects.select_for_update(of=("self",)).select_related("offer", "gifter").get(pk=gift_id)
-        if only_from and gift.status not in only_from:
-            raise ServiceError(
-                f"The gift is {gift.status}; only {' or '.join(only_from)} gifts can be claimed.",
-                code="invalid_state",
-                status=409,
-            )
+        gift = gift_for_update(gift_id, "offer", "gifter")
+        if action:
+            gift.raise_refusal(action, now)
         receiver = receiver or gift.receiver or customer_for_email(gift.recipient_email)
         return _redeem_locked(gift, receiver, now, actor=actor)
 
 
 def _redeem_locked(gift, customer, now, *, actor):
-    verification = _verify(gift, customer, now, lock=True)
+    verification = verification_for(gift, customer, now, lock=True)
     if not verification.redeemable:
         raise RedeemRefused(verification)
     delta = gift.offer.period_delta

@@ -14,10 +14,11 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
 from accounts.forms import add_service_error
-from gifts import services, support
+from gifts import services
 from gifts.forms import GiftEditForm, RecipientForm
-from gifts.models import Gift, GiftStatus
+from gifts.models import Gift, GiftAction, GiftStatus
 from gifts.selectors import UNDELIVERABLE, gift_for_gifter, last_delivery_status
+from gifts.verification import RedeemRefused, code_attempt, gift_verify
 from giftshop import ratelimit
 from giftshop.errors import ServiceError
 from giftshop.pages import PAGE_SIZE, local_time, page_number, pager
@@ -80,24 +81,24 @@ def redeem(request):
     status, retry_after = 200, None
     try:
         if action == "confirm":
-            verification = services.code_attempt(
+            verification = code_attempt(
                 identities=identities,
                 code=secret,
                 action=lambda: services.gift_redeem(customer=request.user, code=secret),
             )
             request.session[REDEEMED] = [*request.session.get(REDEEMED, []), verification.gift.pk][-20:]
             return redirect("gifts:redeemed", gift_id=verification.gift.pk)
-        verification = services.code_attempt(
+        verification = code_attempt(
             identities=identities,
             code=secret,
-            action=lambda: services.gift_verify(customer=request.user, code=secret),
+            action=lambda: gift_verify(customer=request.user, code=secret),
         )
         context.update(verification=verification, outcome=outcome_in_words(verification))
         status = 200 if verification.redeemable else 409
     except ratelimit.LimitExceeded as limited:
         context["error"] = str(limited)
         status, retry_after = limited.status, limited.retry_after
-    except services.RedeemRefused as refused:
+    except RedeemRefused as refused:
         context["error"] = refused.message
         status = refused.status
     except ServiceError as error:
@@ -141,7 +142,7 @@ def _gift_item(gift, zone, now):
         "gift": gift,
         "status": status,
         "delivery": local_time(gift.sent_at or gift.scheduled_at, zone),
-        "refusal": services.gift_edit_refusal(gift, now),
+        "refusal": gift.refusal(GiftAction.EDIT, now),
         "bounced": bounced,
         # A bounced delivery can be resent to a corrected address; an expired gift's page says what can be done.
         "correctable": bounced or gift.status == GiftStatus.EXPIRED,
@@ -179,10 +180,13 @@ def gift_edit(request, gift_id):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            services.gift_update_delivery(
-                gift=gift,
+            services.gift_update(
+                gift_id=gift.pk,
+                action=GiftAction.EDIT,
+                actor=f"customer:{request.user.pk}",
+                names="mediastore",
                 recipient_email=data["recipient_email"],
-                delivery_date=data["delivery_at"],
+                scheduled_at=data["scheduled_at"] or timezone.now(),  # "Send it now"
                 personal_note=data["personal_note"],
             )
         except ServiceError as error:
@@ -194,15 +198,6 @@ def gift_edit(request, gift_id):
     return render(request, "gifts/gift_edit.html", {"item": item, "form": form, "zone": zone.key})
 
 
-def _correction_refusal(gift):
-    """Why the gifter cannot send this gift to another address, in plain words; None when they can."""
-    if gift.status == GiftStatus.UNCLAIMED or (gift.status == GiftStatus.EXPIRED and gift.source == "storefront"):
-        return None
-    if gift.status == GiftStatus.EXPIRED:
-        return "This gift expired and its subscription was cancelled, so it cannot be sent again."
-    return f"The gift is {gift.get_status_display().lower()}; its address can no longer be changed."
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def correct_recipient(request, gift_id):
@@ -212,14 +207,14 @@ def correct_recipient(request, gift_id):
     if gift.status == GiftStatus.SCHEDULED:
         return redirect("gifts:gift_edit", gift_id=gift.pk)
     form = RecipientForm(request.POST or None)
-    refusal, status = _correction_refusal(gift), 200
+    refusal, status = gift.refusal(GiftAction.CORRECT_RECIPIENT, timezone.now()), 200
     if request.method == "POST" and refusal:
         status = 409
     elif request.method == "POST" and form.is_valid():
         address = form.cleaned_data["recipient_email"]
         try:
             actor = f"customer:{request.user.pk}"
-            support.gift_change_recipient(gift_id=gift.pk, recipient_email=address, actor=actor)
+            services.gift_change_recipient(gift_id=gift.pk, recipient_email=address, actor=actor)
         except ServiceError as error:
             form.add_error("recipient_email" if error.field == "recipient_email" else None, error.message)
             status = error.status

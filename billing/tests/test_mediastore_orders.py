@@ -247,7 +247,7 @@ def test_a_personal_note_with_control_characters_is_422(client, order):
 @pytest.mark.parametrize("date", ["tomorrow", "2026-12-25", 1.5, True, -1, [1], {"at": 1}])
 def test_a_delivery_date_that_is_not_unix_seconds_is_req0001(client, order, date):
     assert_error(patch(client, order, {"deliveryDetails": {"deliveryDate": date}}), 422, "REQ0001")
-    assert Order.objects.get(pk=order["id"]).delivery_date is None
+    assert Order.objects.get(pk=order["id"]).scheduled_at is None
 
 
 def test_a_delivery_date_given_as_a_string_of_digits_is_accepted(client, order):

@@ -22,6 +22,7 @@ from billing.renewals import renew_due_subscriptions
 from billing.services import charge, payment_method_add, payment_method_from_token
 from gifts import services
 from gifts.tests.factories import make_gift
+from gifts.verification import RedeemRefused, RefusalReason, gift_verify
 from offers.tests.factories import OfferFactory
 
 START = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
@@ -276,8 +277,8 @@ def test_a_same_tag_gift_is_refused_while_the_renewal_payment_runs_and_extends_o
     seen = {}
 
     def redeem_now():
-        seen["verification"] = services.gift_verify(customer=recipient, code=second_gift.code)
-        with pytest.raises(services.RedeemRefused) as refused:
+        seen["verification"] = gift_verify(customer=recipient, code=second_gift.code)
+        with pytest.raises(RedeemRefused) as refused:
             services.gift_redeem(customer=recipient, code=second_gift.code)
         seen["refusal"] = refused.value.code
 
@@ -286,7 +287,7 @@ def test_a_same_tag_gift_is_refused_while_the_renewal_payment_runs_and_extends_o
     clock.move_to(subscription.term_end)
     assert renew_due_subscriptions() == 1
 
-    assert seen["refusal"] == seen["verification"].refusal == services.RefusalReason.RECURRING_PROCESS_ALREADY_STARTED
+    assert seen["refusal"] == seen["verification"].refusal == RefusalReason.RECURRING_PROCESS_ALREADY_STARTED
     renewed = reloaded(subscription)
     assert renewed.renewal_started_at is None
     redeemed = services.gift_redeem(customer=recipient, code=second_gift.code)

@@ -14,9 +14,10 @@ from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
 from emails.models import Email
-from gifts import services, support
+from gifts import services
 from gifts.models import Gift, GiftStatus
 from gifts.tests.factories import GuestFactory, make_gift
+from gifts.verification import GiftNotFound, gift_verify
 from giftshop.models import Event
 
 pytestmark = pytest.mark.django_db
@@ -113,10 +114,10 @@ def test_it_reissues_the_code_so_the_old_one_fails_and_shows_the_new_one_once(
     gift.refresh_from_db()
     new_code = gift.code
     assert new_code != old_code and gift.code_last4 == new_code[-4:]
-    with pytest.raises(services.GiftNotFound) as not_found:
-        services.gift_verify(customer=customer, code=old_code)
+    with pytest.raises(GiftNotFound) as not_found:
+        gift_verify(customer=customer, code=old_code)
     assert not_found.value.status == 404
-    assert services.gift_verify(customer=customer, code=new_code).redeemable
+    assert gift_verify(customer=customer, code=new_code).redeemable
 
     assert shown(response) == [
         f"Gift {gift.pk}: the old code no longer works; the new code is {new_code}. It is emailed to the recipient."
@@ -220,7 +221,7 @@ def test_the_undeliverable_filter_lists_only_gifts_whose_delivery_email_failed(s
     Email.objects.filter(gift=failed, kind=Email.Kind.GIFT_DELIVERY).update(status=Email.Status.FAILED)
     Email.objects.filter(gift=bounced, kind=Email.Kind.GIFT_DELIVERY).update(status=Email.Status.BOUNCED)
     Email.objects.filter(gift=corrected, kind=Email.Kind.GIFT_DELIVERY).update(status=Email.Status.FAILED)
-    support.gift_change_recipient(gift_id=corrected.pk, recipient_email="right@example.com", actor="test")
+    services.gift_change_recipient(gift_id=corrected.pk, recipient_email="right@example.com", actor="test")
     only_the_receipt_failed = make_gift(scheduled_at=timezone.now() + timedelta(days=1))
     Email.objects.filter(gift=only_the_receipt_failed).update(status=Email.Status.FAILED)
 

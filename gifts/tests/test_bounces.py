@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.tests.factories import CustomerFactory
 from emails.models import Email
 from emails.tests.mailgun import ANYMAIL, BOUNCED_ADDRESS, START, bounce_of, post_webhook
-from gifts import services, support
+from gifts import services
 from gifts.models import Gift, GiftStatus
 from gifts.tests.factories import make_gift
 
@@ -121,7 +121,7 @@ def test_the_admins_undeliverable_filter_lists_the_bounced_gift_until_it_is_corr
     body = client.get(url, {"undeliverable": "yes"}).content.decode()
 
     assert BOUNCED_ADDRESS in body and "fine@example.com" not in body
-    support.gift_change_recipient(gift_id=bounced.pk, recipient_email="friend@example.org", actor="test")
+    services.gift_change_recipient(gift_id=bounced.pk, recipient_email="friend@example.org", actor="test")
     body = client.get(url, {"undeliverable": "yes"}).content.decode()
     assert "friend@example.org" not in body and other.recipient_email not in body
 

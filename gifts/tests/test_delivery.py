@@ -52,7 +52,7 @@ def test_it_queues_only_the_receipt_when_a_purchase_commits_and_emails_the_recip
     PaymentMethodFactory(customer=gifter, token="tok_visa")
     order = order_create(customer=gifter, offer=OfferFactory(), buy_as_gift=True)
     deliver_at = timezone.now() + timedelta(days=2)
-    order_update(order=order, recipient_email="friend@example.com", delivery_date=deliver_at)
+    order_update(order=order, recipient_email="friend@example.com", scheduled_at=deliver_at)
     with django_capture_on_commit_callbacks(execute=True) as published:
         gift = order_pay(order=order).gift
 

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from gifts import services
-from gifts.models import GiftStatus
+from gifts.models import GiftAction, GiftStatus
 from gifts.tests.factories import GuestFactory, make_gift
 from giftshop.errors import ServiceError
 
@@ -21,11 +21,14 @@ def utc(*args):
     return datetime(*args, tzinfo=UTC)
 
 
-def edit(gift, *, recipient_email="new.friend@example.com", delivery_date=None, personal_note="Changed my mind"):
-    return services.gift_update_delivery(
-        gift=gift,
+def edit(gift, *, recipient_email="new.friend@example.com", scheduled_at=None, personal_note="Changed my mind"):
+    return services.gift_update(
+        gift_id=gift.pk,
+        action=GiftAction.EDIT,
+        actor="test",
+        names="mediastore",
         recipient_email=recipient_email,
-        delivery_date=delivery_date or gift.scheduled_at,
+        scheduled_at=scheduled_at or gift.scheduled_at,
         personal_note=personal_note,
     )
 
@@ -82,7 +85,7 @@ def test_it_refuses_edits_once_the_gift_is_sent(time_machine):
     gift = make_gift(scheduled_at=timezone.now() - timedelta(minutes=1))
     services.deliver_due_gifts()
 
-    refused = refused_edit(gift, delivery_date=timezone.now() + timedelta(days=3))
+    refused = refused_edit(gift, scheduled_at=timezone.now() + timedelta(days=3))
 
     assert "sent" in refused.message
     gift.refresh_from_db()
@@ -93,7 +96,7 @@ def test_it_refuses_edits_once_the_gift_is_redeemed():
     gift = make_gift(scheduled_at=timezone.now() + timedelta(days=5))
     services.gift_redeem(customer=GuestFactory(), code=gift.code)  # a code can be redeemed before its email is due
 
-    refused = refused_edit(gift, delivery_date=timezone.now() + timedelta(days=6))
+    refused = refused_edit(gift, scheduled_at=timezone.now() + timedelta(days=6))
 
     assert "redeemed" in refused.message
 
@@ -110,7 +113,7 @@ def test_it_delivers_at_once_when_the_new_delivery_date_is_in_the_past(time_mach
     time_machine.move_to(utc(2026, 5, 1, 8, 0), tick=False)
     gift = make_gift(scheduled_at=timezone.now() + timedelta(days=10))
 
-    edited = edit(gift, delivery_date=timezone.now() - timedelta(days=3))
+    edited = edit(gift, scheduled_at=timezone.now() - timedelta(days=3))
 
     assert edited.scheduled_at == timezone.now()
     assert services.deliver_due_gifts() == 1
@@ -124,7 +127,7 @@ def test_it_moves_the_claim_window_with_the_delivery(moved_by, time_machine):
     delivery = timezone.now() + timedelta(days=10)
     gift = make_gift(scheduled_at=delivery, claim_expiry_date=delivery + timedelta(days=30))
 
-    edited = edit(gift, delivery_date=delivery + moved_by)
+    edited = edit(gift, scheduled_at=delivery + moved_by)
 
     assert edited.scheduled_at == max(delivery + moved_by, timezone.now())
     assert edited.claim_expiry_date - edited.scheduled_at == timedelta(days=30)
@@ -134,6 +137,6 @@ def test_it_keeps_a_gift_without_expiry_without_expiry_when_the_delivery_moves()
     delivery = timezone.now() + timedelta(days=10)
     gift = make_gift(scheduled_at=delivery, no_expiry=True)
 
-    edited = edit(gift, delivery_date=delivery + timedelta(days=3))
+    edited = edit(gift, scheduled_at=delivery + timedelta(days=3))
 
     assert edited.no_expiry and edited.claim_expiry_date is None

@@ -25,7 +25,7 @@ from accounts.models import Customer
 from accounts.tests.factories import PaymentMethodFactory
 from billing import gift_sales
 from gifts import services
-from gifts.models import Gift, GiftStatus
+from gifts.models import Gift, GiftAction, GiftStatus
 from gifts.resources import gift_resource
 from gifts.tests.factories import GiftFactory, GuestFactory, make_gift
 from giftshop import webhooks
@@ -256,10 +256,13 @@ def test_a_storefront_gift_records_scheduled_updated_unclaimed_and_expired_event
     assert scheduled.content["gift"] == api.get(f"gifts/{gift.pk}")["gift"]
 
     clock.shift(timedelta(days=1))
-    services.gift_update_delivery(
-        gift=gift,
+    services.gift_update(
+        gift_id=gift.pk,
+        action=GiftAction.EDIT,
+        actor="test",
+        names="mediastore",
         recipient_email="other@example.com",
-        delivery_date=START + timedelta(days=12),
+        scheduled_at=START + timedelta(days=12),
         personal_note="Happy birthday",
     )
     updated = log.the_new_event()

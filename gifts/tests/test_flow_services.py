@@ -13,6 +13,7 @@ from emails.models import Email
 from emails.services import send_due_emails
 from gifts import services
 from gifts.models import Gift
+from gifts.verification import RedeemRefused, gift_verify
 from offers.tests.factories import OfferFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,7 @@ def test_a_paid_gift_order_is_delivered_and_redeemed_into_a_new_subscription(dja
         order=order,
         recipient_email="Friend@Example.com",
         personal_note="<b>Happy</b> birthday",
-        delivery_date=timezone.now() - timedelta(days=1),
+        scheduled_at=timezone.now() - timedelta(days=1),
     )
     with django_capture_on_commit_callbacks(execute=True):
         result = order_pay(order=order)
@@ -47,16 +48,16 @@ def test_a_paid_gift_order_is_delivered_and_redeemed_into_a_new_subscription(dja
     assert mail.outbox[2].to == [gifter.email]
 
     recipient = CustomerFactory(email="friend@example.com")
-    verification = services.gift_verify(customer=recipient, code=gift.code.lower().replace("-", " "))
+    verification = gift_verify(customer=recipient, code=gift.code.lower().replace("-", " "))
     assert verification.redeemable and verification.mode == "NEW"
     with django_capture_on_commit_callbacks(execute=True):
         redeemed = services.gift_redeem(customer=recipient, code=gift.code)
     assert redeemed.subscription.status == "active" and redeemed.subscription.customer == recipient
     assert not Transaction.objects.filter(customer=recipient).exists()
     assert mail.outbox[-1].subject == "Your gift has been redeemed"
-    again = services.gift_verify(customer=recipient, code=gift.code)
+    again = gift_verify(customer=recipient, code=gift.code)
     assert not again.redeemable and again.refusal == "REDEEMED"
-    with pytest.raises(services.RedeemRefused):
+    with pytest.raises(RedeemRefused):
         services.gift_redeem(customer=recipient, code=gift.code)
     assert Subscription.objects.filter(customer=recipient).count() == 1
 
@@ -74,7 +75,7 @@ def test_a_subscriber_of_a_same_tag_offer_gets_an_extension_and_gifts_stack():
     second = services.gift_create(
         gifter=CustomerFactory(), offer=gift_offer, recipient_email="a@example.com", scheduled_at=now, now=now
     )
-    assert services.gift_verify(customer=subscriber, code=first.code).mode == "EXTEND"
+    assert gift_verify(customer=subscriber, code=first.code).mode == "EXTEND"
     services.gift_redeem(customer=subscriber, code=first.code)
     services.gift_redeem(customer=subscriber, code=second.code)
     held.refresh_from_db()

@@ -13,7 +13,7 @@ from accounts.tests.factories import PaymentMethodFactory
 from billing.services import order_create, order_pay, order_update
 from emails.models import Email
 from gifts import services
-from gifts.models import NOTE_MAX_LENGTH, Gift
+from gifts.models import NOTE_MAX_LENGTH, Gift, GiftAction
 from gifts.tests.factories import GuestFactory, make_gift
 from giftshop.errors import ServiceError
 from offers.tests.factories import OfferFactory
@@ -118,8 +118,14 @@ def test_it_refuses_a_10kb_note_when_the_gifter_edits_the_gift():
     gift = make_gift(scheduled_at=timezone.now() + timedelta(days=30))
     expect_refusal(
         "personalNote",
-        lambda: services.gift_update_delivery(
-            gift=gift, recipient_email=RECIPIENT, delivery_date=gift.scheduled_at, personal_note=TEN_KB
+        lambda: services.gift_update(
+            gift_id=gift.pk,
+            action=GiftAction.EDIT,
+            actor="test",
+            names="mediastore",
+            recipient_email=RECIPIENT,
+            scheduled_at=gift.scheduled_at,
+            personal_note=TEN_KB,
         ),
     )
     gift.refresh_from_db()
@@ -186,8 +192,14 @@ def test_it_refuses_a_recipient_email_that_could_break_a_header_when_the_gifter_
 
     expect_refusal(
         "recipientEmail",
-        lambda: services.gift_update_delivery(
-            gift=gift, recipient_email=value, delivery_date=gift.scheduled_at, personal_note=""
+        lambda: services.gift_update(
+            gift_id=gift.pk,
+            action=GiftAction.EDIT,
+            actor="test",
+            names="mediastore",
+            recipient_email=value,
+            scheduled_at=gift.scheduled_at,
+            personal_note="",
         ),
     )
     gift.refresh_from_db()

@@ -18,6 +18,7 @@ from billing.models import Invoice, Payment
 from gifts import services
 from gifts.models import TERMINAL, Gift, GiftStatus, GiftTimeline
 from gifts.tests.merchant import MerchantClient, assert_error, gifter_with_card, new_api_key
+from gifts.verification import RedeemRefused, Verification
 from giftshop.errors import ServiceError
 from offers.tests.factories import OfferFactory
 
@@ -110,13 +111,13 @@ def test_race_4_redeem_cancel_and_the_expiry_sweep_leave_exactly_one_terminal_st
         gift.refresh_from_db()
         winners[gift.status] += 1
         outcomes = {
-            GiftStatus.CLAIMED: isinstance(redeemed, services.Verification),
+            GiftStatus.CLAIMED: isinstance(redeemed, Verification),
             GiftStatus.CANCELLED: isinstance(cancelled, Gift) or getattr(cancelled, "status_code", None) == 200,
             GiftStatus.EXPIRED: expired == 1,
         }
         assert [status for status, won in outcomes.items() if won] == [gift.status], (redeemed, cancelled, expired)
         if not outcomes[GiftStatus.CLAIMED]:
-            assert isinstance(redeemed, services.RedeemRefused), redeemed
+            assert isinstance(redeemed, RedeemRefused), redeemed
             assert redeemed.code in ("CANCELLED", "EXPIRED")
         if not outcomes[GiftStatus.CANCELLED] and isinstance(cancelled, ServiceError):
             assert (cancelled.status, cancelled.code) == (409, "invalid_state")

@@ -43,7 +43,6 @@ from emails.models import Email
 from emails.services import send_due_emails
 from gifts import services
 from gifts.models import Gift, GiftStatus
-from gifts.support import gift_resend
 from gifts.tests.factories import GiftFactory, GuestFactory
 from gifts.tests.fake_postmark import FakePostmark, children, running
 from gifts.tests.merchant import MerchantClient, gift_params, gifter_with_card
@@ -316,7 +315,7 @@ def test_a_provider_down_past_the_retry_budget_fails_the_email_alerts_and_leaves
     assert provider.requests_of(delivery) == 3 and failed.exists()
 
     provider.down = False
-    resend = gift_resend(gift_id=gift.pk, actor="support")
+    resend = services.gift_resend(gift_id=gift.pk, actor="support")
     assert _wait_for(lambda: all_sent([resend.key]), timeout=20), "the resend was not sent"
     assert provider.inbox_of(gift.recipient_email) == {resend.key: 1}
     gift.refresh_from_db()

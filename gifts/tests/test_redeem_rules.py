@@ -14,8 +14,8 @@ from accounts.tests.factories import PaymentMethodFactory, SubscriptionFactory
 from billing.services import order_create, order_pay, order_update
 from gifts import services
 from gifts.models import GiftStatus
-from gifts.services import RefusalReason
 from gifts.tests.factories import GiftFactory, GuestFactory, make_gift
+from gifts.verification import RedeemRefused, RefusalReason, gift_verify
 from offers.tests.factories import OfferFactory
 
 RECIPIENT = "friend@example.com"
@@ -30,7 +30,7 @@ def refusal(customer, gift, *, now=None):
     """The RedeemRefused raised by redeeming `gift`; checks that the gift was left as it was."""
     gift.refresh_from_db()
     status_before = gift.status
-    with pytest.raises(services.RedeemRefused) as refused:
+    with pytest.raises(RedeemRefused) as refused:
         services.gift_redeem(customer=customer, code=gift.code, now=now)
     gift.refresh_from_db()
     assert gift.status == status_before and gift.subscription_id is None
@@ -48,7 +48,7 @@ def recipient(db):
 def test_it_refuses_a_gift_whose_offer_is_no_longer_active(recipient):
     gift = unclaimed_gift(offer=OfferFactory(active=False))
 
-    assert services.gift_verify(customer=recipient, code=gift.code).refusal == RefusalReason.INACTIVE_OFFER
+    assert gift_verify(customer=recipient, code=gift.code).refusal == RefusalReason.INACTIVE_OFFER
     refused = refusal(recipient, gift)
     assert (refused.code, refused.status) == ("INACTIVE_OFFER", 409)
     assert not recipient.subscriptions.exists()
@@ -218,7 +218,7 @@ def test_it_refuses_a_gift_as_expired_one_second_after_its_claim_expiry_even_bef
 
 def test_it_agrees_with_the_expiry_sweep_on_the_expiry_instant_itself(recipient, expiring_gift):
     at = expiring_gift.claim_expiry_date
-    assert services.gift_verify(customer=recipient, code=expiring_gift.code, now=at).refusal == "EXPIRED"
+    assert gift_verify(customer=recipient, code=expiring_gift.code, now=at).refusal == "EXPIRED"
     assert services.expire_due_gifts(now=at - timedelta(microseconds=1)) == 0
     assert services.expire_due_gifts(now=at) == 1
     refused = refusal(recipient, expiring_gift, now=at - timedelta(seconds=1))  # too late, whatever the clock says
@@ -266,7 +266,7 @@ def test_it_ends_each_race_between_the_expiry_sweep_and_a_redeem_at_the_expiry_i
                 start.wait()
                 services.gift_redeem(customer=customer, code=gift.code, now=expires - timedelta(milliseconds=1))
                 outcome["redeemed"] = True
-            except services.RedeemRefused as refused:
+            except RedeemRefused as refused:
                 outcome["refused"] = refused.code
             finally:
                 connection.close()

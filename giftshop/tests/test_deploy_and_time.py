@@ -88,7 +88,7 @@ def checkout_delivery_instant(zone, day, clock):
         }
     )
     assert form.is_valid(), form.errors
-    return clean_gift_details(form, dict(form.cleaned_data))["delivery_at"]
+    return clean_gift_details(form, dict(form.cleaned_data))["scheduled_at"]
 
 
 @pytest.mark.django_db

@@ -1,0 +1,178 @@
+"""What redeeming a gift code would do, without doing it: the code look-up (typed, or the emailed link's token) under
+the attempt limits, and the verification of the gift for a customer (a new subscription, an extended one, or a
+refusal with its reason). Redeeming it is gifts.services'."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+
+from accounts.models import Subscription
+from gifts import codes
+from gifts.models import Gift, GiftStatus
+from gifts.selectors import gifts_for_update
+from giftshop import ratelimit
+from giftshop.errors import ServiceError
+
+
+class RefusalReason:
+    REDEEMED = "REDEEMED"
+    EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"
+    INACTIVE_OFFER = "INACTIVE_OFFER"
+    MORE_THAN_ONE_MATCHING_SUBSCRIPTION = "MORE_THAN_ONE_MATCHING_SUBSCRIPTION"
+    RECURRING_PROCESS_ALREADY_STARTED = "RECURRING_PROCESS_ALREADY_STARTED"
+    ALREADY_HAS_ACCESS = "ALREADY_HAS_ACCESS"
+
+
+REFUSAL_MESSAGES = {
+    RefusalReason.REDEEMED: "This gift code has already been redeemed.",
+    RefusalReason.EXPIRED: "This gift code has expired.",
+    RefusalReason.CANCELLED: "This gift has been cancelled.",
+    RefusalReason.INACTIVE_OFFER: "The plan of this gift is no longer available.",
+    RefusalReason.MORE_THAN_ONE_MATCHING_SUBSCRIPTION: "You have more than one subscription this gift could "
+    "extend; contact support to choose one.",
+    RefusalReason.RECURRING_PROCESS_ALREADY_STARTED: "A renewal payment of your subscription is in progress; "
+    "try again in a few minutes.",
+    RefusalReason.ALREADY_HAS_ACCESS: "You already have a subscription with this access, and this gift cannot be "
+    "added to it.",
+}
+
+
+@dataclass
+class Verification:
+    gift: Gift
+    redeemable: bool
+    mode: str = None  # NEW | EXTEND
+    refusal: str = None
+    subscription: Subscription = None  # the one extended (EXTEND), or created (after redemption)
+    term_end: datetime = None  # access lasts until then, after redemption
+
+    @property
+    def message(self):
+        return REFUSAL_MESSAGES.get(self.refusal, "")
+
+
+class GiftNotFound(ServiceError):
+    def __init__(self):
+        super().__init__("No gift has this code.", code="gift_not_found", status=404)
+
+
+class RedeemRefused(ServiceError):
+    def __init__(self, verification):
+        status = 410 if verification.refusal == RefusalReason.EXPIRED else 409
+        super().__init__(verification.message, code=verification.refusal, status=status)
+        self.verification = verification
+
+
+class InvalidLink(ServiceError):
+    def __init__(self):
+        super().__init__(
+            "This gift link is not valid. Type the code from your gift email instead.", code="invalid_link", status=404
+        )
+
+
+def is_code_guess(error):
+    """A failed attempt that counts against the attempt limits: the code is malformed or no gift has it, or the
+    link token is wrong."""
+    return isinstance(error, ServiceError) and error.code in ("gift_not_found", "invalid_code", "invalid_link")
+
+
+def code_attempt(*, identities, code, action):
+    """Runs `action`, a verify or redeem of `code` (typed, or a link token), under the attempt limits of
+    `identities` (giftshop.ratelimit.identities): a code that does not exist (or cannot) uses up one of the client's
+    and the account's attempts, and a typed one also one of the global budget; an existing code, whatever its fate,
+    gives the attempt back. Raises ratelimit.LimitExceeded, before running `action`, when the attempt is refused."""
+    typed = not codes.is_link_token(code)
+    return ratelimit.attempt("gift-code", identities, action, is_guess=is_code_guess, typed=typed)
+
+
+def gift_by_code(code, *, lock=False, gifts=None):
+    """The gift with this code (as typed: case, spaces and look-alikes forgiven) or this link token
+    (`codes.is_link_token`), from `gifts` if given; InvalidCode, GiftNotFound or InvalidLink."""
+    if gifts is None:
+        gifts = (gifts_for_update() if lock else Gift.objects).select_related("offer", "gifter")
+    if codes.is_link_token(code):
+        gift = gifts.filter(pk=codes.link_token_gift_id(code)).first()
+        if gift is None or not codes.link_token_matches(code, gift.pk, gift.code_nonce):
+            raise InvalidLink()
+        return gift
+    try:
+        raw = codes.normalize(code)
+    except codes.InvalidCode as error:
+        raise ServiceError(str(error), code="invalid_code", field="code", status=400) from None
+    try:  # get(), not first(): no ORDER BY on a unique look-up
+        return gifts.get(code_digest=codes.digest(raw))
+    except Gift.DoesNotExist:
+        raise GiftNotFound() from None
+
+
+def _matching_subscriptions(customer, offer, now, *, lock=False):
+    # Held includes an auto-renewing subscription past its term that the renewal engine is charging or retrying:
+    # it still gives access, so a gift extends it (or waits for the running payment) rather than starting another.
+    held = (
+        Subscription.objects.filter(Subscription.held_at(now), customer=customer).select_related("offer").order_by("pk")
+    )
+    if lock:
+        held = held.select_for_update(of=("self",))
+    return [sub for sub in held if sub.offer.gives_same_access_as(offer)]
+
+
+def verification_for(gift, customer, now, *, lock=False, holds_any=True):
+    """What redeeming `gift` would do for `customer` now. `lock`: the caller holds the gift's row lock and is about
+    to redeem, so the matching subscriptions are locked too. `holds_any=False`: the customer is known to hold no
+    subscription at all, so none can match."""
+    refusal = None
+    if gift.status == GiftStatus.CLAIMED:
+        refusal = RefusalReason.REDEEMED
+    elif gift.status == GiftStatus.CANCELLED:
+        refusal = RefusalReason.CANCELLED
+    elif gift.status == GiftStatus.EXPIRED or gift.claim_window_passed(now):
+        refusal = RefusalReason.EXPIRED
+    elif not gift.offer.active:
+        refusal = RefusalReason.INACTIVE_OFFER
+    if refusal:
+        return Verification(gift=gift, redeemable=False, refusal=refusal)
+    if gift.subscription_id and gift.subscription.status == Subscription.Status.FUTURE:
+        # A merchant gift comes with its own subscription, which the claim starts.
+        return Verification(gift=gift, redeemable=True, mode="NEW", term_end=gift.offer.term_end(now))
+    matches = _matching_subscriptions(customer, gift.offer, now, lock=lock) if holds_any else []
+    if matches and gift.offer.same_access_policy == gift.offer.SameAccessPolicy.REFUSE:
+        return Verification(gift=gift, redeemable=False, refusal=RefusalReason.ALREADY_HAS_ACCESS)
+    if len(matches) > 1:
+        return Verification(gift=gift, redeemable=False, refusal=RefusalReason.MORE_THAN_ONE_MATCHING_SUBSCRIPTION)
+    if matches and matches[0].renewal_started_at:
+        return Verification(gift=gift, redeemable=False, refusal=RefusalReason.RECURRING_PROCESS_ALREADY_STARTED)
+    if matches:
+        match = matches[0]
+        return Verification(
+            gift=gift,
+            redeemable=True,
+            mode="EXTEND",
+            subscription=match,
+            term_end=match.term_end + gift.offer.period_delta,
+        )
+    return Verification(gift=gift, redeemable=True, mode="NEW", term_end=gift.offer.term_end(now))
+
+
+# Verify is the hot path (of the load bench, and of any guessing), and most of its time is the ORM building
+# queries. So one query reads only the gift's fields verifying needs (any other would cost a query of its own) and
+# tells whether the customer holds any live subscription at all (a superset of `held_at`): most recipients hold none
+# and need no second query. That test is raw SQL: as an ORM Exists() it took 0.5 ms to compile, a sixth of verify.
+VERIFY_FIELDS = ("status", "no_expiry", "claim_expiry_date", "subscription", "code_nonce", "offer")
+HOLDS_ANY_SQL = (
+    f"EXISTS (SELECT 1 FROM {Subscription._meta.db_table} "  # noqa: S608 - the name of a table, no input
+    "WHERE customer_id = %s AND status IN (%s, %s))"
+)
+
+
+def gift_verify(*, customer, code, now=None):
+    """What redeeming `code` would do for `customer`, without doing it."""
+    now = now or timezone.now()
+    params = [customer.pk, Subscription.Status.ACTIVE, Subscription.Status.NON_RENEWING]
+    holds_any = RawSQL(HOLDS_ANY_SQL, params, output_field=BooleanField())  # noqa: S611 - values are parameters
+    gifts = Gift.objects.select_related("offer").only(*VERIFY_FIELDS).annotate(customer_holds_any=holds_any)
+    gift = gift_by_code(code, gifts=gifts)
+    return verification_for(gift, customer, now, holds_any=gift.customer_holds_any)
