@@ -47,6 +47,9 @@ LOGIN_ATTEMPT_WINDOW = env.int("LOGIN_ATTEMPT_WINDOW", default=15 * 60)
 GIFT_CODE_GLOBAL_FAILURE_LIMIT = env.int("GIFT_CODE_GLOBAL_FAILURE_LIMIT", default=2000)
 GIFT_CODE_GLOBAL_FAILURE_WINDOW = env.int("GIFT_CODE_GLOBAL_FAILURE_WINDOW", default=15 * 60)
 GIFT_CODE_PAUSE_SECONDS = env.int("GIFT_CODE_PAUSE_SECONDS", default=60 * 60)
+# Webhook endpoints must resolve to public addresses (no loopback, private, link-local or metadata targets);
+# self-hosters whose merchant systems sit on a private network can allow those.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
 # Merchant API requests allowed per API key per minute.
 MERCHANT_API_RATE_LIMIT = env.int("MERCHANT_API_RATE_LIMIT", default=1000)
 # Keys the gift codes (gifts/codes.py); rotating it invalidates every unredeemed code, so keep it apart from
