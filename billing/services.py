@@ -33,7 +33,10 @@ class OrderError(ServiceError):
 
 
 def coupon_find(code, *, offer, now):
-    coupon = Coupon.objects.filter(code__iexact=code.strip()).first() if code else None
+    code = (code or "").strip()
+    # A code no coupon can have (a NUL byte, which PostgreSQL refuses in text, or overlong) is simply not valid.
+    plausible = code.isprintable() and len(code) <= Coupon._meta.get_field("code").max_length
+    coupon = Coupon.objects.filter(code__iexact=code).first() if code and plausible else None
     if coupon is None or not coupon.is_valid_at(now):
         raise OrderError("This coupon code is not valid.", field="couponCode", code="invalid_coupon")
     if coupon.offers.exists() and not coupon.offers.filter(pk=offer.pk).exists():

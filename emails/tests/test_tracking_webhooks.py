@@ -8,8 +8,8 @@ import warnings
 import pytest
 from django.core import mail
 
-from gifts import services
 from emails.models import Email
+from gifts import services
 from gifts.tests.factories import make_gift
 
 pytestmark = pytest.mark.django_db
