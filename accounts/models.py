@@ -1,10 +1,13 @@
 """People and what they hold: customers (the user model), their cards, subscriptions and the transaction ledger,
 and the storefront's refresh tokens."""
 
+import hashlib
+import hmac
 import zoneinfo
 from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -115,6 +118,12 @@ class PaymentMethod(models.Model):
 
     def __str__(self):
         return f"{self.brand} •••• {self.last4}"
+
+    @property
+    def reference_id(self):
+        """What the APIs show for the card: an opaque, stable reference. The token itself is a charge credential
+        and never leaves the server."""
+        return "ref_" + hmac.new(settings.SECRET_KEY.encode(), self.token.encode(), hashlib.sha256).hexdigest()[:24]
 
     @property
     def label(self):

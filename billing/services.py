@@ -141,6 +141,9 @@ class PaymentResult:
     subscription: Subscription = None
 
 
+FOREIGN_CARD_TOKEN = "foreign_card_token"  # noqa: S105 - an error code, not a secret
+
+
 def _payment_source(customer, *, payment_method=None, card_token=None):
     """(token, PaymentMethod or None, label) to charge: a given card, a one-off token, or the default card."""
     if payment_method is not None:
@@ -148,6 +151,13 @@ def _payment_source(customer, *, payment_method=None, card_token=None):
             raise OrderError("Unknown payment method.", field="paymentMethodId", code="invalid_payment_method")
         return payment_method.token, payment_method, payment_method.label
     if card_token:
+        saved = PaymentMethod.objects.filter(token=card_token).first()
+        if saved is not None and saved.customer_id == customer.pk:
+            return saved.token, saved, saved.label
+        if saved is not None:
+            # A stored card's token is a charge credential of its customer only (one that leaked, say from a log,
+            # must not pay for someone else): refused like an unknown payment method, and counted by the caller.
+            raise OrderError("Unknown payment method.", field="cardToken", code=FOREIGN_CARD_TOKEN)
         described = get_gateway().describe(card_token)
         label = f"{described[0]} •••• {described[1]}" if described else "card"
         return card_token, None, label

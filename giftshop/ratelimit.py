@@ -202,6 +202,8 @@ class Reservation:
 LIMITS = {
     "gift-code": ("GIFT_CODE_ATTEMPT_LIMIT", "GIFT_CODE_ATTEMPT_WINDOW"),
     "login": ("LOGIN_ATTEMPT_LIMIT", "LOGIN_ATTEMPT_WINDOW"),
+    # Paying with a stored card token that is not the payer's (a guessed or leaked one).
+    "card-token": ("GIFT_CODE_ATTEMPT_LIMIT", "GIFT_CODE_ATTEMPT_WINDOW"),
 }
 
 
@@ -298,7 +300,7 @@ def attempt(scope, identities, action, *, is_guess, typed=True, fail_open=False)
 def client_address(request):
     """The client's address: X-Forwarded-For only behind NUM_PROXIES trusted proxies, else REMOTE_ADDR. An IPv6
     client is counted by its /64: one subscriber usually holds a whole /64 and can pick any address in it."""
-    ident = BaseThrottle().get_ident(request).strip()
+    ident = (BaseThrottle().get_ident(request) or "").strip()
     try:
         address = ipaddress.ip_address(ident)
     except ValueError:
