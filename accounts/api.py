@@ -130,6 +130,10 @@ class CustomersView(PublicMediaStoreView):
     def post(self, request):
         data = self.valid(RegisterIn, request.data)
         _check_publisher(data["publisherId"])
+        try:
+            ratelimit.registration_attempt(request)
+        except ratelimit.LimitExceeded as limited:
+            raise attempts_refused(limited) from None
         customer = services.customer_register(
             email=data["email"],
             password=data["password"],
