@@ -6,7 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
 from accounts import selectors, services
-from giftshop import ratelimit
+from giftshop import ratelimit, validation
 from giftshop.errors import ServiceError
 from giftshop.mediastore import (
     MediaStoreError,
@@ -130,6 +130,10 @@ class CustomersView(PublicMediaStoreView):
     def post(self, request):
         data = self.valid(RegisterIn, request.data)
         _check_publisher(data["publisherId"])
+        try:
+            ratelimit.registration_attempt(request)
+        except ratelimit.LimitExceeded as limited:
+            raise attempts_refused(limited) from None
         customer = services.customer_register(
             email=data["email"],
             password=data["password"],
@@ -202,8 +206,8 @@ def _page(request, default_limit=25):
         offset = int(request.query_params.get("offset", 0))
     except ValueError:
         raise invalid_query("limit and offset must be whole numbers.") from None
-    if not 1 <= limit <= 100 or offset < 0:
-        raise invalid_query("limit must be between 1 and 100 and offset at least 0.")
+    if not 1 <= limit <= 100 or not 0 <= offset <= validation.MAX_ROW_ID:
+        raise invalid_query("limit must be between 1 and 100 and offset a whole number from 0.")
     return limit, offset
 
 

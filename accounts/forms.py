@@ -6,7 +6,7 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.password_validation import password_validators_help_texts
 from django.core.exceptions import ValidationError
 
-from accounts.services import password_link_request
+from accounts.services import customer_password_set, password_link_request
 from giftshop import ratelimit
 from giftshop.timezones import ZONES
 
@@ -101,10 +101,28 @@ class SetPasswordEmailForm(auth_forms.PasswordResetForm):
 
 
 class ChoosePasswordForm(auth_forms.SetPasswordForm):
+    """Choosing a password through the emailed link: it proves the mailbox, so the address becomes verified."""
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["new_password1"].label, self.fields["new_password1"].help_text = "Password", password_rules()
         self.fields["new_password2"].label, self.fields["new_password2"].help_text = "Password again", ""
+
+    def save(self, commit=True):
+        return customer_password_set(customer=self.user, password=self.cleaned_data["new_password1"], verified=True)
+
+
+class ChangePasswordForm(auth_forms.PasswordChangeForm):
+    """The account's password change: the old password, then the new one twice."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["old_password"].label = "Current password"
+        self.fields["new_password1"].label, self.fields["new_password1"].help_text = "New password", password_rules()
+        self.fields["new_password2"].label, self.fields["new_password2"].help_text = "New password again", ""
+
+    def save(self, commit=True):
+        return customer_password_set(customer=self.user, password=self.cleaned_data["new_password1"])
 
 
 class DetailsForm(forms.Form):

@@ -1,10 +1,14 @@
 """People and what they hold: customers (the user model), their cards, subscriptions and the transaction ledger,
 and the storefront's refresh tokens."""
 
+import hashlib
+import hmac
+import uuid
 import zoneinfo
 from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -12,6 +16,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from giftshop.models import SiteSettings
 from giftshop.timezones import validate_time_zone
@@ -58,6 +63,9 @@ class Customer(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
 
+    email_verified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the owner proved the mailbox (an emailed link); empty: unverified."
+    )
     objects = CustomerManager()
 
     EMAIL_FIELD = "email"
@@ -70,6 +78,11 @@ class Customer(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self):
         return self.email
+
+    def session_stamp(self):
+        """Changes with the password (any change, by any path): storefront tokens carry the stamp they were issued
+        with and stop working when it no longer matches, as Django's session hash does for web sessions."""
+        return salted_hmac("giftshop.accounts.session", self.password, algorithm="sha256").hexdigest()[:20]
 
     def clean(self):
         super().clean()
@@ -115,6 +128,12 @@ class PaymentMethod(models.Model):
 
     def __str__(self):
         return f"{self.brand} •••• {self.last4}"
+
+    @property
+    def reference_id(self):
+        """What the APIs show for the card: an opaque, stable reference. The token itself is a charge credential
+        and never leaves the server."""
+        return "ref_" + hmac.new(settings.SECRET_KEY.encode(), self.token.encode(), hashlib.sha256).hexdigest()[:24]
 
     @property
     def label(self):
@@ -247,6 +266,10 @@ class RefreshToken(models.Model):
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="refresh_tokens")
     token_digest = models.CharField(max_length=64, unique=True)
+    # One login's chain of rotated tokens: a token used twice (one of them was stolen) ends the whole chain, and
+    # the chain ends at the login's expiry however often it is rotated (OAuth 2.0 Security BCP, 4.14.2).
+    family = models.UUIDField(default=uuid.uuid4, db_index=True)
+    session_stamp = models.CharField(max_length=20, blank=True, help_text="The customer's at issue.")
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)

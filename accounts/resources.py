@@ -145,7 +145,7 @@ def payment_source_resource(method):
         "id": f"pm_{method.pk}",
         "customer_id": str(method.customer_id),
         "type": "card",
-        "reference_id": method.token,
+        "reference_id": method.reference_id,
         "status": "valid",
         "gateway": method.gateway,
         "gateway_account_id": f"gw_{method.gateway}",

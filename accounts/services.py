@@ -3,6 +3,7 @@ that let the owner of an address choose a password."""
 
 import hashlib
 import secrets
+import uuid
 from datetime import timedelta
 
 from django.contrib.auth import authenticate
@@ -26,29 +27,57 @@ def _digest(token):
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def refresh_token_issue(*, customer):
-    """A new single-use refresh token (only its hash is stored)."""
+def refresh_token_issue(*, customer, family=None, expires_at=None):
+    """A new single-use refresh token (only its hash is stored): a login's first (a new family that lives
+    REFRESH_TOKEN_LIFETIME), or the next of `family`, which keeps the family's end."""
     token = secrets.token_urlsafe(32)
     RefreshToken.objects.create(
-        customer=customer, token_digest=_digest(token), expires_at=timezone.now() + REFRESH_TOKEN_LIFETIME
+        customer=customer,
+        token_digest=_digest(token),
+        family=family or uuid.uuid4(),
+        session_stamp=customer.session_stamp(),
+        expires_at=expires_at or timezone.now() + REFRESH_TOKEN_LIFETIME,
     )
     return token
 
 
-@transaction.atomic
 def refresh_token_use(*, token):
     """Spends a refresh token: the customer it belongs to and the token that replaces it. Spending is one
-    conditional UPDATE, so two concurrent uses of one token get one success."""
+    conditional UPDATE, so two concurrent uses of one token get one success. A token used a second time means one
+    of its copies was stolen: its whole family is revoked (the thief's and the owner's next refresh both fail,
+    and the owner logs in again). Tokens from before the customer's last password change are void."""
     now = timezone.now()
-    row = RefreshToken.objects.filter(token_digest=_digest(token or "")).select_related("customer").first()
-    # No join in this filter: with one, Django writes `WHERE id IN (SELECT …)`, which PostgreSQL does not re-check
-    # against the row a concurrent use just updated, so both uses would succeed.
-    spent = RefreshToken.objects.filter(
-        token_digest=_digest(token or ""), used_at__isnull=True, expires_at__gt=now
-    ).update(used_at=now)
-    if not spent or not row.customer.is_active:
-        raise ServiceError("Invalid or already used refresh token.", code="invalid_refresh_token", status=401)
-    return row.customer, refresh_token_issue(customer=row.customer)
+    refused = ServiceError("Invalid or already used refresh token.", code="invalid_refresh_token", status=401)
+    with transaction.atomic():
+        row = RefreshToken.objects.filter(token_digest=_digest(token or "")).select_related("customer").first()
+        # No join in this filter: with one, Django writes `WHERE id IN (SELECT …)`, which PostgreSQL does not
+        # re-check against the row a concurrent use just updated, so both uses would succeed.
+        spent = RefreshToken.objects.filter(
+            token_digest=_digest(token or ""), used_at__isnull=True, expires_at__gt=now
+        ).update(used_at=now)
+        if spent:
+            customer = row.customer
+            if customer.is_active and row.session_stamp == customer.session_stamp():
+                return customer, refresh_token_issue(customer=customer, family=row.family, expires_at=row.expires_at)
+    if row is not None and row.used_at is not None:
+        # Reuse: outside the transaction above, so the revocation stays even though the request fails.
+        RefreshToken.objects.filter(family=row.family).delete()
+    raise refused
+
+
+@transaction.atomic
+def customer_password_set(*, customer, password, verified=False):
+    """A new password (the account page, the emailed link): every storefront session of the customer ends (its
+    tokens' session stamp no longer matches; its refresh tokens go) and other web sessions end through Django's
+    session hash. `verified`: the emailed link that led here proved the mailbox."""
+    customer.set_password(password)
+    fields = ["password"]
+    if verified and customer.email_verified_at is None:
+        customer.email_verified_at = timezone.now()
+        fields.append("email_verified_at")
+    customer.save(update_fields=fields)
+    RefreshToken.objects.filter(customer=customer).delete()
+    return customer
 
 
 def customer_login(*, email, password):

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from accounts import views
-from accounts.forms import ChoosePasswordForm, SetPasswordEmailForm
+from accounts.forms import ChangePasswordForm, ChoosePasswordForm, SetPasswordEmailForm
 
 app_name = "accounts"
 urlpatterns = [
@@ -28,6 +28,20 @@ urlpatterns = [
     ),
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("account/", views.account, name="account"),
+    path(
+        "account/password/",
+        auth_views.PasswordChangeView.as_view(
+            form_class=ChangePasswordForm,
+            template_name="accounts/password_change.html",
+            success_url=reverse_lazy("accounts:password_change_done"),
+        ),
+        name="password_change",
+    ),
+    path(
+        "account/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(template_name="accounts/password_change_done.html"),
+        name="password_change_done",
+    ),
     path("account/subscriptions/", views.subscriptions, name="subscriptions"),
     path("account/transactions/", views.transactions, name="transactions"),
 ]

@@ -14,6 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from accounts import selectors, services
 from accounts.forms import DetailsForm, LoginForm, RegisterForm, add_service_error
 from accounts.models import Transaction
+from giftshop import ratelimit
 from giftshop.errors import ServiceError
 from giftshop.pages import PAGE_SIZE, local_time, page_number, pager
 
@@ -56,12 +57,18 @@ def register(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
+            ratelimit.registration_attempt(request)
             services.customer_sign_up(
                 email=data["email"],
                 password=data["password1"],
                 first_name=data["first_name"],
                 last_name=data["last_name"],
             )
+        except ratelimit.LimitExceeded as limited:
+            form.add_error(None, str(limited))
+            response = render(request, "registration/register.html", {"form": form, "next": next_url}, status=429)
+            response["Retry-After"] = str(limited.retry_after)
+            return response
         except ServiceError as error:
             add_service_error(form, error, default_field="email")
         else:

@@ -11,10 +11,12 @@ from billing import services
 from billing.gateways import PaymentError
 from billing.models import Order
 from gifts.models import NOTE_MAX_LENGTH
+from giftshop import ratelimit
 from giftshop.mediastore import (
     MediaStoreError,
     MediaStoreView,
     UnixTimeField,
+    attempts_refused,
     envelope,
     errors,
     in_envelope,
@@ -220,7 +222,15 @@ class PaymentsView(MediaStoreView):
         if data.get("paymentDetailId") is not None:
             method = get_object_or_404(PaymentMethod, pk=data["paymentDetailId"], customer=request.user)
         try:
-            result = services.order_pay(order=order, payment_method=method, card_token=data.get("cardToken"))
+            result = ratelimit.attempt(
+                "card-token",
+                ratelimit.identities(request),
+                lambda: services.order_pay(order=order, payment_method=method, card_token=data.get("cardToken")),
+                is_guess=lambda error: getattr(error, "code", None) == services.FOREIGN_CARD_TOKEN,
+                typed=False,
+            )
+        except ratelimit.LimitExceeded as limited:
+            raise attempts_refused(limited) from None
         except PaymentError as error:
             raise MediaStoreError(error.message, code="PAYMENT_DECLINED", details={"reason": error.code}) from None
         payment = result.payment

@@ -35,7 +35,6 @@ from giftshop.chargebee import (
     idempotency_record_of,
     integer,
     listing,
-    not_found,
     page_answer,
     paginate,
     scalar,
@@ -323,7 +322,5 @@ class InvoicesView(MerchantView):
 class InvoiceView(MerchantView):
     @extend_schema(tags=["invoices"], responses=answers(INVOICE))
     def get(self, request, invoice_id):
-        invoice = _invoices().filter(pk=int(invoice_id)).first() if str(invoice_id).isdecimal() else None
-        if invoice is None:
-            raise not_found(f"Invoice {invoice_id} not found", param="id")
+        invoice = get_or_not_found(_invoices(), invoice_id, "Invoice")
         return Response({"invoice": invoice_resource(invoice, subscription_id=_subscription_id(invoice))})

@@ -32,7 +32,10 @@ class OrderError(ServiceError):
 
 
 def coupon_find(code, *, offer, now):
-    coupon = Coupon.objects.filter(code__iexact=code.strip()).first() if code else None
+    code = (code or "").strip()
+    # A code no coupon can have (a NUL byte, which PostgreSQL refuses in text, or overlong) is simply not valid.
+    plausible = code.isprintable() and len(code) <= Coupon._meta.get_field("code").max_length
+    coupon = Coupon.objects.filter(code__iexact=code).first() if code and plausible else None
     if coupon is None or not coupon.is_valid_at(now):
         raise OrderError("This coupon code is not valid.", field="couponCode", code="invalid_coupon")
     if coupon.offers.exists() and not coupon.offers.filter(pk=offer.pk).exists():
@@ -139,6 +142,9 @@ class PaymentResult:
     subscription: Subscription = None
 
 
+FOREIGN_CARD_TOKEN = "foreign_card_token"  # noqa: S105 - an error code, not a secret
+
+
 def _payment_source(customer, *, payment_method=None, card_token=None):
     """(token, PaymentMethod or None, label) to charge: a given card, a one-off token, or the default card."""
     if payment_method is not None:
@@ -146,6 +152,13 @@ def _payment_source(customer, *, payment_method=None, card_token=None):
             raise OrderError("Unknown payment method.", field="paymentMethodId", code="invalid_payment_method")
         return payment_method.token, payment_method, payment_method.label
     if card_token:
+        saved = PaymentMethod.objects.filter(token=card_token).first()
+        if saved is not None and saved.customer_id == customer.pk:
+            return saved.token, saved, saved.label
+        if saved is not None:
+            # A stored card's token is a charge credential of its customer only (one that leaked, say from a log,
+            # must not pay for someone else): refused like an unknown payment method, and counted by the caller.
+            raise OrderError("Unknown payment method.", field="cardToken", code=FOREIGN_CARD_TOKEN)
         described = get_gateway().describe(card_token)
         label = f"{described[0]} •••• {described[1]}" if described else "card"
         return card_token, None, label

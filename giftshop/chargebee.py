@@ -28,6 +28,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from giftshop import validation
 from giftshop.errors import ServiceError
 from giftshop.models import ApiKey, IdempotencyRecord
 from giftshop.parsers import JSONParser
@@ -316,6 +317,9 @@ def _listify(node):
     return node
 
 
+MAX_INDEX_DIGITS = 4  # coupon_ids[0…9999]: far more than any list of a request
+
+
 def parse_params(items):
     """`gifter[customer_id]=1&addons[id][0]=x&coupon_ids[0]=c` → {"gifter": {...}, "addons": {"id": ["x"]},
     "coupon_ids": ["c"]}. Empty strings become None (Chargebee: empty means unset)."""
@@ -323,6 +327,8 @@ def parse_params(items):
     for key, value in items:
         parts = _parse_key(key)
         node = tree
+        if any(part.isdecimal() and len(part) > MAX_INDEX_DIGITS for part in parts):
+            raise wrong_value(f"{key[:60]} has an index beyond {10**MAX_INDEX_DIGITS - 1}.", param=key[:60])
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
@@ -494,8 +500,8 @@ def get_or_not_found(queryset, object_id, what, *, param="id", prefix="", **look
     number, after `prefix` (as in "ev_12"), and anything else is not found without a query; `lookup` finds the row
     by other fields instead."""
     if not lookup:
-        number = str(object_id).removeprefix(prefix)
-        lookup = {"pk": int(number)} if number.isdecimal() else None
+        number = validation.row_id(object_id, prefix=prefix)
+        lookup = {"pk": number} if number else None
     row = queryset.filter(**lookup).first() if lookup else None
     if row is None:
         raise not_found(f"{what} {object_id} not found", param=param)

@@ -88,6 +88,7 @@ def issue_jwt(customer, *, now=None):
         else settings.GIFTSHOP_PUBLISHER_ID,
         "iat": int(now.timestamp()),
         "exp": int((now + JWT_LIFETIME).timestamp()),
+        "sv": customer.session_stamp(),  # a password change since makes this token invalid
     }
     return jwt.encode(payload, _jwt_key(), algorithm=JWT_ALGORITHM)
 
@@ -116,6 +117,8 @@ class JWTAuthentication(BaseAuthentication):
             customer = customers.get(pk=payload["customerId"], is_active=True)
         except (customers.model.DoesNotExist, ValueError, TypeError):
             raise MediaStoreError("Invalid JWT token.", code="AUTH0002", status_code=401) from None
+        if payload.get("sv") != customer.session_stamp():  # the password changed since it was issued
+            raise MediaStoreError("Invalid JWT token.", code="AUTH0002", status_code=401)
         return customer, payload
 
     def authenticate_header(self, request):

@@ -2,10 +2,12 @@
 the merchant events with their webhook deliveries. They keep the tables of the apps they were first written in."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from giftshop import outbound
 from giftshop.timezones import validate_time_zone
 
 
@@ -144,6 +146,13 @@ class WebhookEndpoint(models.Model):
 
     def wants(self, event_type):
         return self.active and (not self.event_types or event_type in self.event_types)
+
+    def clean(self):
+        # Checked here when the endpoint is saved, and again at every delivery (the name may resolve elsewhere by then).
+        try:
+            outbound.target(self.url)
+        except outbound.UnsafeTarget as refused:
+            raise ValidationError({"url": str(refused)}) from None
 
 
 class WebhookDelivery(models.Model):

@@ -57,6 +57,10 @@ class TooManyLogins(LimitExceeded):
     template = "Too many failed logins. Try again in {minutes} minutes."
 
 
+class TooManyRegistrations(LimitExceeded):
+    template = "Too many registrations from your network. Try again in {minutes} minutes."
+
+
 class LimitsUnavailable(LimitExceeded):
     """The counters cannot be reached (Redis is down): attempts are refused rather than let through unlimited."""
 
@@ -202,6 +206,9 @@ class Reservation:
 LIMITS = {
     "gift-code": ("GIFT_CODE_ATTEMPT_LIMIT", "GIFT_CODE_ATTEMPT_WINDOW"),
     "login": ("LOGIN_ATTEMPT_LIMIT", "LOGIN_ATTEMPT_WINDOW"),
+    "register": ("REGISTER_LIMIT", "REGISTER_WINDOW"),
+    # Paying with a stored card token that is not the payer's (a guessed or leaked one).
+    "card-token": ("GIFT_CODE_ATTEMPT_LIMIT", "GIFT_CODE_ATTEMPT_WINDOW"),
 }
 
 
@@ -298,7 +305,7 @@ def attempt(scope, identities, action, *, is_guess, typed=True, fail_open=False)
 def client_address(request):
     """The client's address: X-Forwarded-For only behind NUM_PROXIES trusted proxies, else REMOTE_ADDR. An IPv6
     client is counted by its /64: one subscriber usually holds a whole /64 and can pick any address in it."""
-    ident = BaseThrottle().get_ident(request).strip()
+    ident = (BaseThrottle().get_ident(request) or "").strip()
     try:
         address = ipaddress.ip_address(ident)
     except ValueError:
@@ -374,3 +381,12 @@ class DeviceCookieMiddleware:
                 samesite="Lax",
             )
         return response
+
+
+def registration_attempt(request):
+    """Counts one registration against the client address (every attempt: registering many addresses is what an
+    enumeration or a spam run does) or raises TooManyRegistrations. Fails open while the counters are down."""
+    try:
+        reserve("register", [client_address(request)], fail_open=True)
+    except LimitExceeded as limited:
+        raise TooManyRegistrations(limited.retry_after) from None

@@ -40,6 +40,9 @@ GIFT_CODE_ATTEMPT_WINDOW = env.int("GIFT_CODE_ATTEMPT_WINDOW", default=15 * 60)
 # Failed logins (web and storefront API) per client address and per account address per window.
 LOGIN_ATTEMPT_LIMIT = env.int("LOGIN_ATTEMPT_LIMIT", default=10)
 LOGIN_ATTEMPT_WINDOW = env.int("LOGIN_ATTEMPT_WINDOW", default=15 * 60)
+# Registrations (web and storefront API) per client address per window: every attempt counts.
+REGISTER_LIMIT = env.int("REGISTER_LIMIT", default=10)
+REGISTER_WINDOW = env.int("REGISTER_WINDOW", default=60 * 60)
 # Failed typed codes allowed from everyone together per window (seconds); past it an ERROR is logged once per window
 # and typed codes are paused (429) for GIFT_CODE_PAUSE_SECONDS while emailed links keep working. A botnet then gets
 # at most ~2,000 guesses an hour, 48,000 a day: with 100,000 live codes in 2^40, 100,000 * 48,000 / 2^40 = 0.004
@@ -47,6 +50,9 @@ LOGIN_ATTEMPT_WINDOW = env.int("LOGIN_ATTEMPT_WINDOW", default=15 * 60)
 GIFT_CODE_GLOBAL_FAILURE_LIMIT = env.int("GIFT_CODE_GLOBAL_FAILURE_LIMIT", default=2000)
 GIFT_CODE_GLOBAL_FAILURE_WINDOW = env.int("GIFT_CODE_GLOBAL_FAILURE_WINDOW", default=15 * 60)
 GIFT_CODE_PAUSE_SECONDS = env.int("GIFT_CODE_PAUSE_SECONDS", default=60 * 60)
+# Webhook endpoints must resolve to public addresses (no loopback, private, link-local or metadata targets);
+# self-hosters whose merchant systems sit on a private network can allow those.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
 # Merchant API requests allowed per API key per minute.
 MERCHANT_API_RATE_LIMIT = env.int("MERCHANT_API_RATE_LIMIT", default=1000)
 # Keys the gift codes (gifts/codes.py); rotating it invalidates every unredeemed code, so keep it apart from

@@ -1,4 +1,5 @@
-"""Checks on user text that ends up in emails, run when it is received (never first inside a Celery task)."""
+"""Checks on what clients send, run when it is received (never first inside a Celery task): user text that ends up
+in emails, and the ids that name rows."""
 
 import unicodedata
 
@@ -40,3 +41,18 @@ def email_address(value, *, field):
     except ValidationError:
         raise ServiceError("Enter a valid email address.", field=field) from None
     return value.lower()
+
+
+# The largest primary key PostgreSQL's bigint holds: a longer number names no row (and must not reach the query,
+# which would fail with "out of range" instead of finding nothing).
+MAX_ROW_ID = 2**63 - 1
+
+
+def row_id(value, *, prefix=""):
+    """The row number that `value` (an id from a path or a parameter, after `prefix`) names, or None when it cannot
+    name a row: not a number, or beyond bigint."""
+    number = str(value).removeprefix(prefix)
+    if not (number.isascii() and number.isdecimal()) or len(number) > 19:
+        return None
+    number = int(number)
+    return number if 0 < number <= MAX_ROW_ID else None

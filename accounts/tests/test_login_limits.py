@@ -152,3 +152,23 @@ def test_a_device_cookie_for_another_account_or_forged_is_ignored():
     assert device.post("/login/", {"username": owner.email, "password": RIGHT}).status_code == 429
     device.cookies["giftshop_device"] = "forged"
     assert device.post("/login/", {"username": owner.email, "password": RIGHT}).status_code == 429
+
+
+def test_registrations_are_limited_per_client_on_the_web_and_the_storefront_api(settings):
+    settings.REGISTER_LIMIT = 3
+    statuses = []
+    for n in range(3):
+        body = {"email": f"new{n}@example.com", "password": RIGHT, "publisherId": publisher_id()}
+        statuses.append(
+            APIClient(REMOTE_ADDR="10.0.8.1").post("/mediastore/customers", body, format="json").status_code
+        )
+    assert statuses == [200, 200, 200]
+    body = {"email": "new9@example.com", "password": RIGHT, "publisherId": publisher_id()}
+    refused = APIClient(REMOTE_ADDR="10.0.8.1").post("/mediastore/customers", body, format="json")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    form = {"email": "web@example.com", "first_name": "", "last_name": "", "password1": RIGHT, "password2": RIGHT}
+    page = Client(REMOTE_ADDR="10.0.8.1").post("/register/", form)
+    assert page.status_code == 429 and "Too many registrations" in page.content.decode()
+    # Another network registers as usual.
+    body["email"] = "elsewhere@example.com"
+    assert APIClient(REMOTE_ADDR="10.0.8.2").post("/mediastore/customers", body, format="json").status_code == 200

@@ -199,8 +199,15 @@ def test_a_refresh_token_gives_a_new_jwt_and_refresh_token_once():
     assert payload_of(renewed["jwt"])["customerId"] == customer.pk
     assert renewed["refreshToken"] != first
 
+    assert data_of(refresh(renewed["refreshToken"]))["jwt"]  # the newest token works, once
+
+
+def test_a_spent_refresh_token_is_refused_and_revokes_its_family():
+    customer = CustomerFactory()
+    first = data_of(login(customer.email))["refreshToken"]
+    renewed = data_of(refresh(first))
     assert_error(refresh(first), 401)
-    assert data_of(refresh(renewed["refreshToken"]))["jwt"]
+    assert_error(refresh(renewed["refreshToken"]), 401)  # a replayed token means a stolen copy: the chain ends
 
 
 def test_a_client_still_sending_its_expired_jwt_can_refresh_and_log_in_again():

@@ -67,9 +67,11 @@ class _HookHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def hook():
+def hook(settings):
     """A merchant endpoint that records every request; it answers 500 to the first `fail_first` requests, then
-    200 (a failing endpoint that recovers; `math.inf` keeps it failing)."""
+    200 (a failing endpoint that recovers; `math.inf` keeps it failing). It listens on loopback, which webhooks may
+    reach only when a self-hoster allows private targets."""
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     server = ThreadingHTTPServer(("127.0.0.1", 0), _HookHandler)
     server.daemon_threads = True
     server.received, server.lock, server.fail_first, server.delay = [], threading.Lock(), 0, 0
