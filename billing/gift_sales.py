@@ -7,20 +7,27 @@ import logging
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Subscription, Transaction
 from accounts.selectors import customer_for_email
 from billing.gateways import PaymentError
 from billing.models import Payment
-from billing.services import charge, coupon_find, invoice_create, ledger_record, refund
+from billing.services import (
+    charge,
+    coupon_find,
+    coupons_give_back,
+    coupons_take,
+    invoice_create,
+    ledger_record,
+    refund,
+    refunded_on_failure,
+)
 from gifts import services
 from gifts.models import Gift, GiftAction, GiftStatus, gift_fields_clean, scheduled_or_now
 from gifts.selectors import gift_for_update
 from giftshop.errors import ServiceError
 from giftshop.money import quantize
-from offers.models import Coupon
 
 logger = logging.getLogger(__name__)
 
@@ -69,15 +76,22 @@ def gift_purchase(
     for addon, quantity in addons:
         if not addon.active or (addon.offers.exists() and not addon.offers.filter(pk=offer.pk).exists()):
             raise ServiceError(f"Addon {addon.code} is not applicable to this plan.", field="addons[id]")
+        if addon.currency != offer.currency:
+            raise ServiceError(
+                f"Addon {addon.code} is priced in {addon.currency}, the plan in {offer.currency}.", field="addons[id]"
+            )
         if quantity < 1:
             raise ServiceError("Addon quantity must be at least 1.", field="addons[quantity]")
     coupons = []
     for index, code in enumerate(coupon_codes):
         try:
-            coupons.append(coupon_find(code, offer=offer, now=now))
+            coupon = coupon_find(code, offer=offer, now=now)
         except ServiceError as error:
             error.field = f"coupon_ids[{index}]"  # the merchant API's name for it, not the storefront's
             raise
+        if coupon in coupons:  # a coupon applies once per purchase, however often it is listed
+            raise ServiceError(f"Coupon {coupon.code} is already applied.", field=f"coupon_ids[{index}]")
+        coupons.append(coupon)
     # Every refusal comes before the charge: one raised after it (in _fulfil) would keep the money and give no gift.
     gift_fields = gift_fields_clean(
         names="chargebee",
@@ -95,30 +109,36 @@ def gift_purchase(
     if payment_method is None:
         raise PaymentError("payment_method_not_present", "The gifter has no payment method on file.")
     subtotal, discount = _price(offer=offer, addons=addons, coupons=coupons)
-    payment = charge(
-        customer=gifter,
-        amount=subtotal - discount,
-        currency=offer.currency,
-        payment_method=payment_method,
-        idempotency_key=f"merchant-gift:{idempotency_key}",
-    )
-    return _fulfil(
-        payment=payment,
-        gifter=gifter,
-        offer=offer,
-        receiver=receiver,
-        addons=addons,
-        coupons=coupons,
-        discount=discount,
-        now=now,
-        gift_fields={
-            **gift_fields,
-            "scheduled_at": scheduled_at,
-            "auto_claim": auto_claim,
-            "no_expiry": no_expiry,
-            "claim_expiry_date": claim_expiry_date,
-        },
-    )
+    coupons_take(coupons, field="coupon_ids")
+    try:
+        payment = charge(
+            customer=gifter,
+            amount=subtotal - discount,
+            currency=offer.currency,
+            payment_method=payment_method,
+            idempotency_key=f"merchant-gift:{idempotency_key}",
+        )
+    except PaymentError:
+        coupons_give_back(coupons)
+        raise
+    with refunded_on_failure(payment, coupons, reason="the merchant gift could not be created"):
+        return _fulfil(
+            payment=payment,
+            gifter=gifter,
+            offer=offer,
+            receiver=receiver,
+            addons=addons,
+            coupons=coupons,
+            discount=discount,
+            now=now,
+            gift_fields={
+                **gift_fields,
+                "scheduled_at": scheduled_at,
+                "auto_claim": auto_claim,
+                "no_expiry": no_expiry,
+                "claim_expiry_date": claim_expiry_date,
+            },
+        )
 
 
 @transaction.atomic
@@ -136,13 +156,6 @@ def _fulfil(*, payment, gifter, offer, receiver, addons, coupons, discount, now,
         term_finalized=False,
     )
     Payment.objects.filter(pk=payment.pk).update(invoice=invoice)
-    for coupon in coupons:
-        # The money is taken: a coupon that ran out meanwhile is logged, not allowed to fail the purchase.
-        counted = Coupon.objects.filter(
-            Q(max_redemptions__isnull=True) | Q(redemptions__lt=F("max_redemptions")), pk=coupon.pk
-        ).update(redemptions=F("redemptions") + 1)
-        if not counted:
-            logger.warning("coupon %s ran out while a merchant gift was being paid", coupon.code)
     receiver = receiver or customer_for_email(gift_fields["recipient_email"])
     # Created before the gift so the gift_scheduled event already names it (gift_receiver.subscription_id).
     subscription = Subscription.objects.create(

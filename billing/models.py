@@ -5,12 +5,20 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Round
+from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from gifts.models import NOTE_MAX_LENGTH
 from offers.models import currency_validator
 
 ORDER_LIFETIME = timedelta(hours=24)
+
+
+def cents_equal(left, right):
+    """`left = right` for money, exact on every database: compared in whole cents. SQLite keeps decimals as
+    floating point, where 27.99 - 14.00 is 13.989999999999998, not 13.99; PostgreSQL's numeric is exact anyway."""
+    return Exact(Round(left * 100), Round(right * 100))
 
 
 def order_expiry():
@@ -55,7 +63,7 @@ class Order(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(status__in=["pending", "paid"]), name="order_status_valid"),
             models.CheckConstraint(
-                condition=Q(total_price=F("offer_price") - F("discount_amount") + F("tax_value")),
+                condition=cents_equal(F("total_price"), F("offer_price") - F("discount_amount") + F("tax_value")),
                 name="order_total_adds_up",
             ),
             models.CheckConstraint(condition=Q(total_price__gte=0), name="order_total_not_negative"),
@@ -92,7 +100,9 @@ class Invoice(models.Model):
     class Meta:
         ordering = ["-issued_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(total=F("subtotal") - F("discount") + F("tax")), name="invoice_adds_up"),
+            models.CheckConstraint(
+                condition=cents_equal(F("total"), F("subtotal") - F("discount") + F("tax")), name="invoice_adds_up"
+            ),
             models.CheckConstraint(condition=Q(amount_refunded__lte=F("total")), name="invoice_refund_within_total"),
         ]
 
@@ -116,7 +126,9 @@ class InvoiceLine(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount=F("unit_amount") * F("quantity")), name="line_adds_up")
+            models.CheckConstraint(
+                condition=cents_equal(F("amount"), F("unit_amount") * F("quantity")), name="line_adds_up"
+            )
         ]
 
     def __str__(self):

@@ -2,9 +2,11 @@
 (never holding a transaction open across a gateway call), invoices, the ledger's rows, and the customer's saved
 cards. The merchant API's gift sales are in billing/gift_sales.py, renewals in billing/renewals.py."""
 
+import contextlib
 import logging
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -31,16 +33,43 @@ class OrderError(ServiceError):
     pass
 
 
+COUPON_USED_UP = "This coupon has been used up."
+
+
 def coupon_find(code, *, offer, now):
     code = (code or "").strip()
     # A code no coupon can have (a NUL byte, which PostgreSQL refuses in text, or overlong) is simply not valid.
     plausible = code.isprintable() and len(code) <= Coupon._meta.get_field("code").max_length
     coupon = Coupon.objects.filter(code__iexact=code).first() if code and plausible else None
+    if coupon is not None and coupon.used_up:
+        raise OrderError(COUPON_USED_UP, field="couponCode", code="coupon_used_up")
     if coupon is None or not coupon.is_valid_at(now):
         raise OrderError("This coupon code is not valid.", field="couponCode", code="invalid_coupon")
     if coupon.offers.exists() and not coupon.offers.filter(pk=offer.pk).exists():
         raise OrderError("This coupon does not apply to this offer.", field="couponCode", code="invalid_coupon")
     return coupon
+
+
+def coupons_take(coupons, *, field="couponCode"):
+    """Takes one redemption of each coupon before the charge, in one transaction of conditional UPDATEs, so the
+    count never passes a coupon's max_redemptions however many customers pay at once: the one who finds it
+    used up is told so, and nothing is charged. Give them back with coupons_give_back if the purchase fails."""
+    with transaction.atomic():
+        for coupon in coupons:
+            taken = Coupon.objects.filter(
+                Q(max_redemptions__isnull=True) | Q(redemptions__lt=F("max_redemptions")), pk=coupon.pk
+            ).update(redemptions=F("redemptions") + 1)
+            if not taken:  # the transaction gives back the ones taken before it
+                raise OrderError(COUPON_USED_UP, field=field, code="coupon_used_up")
+
+
+def coupons_give_back(coupons):
+    """The purchase the coupons were taken for did not happen (a decline, a failure after the charge)."""
+    for coupon in coupons:
+        Coupon.objects.filter(pk=coupon.pk, redemptions__gt=0).update(redemptions=F("redemptions") - 1)
+
+
+PRICE_FIELDS = ["currency", "offer_price", "discount_amount", "tax_value", "total_price"]
 
 
 def _price(order):
@@ -122,11 +151,7 @@ def order_update(
             "recipient_email",
             "scheduled_at",
             "personal_note",
-            "currency",
-            "offer_price",
-            "discount_amount",
-            "tax_value",
-            "total_price",
+            *PRICE_FIELDS,
         ]
     )
     return order
@@ -172,15 +197,40 @@ def order_pay(*, order: Order, payment_method: PaymentMethod = None, card_token=
     """Charges the order once and fulfils it: the invoice, the ledger row, and the gift or subscription, all or
     nothing. A decline raises PaymentError and leaves the order payable with another card."""
     token, method, label = _payment_source(order.customer, payment_method=payment_method, card_token=card_token)
-    payment = _payment_start(order=order, method=method, label=label)
+    _price_still_holds(order)
+    payment, coupons = _payment_start(order=order, method=method, label=label)
     try:
         charge = get_gateway().charge(
             token=token, amount=payment.amount, currency=payment.currency, idempotency_key=payment.idempotency_key
         )
     except PaymentError as error:
         _payment_failed(payment, error)
+        coupons_give_back(coupons)
         raise
-    return _payment_complete(payment=payment, reference=charge.reference)
+    # The money is taken: recorded on its own first, so that whatever fails next can be refunded.
+    Payment.objects.filter(pk=payment.pk).update(
+        status=Payment.Status.SUCCEEDED, reference=charge.reference, completed_at=timezone.now()
+    )
+    payment.refresh_from_db()
+    with refunded_on_failure(payment, coupons, reason=f"order {order.pk} could not be completed"):
+        return _payment_complete(payment=payment)
+
+
+@contextmanager
+def refunded_on_failure(payment, coupons=(), *, reason):
+    """Whatever fails after a successful charge (a constraint, a lost database connection, a bug) refunds the
+    charge and gives the coupons back before the error goes on: nobody pays for nothing. A crash that kills the
+    process runs none of this: the retry of the same request then finds the charge and completes the purchase."""
+    try:
+        yield
+    except Exception:
+        logger.exception("payment %s taken but the purchase failed: refunding it", payment.pk)
+        coupons_give_back(coupons)
+        with contextlib.suppress(PaymentError):  # refund() logs it; its pending row is there for support
+            refund(payment=payment, reason=reason)
+            # Refunded: a retry of the same request (same idempotency key) must charge anew, not reuse this charge.
+            Payment.objects.filter(pk=payment.pk).update(idempotency_key=f"{payment.idempotency_key}:refunded")
+        raise
 
 
 @transaction.atomic
@@ -203,7 +253,9 @@ def _payment_start(*, order, method, label):
     in_flight = order.payments.filter(status=Payment.Status.PENDING, created_at__gt=now - PAYMENT_IN_FLIGHT)
     if in_flight.exists():
         raise OrderError("A payment for this order is already being processed.", code="payment_in_progress", status=409)
-    return Payment.objects.create(
+    coupons = [order.coupon] if order.coupon_id else []
+    coupons_take(coupons)
+    payment = Payment.objects.create(
         customer_id=order.customer_id,
         order=order,
         amount=order.total_price,
@@ -213,25 +265,39 @@ def _payment_start(*, order, method, label):
         payment_method_label=label,
         idempotency_key=f"order-{order.pk}-{uuid.uuid4().hex}",
     )
+    return payment, coupons
+
+
+def _price_still_holds(order):
+    """The order is priced again before any charge: if the offer's price (or its coupon) changed since the payer
+    saw the total, the order keeps the new prices (the answer shows them) and the payer confirms them by paying
+    again."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update(of=("self",)).select_related("offer", "coupon").get(pk=order.pk)
+        seen = order.total_price
+        _price(order)
+        changed = order.status == Order.Status.PENDING and order.total_price != seen
+        if changed:
+            order.save(update_fields=PRICE_FIELDS)
+    if changed:
+        raise OrderError(
+            f"The price has changed: the total is now {order.total_price} {order.currency}. "
+            "Check the new total and pay again.",
+            code="price_changed",
+            status=409,
+        )
 
 
 @transaction.atomic
-def _payment_complete(*, payment, reference):
+def _payment_complete(*, payment):
     now = timezone.now()
     order = (
         Order.objects.select_for_update(of=("self",))
         .select_related("offer", "customer", "coupon")
         .get(pk=payment.order_id)
     )
-    Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.SUCCEEDED, reference=reference, completed_at=now)
     Order.objects.filter(pk=order.pk).update(status=Order.Status.PAID, paid_at=now)
     order.status, order.paid_at = Order.Status.PAID, now
-    if order.coupon_id:
-        claimed = Coupon.objects.filter(
-            Q(max_redemptions__isnull=True) | Q(redemptions__lt=F("max_redemptions")), pk=order.coupon_id
-        ).update(redemptions=F("redemptions") + 1)
-        if not claimed:
-            logger.warning("coupon %s ran out while order %s was being paid", order.coupon.code, order.pk)
     invoice = invoice_create(
         customer=order.customer,
         order=order,
@@ -263,7 +329,6 @@ def _payment_complete(*, payment, reference):
         offer=order.offer,
         amount=order.total_price,
         currency=order.currency,
-        reference=reference,
         target_type=target[0],
         target_id=target[1],
         occurred_at=now,

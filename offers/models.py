@@ -216,8 +216,12 @@ class Coupon(models.Model):
             self.active
             and (self.valid_from is None or self.valid_from <= when)
             and (self.valid_until is None or when < self.valid_until)
-            and (self.max_redemptions is None or self.redemptions < self.max_redemptions)
+            and not self.used_up
         )
+
+    @property
+    def used_up(self):
+        return self.max_redemptions is not None and self.redemptions >= self.max_redemptions
 
     def discount_on(self, amount, currency):
         """The discount this coupon takes off `amount`, never more than the amount itself."""
