@@ -1,6 +1,8 @@
 """The shop's front: the catalogue, the offer pages and the web checkout (buy an offer for yourself or as a gift,
 as a logged-in customer or a guest); and the account's saved-cards page."""
 
+from decimal import Decimal, InvalidOperation
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
@@ -52,9 +54,13 @@ def checkout(request, offer_id, as_gift=False):
     )
     preview, coupon_error = _preview(offer, request.POST.get("coupon") if request.method == "POST" else None)
     if request.method == "POST" and request.POST.get("action") != "price" and form.is_valid():
-        order = _pay(request, form, offer, as_gift, customer)
-        if order is not None:
-            return redirect("billing:thanks", order_id=order.pk)
+        if _price_changed(request.POST.get("shown_total"), preview):
+            form.add_error(None, f"The price has changed: the total is now {preview.total_price} {preview.currency}. "
+                           "Check the new total and pay again.")  # fmt: skip
+        else:
+            order = _pay(request, form, offer, as_gift, customer)
+            if order is not None:
+                return redirect("billing:thanks", order_id=order.pk)
     elif coupon_error and request.method == "POST":
         form.is_valid()
         form.add_error("coupon", coupon_error)
@@ -69,6 +75,15 @@ def checkout(request, offer_id, as_gift=False):
             "already_has_access": customer_has_access(request.user, offer),
         },
     )
+
+
+def _price_changed(shown_total, preview):
+    """Whether the total the page showed (and the Pay button named) is no longer the price: the payer confirms the
+    new one before anything is charged."""
+    try:
+        return shown_total is not None and Decimal(shown_total) != preview.total_price
+    except InvalidOperation:
+        return True
 
 
 def _preview(offer, coupon_code):

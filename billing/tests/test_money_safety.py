@@ -197,3 +197,33 @@ def test_the_money_constraints_hold_exactly_on_sqlite(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["13.99", "13.99"]  # 27.99 - 14.00 is 13.989999999999998 in floats
+
+
+def test_the_web_checkout_shows_a_changed_price_before_charging_it(client):
+    import re
+
+    offer = OfferFactory(price="10.00")
+    client.force_login(CustomerFactory())
+    page = client.get(f"/checkout/{offer.long_id}/").content.decode()
+    form = {
+        "checkout_key": re.search(r'name="checkout_key" value="([^"]+)"', page).group(1),
+        "shown_total": re.search(r'name="shown_total" value="([^"]+)"', page).group(1),
+        "card_number": "4242 4242 4242 4242",
+        "exp_month": "12",
+        "exp_year": "2030",
+        "cvc": "123",
+        "action": "pay",
+    }
+    assert form["shown_total"] == "10.00"
+    offer.price = Decimal("12.00")
+    offer.save(update_fields=["price"])
+
+    refused = client.post(f"/checkout/{offer.long_id}/", form)
+
+    assert refused.status_code == 200
+    assert "The price has changed: the total is now 12.00 USD." in refused.content.decode()
+    assert "Pay 12.00 USD" in refused.content.decode()
+    assert not Payment.objects.exists()
+    form["shown_total"] = re.search(r'name="shown_total" value="([^"]+)"', refused.content.decode()).group(1)
+    assert client.post(f"/checkout/{offer.long_id}/", form).status_code == 302
+    assert Payment.objects.get().amount == Decimal("12.00")

@@ -28,6 +28,8 @@
         form.querySelector("[data-price=total] strong").textContent = p.total + " " + p.currency;
         var pay = form.querySelector("button[value=pay]");
         if (pay) pay.textContent = "Pay " + p.total + " " + p.currency;
+        var shown = form.querySelector("[data-price=shown]");
+        if (shown) shown.value = p.total;
       })
       .catch(function () { /* the Apply button still works */ });
   }
