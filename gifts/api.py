@@ -80,6 +80,7 @@ class GiftView(MediaStoreView):
             recipient_email=details["recipientEmail"],
             scheduled_at=details["deliveryDate"],
             personal_note=details["personalNote"],
+            by_gifter=True,
         )
         return envelope(GiftOut(gift_for_gifter(request.user, gift.pk)).data)
 

@@ -161,6 +161,9 @@ class Gift(models.Model):
         "accounts.Subscription", null=True, blank=True, on_delete=models.PROTECT, related_name="gifts"
     )
     redeem_mode = models.CharField(max_length=6, blank=True)  # NEW | EXTEND, once claimed
+    recipient_changes = models.PositiveSmallIntegerField(
+        default=0, help_text="Times the gifter changed the recipient's address (limited: RECIPIENT_CHANGES_PER_GIFT)."
+    )
     resource_version = models.BigIntegerField(default=0, help_text="Milliseconds; bumped by every change.")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)

@@ -5,6 +5,7 @@ redemption. What redeeming would do, without doing it, is gifts/verification.py.
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest
@@ -19,6 +20,7 @@ from gifts.models import TRANSITIONS, Gift, GiftAction, GiftStatus, GiftTimeline
 from gifts.resources import gift_resource
 from gifts.selectors import gift_for_update, gifts_for_update
 from gifts.verification import RedeemRefused, RefusalReason, Verification, gift_by_code, verification_for
+from giftshop import ratelimit
 from giftshop.errors import ServiceError
 from giftshop.models import SiteSettings
 from giftshop.services import merchant_events_record
@@ -292,6 +294,7 @@ def gift_update(
     recipient_first_name=None,
     recipient_last_name=None,
     personal_note=None,
+    by_gifter=False,
     now=None,
 ):
     """Changes what is given (None: left as it is) for `action` (GiftAction.EDIT: the gifter; UPDATE: the merchant
@@ -299,7 +302,8 @@ def gift_update(
     errors name the fields as API `names` does (gift_fields_clean). A new delivery time moves the future
     subscription's provisional term with it. The gifter's (a past one means now) also moves the claim window; the
     merchant's must be in the future and before the claim expiry date. A delivered gift whose address changes is
-    emailed again there with the same code; an expired one is sent again with a fresh claim window."""
+    emailed again there with the same code; an expired one is sent again with a fresh claim window. The gifter
+    (`by_gifter`) changes the address a limited number of times (_recipient_change_allowed)."""
     now = now or timezone.now()
     gift = gift_for_update(gift_id, "offer", "gifter")
     gift.raise_refusal(action, now)
@@ -312,6 +316,9 @@ def gift_update(
     }
     changes = gift_fields_clean(names=names, **{name: value for name, value in given.items() if value is not None})
     comment = changes.pop("comment", None)
+    if by_gifter and changes.get("recipient_email", gift.recipient_email).lower() != gift.recipient_email.lower():
+        _recipient_change_allowed(gift)
+        changes["recipient_changes"] = F("recipient_changes") + 1
     if scheduled_at is not None:
         changes.update(_delivery_moved(gift, scheduled_at, now, moves_claim_window=action == GiftAction.EDIT))
     if changes:
@@ -329,6 +336,29 @@ def gift_update(
     )
     gift.refresh_from_db()
     return gift
+
+
+def _recipient_change_allowed(gift):
+    """A gifter may send a gift to another address a few times (typos happen), not without end: every change can
+    email a stranger. RECIPIENT_CHANGES_PER_GIFT per gift, and RECIPIENT_CHANGES_PER_HOUR over all of the gifter's
+    gifts; past either, support can still change it."""
+    if gift.recipient_changes >= settings.RECIPIENT_CHANGES_PER_GIFT:
+        raise ServiceError(
+            f"This gift's recipient has been changed {gift.recipient_changes} times, the most we allow; "
+            "contact us to change it again.",
+            code="too_many_recipient_changes",
+            field="recipient_email",
+            status=429,
+        )
+    try:
+        ratelimit.reserve("recipient-change", [f"customer:{gift.gifter_id}"], fail_open=True)
+    except ratelimit.LimitExceeded as limited:
+        raise ServiceError(
+            f"You have changed many recipients in the last hour. Try again in {limited.minutes} minutes.",
+            code="too_many_recipient_changes",
+            field="recipient_email",
+            status=429,
+        ) from None
 
 
 def _delivery_moved(gift, scheduled_at, now, *, moves_claim_window):
@@ -373,7 +403,7 @@ def _delivery_resend(gift):
     return email_queue(kind=Email.Kind.GIFT_DELIVERY, key=f"{prefix}{n}", to=gift.recipient_email, gift=gift)
 
 
-def gift_change_recipient(*, gift_id, recipient_email, actor, now=None):
+def gift_change_recipient(*, gift_id, recipient_email, actor, by_gifter=False, now=None):
     """Corrects where a `scheduled`, `unclaimed` or (storefront) `expired` gift goes (support, and the gifter after
     a bounce): gift_update's CHANGE_RECIPIENT."""
     return gift_update(
@@ -382,6 +412,7 @@ def gift_change_recipient(*, gift_id, recipient_email, actor, now=None):
         actor=actor,
         recipient_email=recipient_email,
         comment=f"recipient email changed by {actor}",
+        by_gifter=by_gifter,
         now=now,
     )
 

@@ -188,6 +188,7 @@ def gift_edit(request, gift_id):
                 recipient_email=data["recipient_email"],
                 scheduled_at=data["scheduled_at"] or timezone.now(),  # "Send it now"
                 personal_note=data["personal_note"],
+                by_gifter=True,
             )
         except ServiceError as error:
             add_service_error(form, error)
@@ -214,7 +215,7 @@ def correct_recipient(request, gift_id):
         address = form.cleaned_data["recipient_email"]
         try:
             actor = f"customer:{request.user.pk}"
-            services.gift_change_recipient(gift_id=gift.pk, recipient_email=address, actor=actor)
+            services.gift_change_recipient(gift_id=gift.pk, recipient_email=address, actor=actor, by_gifter=True)
         except ServiceError as error:
             form.add_error("recipient_email" if error.field == "recipient_email" else None, error.message)
             status = error.status

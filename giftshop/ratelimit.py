@@ -207,6 +207,7 @@ LIMITS = {
     "gift-code": ("GIFT_CODE_ATTEMPT_LIMIT", "GIFT_CODE_ATTEMPT_WINDOW"),
     "login": ("LOGIN_ATTEMPT_LIMIT", "LOGIN_ATTEMPT_WINDOW"),
     "register": ("REGISTER_LIMIT", "REGISTER_WINDOW"),
+    "recipient-change": ("RECIPIENT_CHANGES_PER_HOUR", "RECIPIENT_CHANGES_WINDOW"),
     # Paying with a stored card token that is not the payer's (a guessed or leaked one).
     "card-token": ("GIFT_CODE_ATTEMPT_LIMIT", "GIFT_CODE_ATTEMPT_WINDOW"),
 }

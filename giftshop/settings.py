@@ -43,6 +43,10 @@ LOGIN_ATTEMPT_WINDOW = env.int("LOGIN_ATTEMPT_WINDOW", default=15 * 60)
 # Registrations (web and storefront API) per client address per window: every attempt counts.
 REGISTER_LIMIT = env.int("REGISTER_LIMIT", default=10)
 REGISTER_WINDOW = env.int("REGISTER_WINDOW", default=60 * 60)
+# How often a gifter may send a gift to another address: per gift, and over all their gifts per hour.
+RECIPIENT_CHANGES_PER_GIFT = env.int("RECIPIENT_CHANGES_PER_GIFT", default=5)
+RECIPIENT_CHANGES_PER_HOUR = env.int("RECIPIENT_CHANGES_PER_HOUR", default=10)
+RECIPIENT_CHANGES_WINDOW = 60 * 60
 # Failed typed codes allowed from everyone together per window (seconds); past it an ERROR is logged once per window
 # and typed codes are paused (429) for GIFT_CODE_PAUSE_SECONDS while emailed links keep working. A botnet then gets
 # at most ~2,000 guesses an hour, 48,000 a day: with 100,000 live codes in 2^40, 100,000 * 48,000 / 2^40 = 0.004
