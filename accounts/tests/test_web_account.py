@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import PaymentMethod, Transaction
 from accounts.tests.factories import CustomerFactory, PaymentMethodFactory, SubscriptionFactory
+from accounts.tests.web import page
 from gifts.tests.factories import make_gift
 
 pytestmark = pytest.mark.django_db
@@ -18,19 +19,6 @@ pytestmark = pytest.mark.django_db
 
 def utc(*args):
     return datetime(*args, tzinfo=UTC)
-
-
-@pytest.fixture
-def customer(client):
-    customer = CustomerFactory(time_zone="America/New_York")
-    client.force_login(customer)
-    return customer
-
-
-def page(client, url):
-    response = client.get(url)
-    assert response.status_code == 200, response
-    return response.content.decode()
 
 
 def account_pages(gift):

@@ -4,48 +4,18 @@ reports each gift's outcome with its refund, and leaves one admin log entry and 
 import uuid
 
 import pytest
-from django.contrib.admin.models import LogEntry
-from django.contrib.contenttypes.models import ContentType
-from django.urls import reverse
 
 from accounts.models import Subscription
-from accounts.tests.factories import CustomerFactory
 from billing import gift_sales
 from billing.models import Invoice, Payment
-from gifts.models import Gift, GiftStatus, GiftTimeline
+from gifts.models import GiftStatus, GiftTimeline
 from gifts.tests.factories import make_gift
+from gifts.tests.gift_admin import act, log_entries, shown
 from gifts.tests.merchant import gifter_with_card
 from giftshop.models import Event
 from offers.tests.factories import OfferFactory
 
 pytestmark = pytest.mark.django_db
-
-CHANGELIST = "admin:gifts_gift_changelist"
-
-
-@pytest.fixture
-def support_user():
-    return CustomerFactory(is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def staff_client(client, support_user):
-    client.force_login(support_user)
-    return client
-
-
-def act(client, action, gifts, *, follow=True, **fields):
-    """Runs an admin action on the gifts, as the changelist's action form posts it."""
-    data = {"action": action, "_selected_action": [gift.pk for gift in gifts], **fields}
-    return client.post(reverse(CHANGELIST), data, follow=follow)
-
-
-def shown(response):
-    return [str(message) for message in response.context["messages"]]
-
-
-def log_entries(gift):
-    return LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(Gift), object_id=str(gift.pk))
 
 
 def test_cancelling_a_merchant_gift_in_the_admin_refunds_the_gifter(

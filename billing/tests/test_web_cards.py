@@ -4,22 +4,10 @@ refused number is never echoed) and removed, only by their owner."""
 import pytest
 
 from accounts.models import PaymentMethod
-from accounts.tests.factories import CustomerFactory, PaymentMethodFactory
+from accounts.tests.factories import PaymentMethodFactory
+from accounts.tests.web import page
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def customer(client):
-    customer = CustomerFactory(time_zone="America/New_York")
-    client.force_login(customer)
-    return customer
-
-
-def page(client, url):
-    response = client.get(url)
-    assert response.status_code == 200, response
-    return response.content.decode()
 
 
 def add_card(client, number, exp_month=12, exp_year=2030):

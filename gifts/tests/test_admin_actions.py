@@ -6,44 +6,19 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.contrib.admin.models import LogEntry
-from django.contrib.contenttypes.models import ContentType
 from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.tests.factories import CustomerFactory
 from emails.models import Email
 from gifts import services
-from gifts.models import Gift, GiftStatus
+from gifts.models import GiftStatus
 from gifts.tests.factories import GuestFactory, make_gift
+from gifts.tests.gift_admin import CHANGELIST, act, log_entries, shown
 from gifts.verification import GiftNotFound, gift_verify
 from giftshop.models import Event
 
 pytestmark = pytest.mark.django_db
-
-CHANGELIST = "admin:gifts_gift_changelist"
-
-
-@pytest.fixture
-def support_user():
-    return CustomerFactory(is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def staff_client(client, support_user):
-    client.force_login(support_user)
-    return client
-
-
-def act(client, action, gifts, *, follow=True, **fields):
-    """Runs an admin action on the gifts, as the changelist's action form posts it."""
-    data = {"action": action, "_selected_action": [gift.pk for gift in gifts], **fields}
-    return client.post(reverse(CHANGELIST), data, follow=follow)
-
-
-def shown(response):
-    return [str(message) for message in response.context["messages"]]
 
 
 def delivered_gift(**fields):
@@ -58,10 +33,6 @@ def delivered_gift(**fields):
 
 def delivery_emails():
     return [message for message in mail.outbox if message.subject.startswith("You've received a gift")]
-
-
-def log_entries(gift):
-    return LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(Gift), object_id=str(gift.pk))
 
 
 def updates(gift):

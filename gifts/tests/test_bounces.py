@@ -8,38 +8,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
-from emails.models import Email
-from emails.tests.mailgun import ANYMAIL, BOUNCED_ADDRESS, START, bounce_of, post_webhook
+from emails.tests.mailgun import BOUNCED_ADDRESS, START, bounce_of, delivery_of, post_webhook
 from gifts import services
 from gifts.models import Gift, GiftStatus
 from gifts.tests.factories import make_gift
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def mailgun(settings):
-    settings.EMAIL_BACKEND = "emails.tests.mailgun.MailgunLikeBackend"
-    settings.ANYMAIL = ANYMAIL
-
-
-@pytest.fixture
-def gifter():
-    return CustomerFactory(email="gifter@example.com")
-
-
-@pytest.fixture
-def delivered(gifter, time_machine):
-    """A gift delivered at START to an address that does not exist (the ESP accepted the message)."""
-    time_machine.move_to(START, tick=False)
-    gift = make_gift(gifter=gifter, recipient_email=BOUNCED_ADDRESS, now=START)
-    assert services.deliver_due_gifts() == 1
-    mail.outbox.clear()
-    return gift
-
-
-def delivery_of(gift):
-    return Email.objects.filter(gift=gift, kind=Email.Kind.GIFT_DELIVERY).latest("pk")
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mailgun")]
 
 
 @pytest.fixture

@@ -47,6 +47,7 @@ from gifts.tests.factories import GiftFactory, GuestFactory
 from gifts.tests.fake_postmark import FakePostmark, children, running
 from gifts.tests.merchant import MerchantClient, gift_params, gifter_with_card
 from giftshop.celery import app
+from giftshop.tests.processes import stop_process
 from offers.tests.factories import OfferFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_broker, pytest.mark.django_db(transaction=True)]
@@ -72,19 +73,6 @@ def _wait_for(condition, *, timeout, interval=0.5):
     return True
 
 
-def _stop(process):
-    """Warm shutdown (SIGTERM, as a supervisor sends it), then SIGKILL for the process and any pool child left."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-
-
 class CeleryProcesses:
     """Workers and beats as subprocesses, each in a process group of its own (so a test can SIGKILL one with its
     pool), each logging into `<name>.log` in the test's tmp dir, appended to when it is started again."""
@@ -95,7 +83,7 @@ class CeleryProcesses:
     def start(self, name, *, concurrency=2):
         """Starts (or starts again) `worker…` (with `concurrency` pool processes) or `beat…`, as the name begins."""
         if name in self.processes:
-            _stop(self.processes[name])
+            stop_process(self.processes[name])
         if name.startswith("beat"):
             command = [*CELERY, "beat", "--loglevel", "INFO", "--schedule", str(self.tmp_path / f"{name}-schedule")]
         else:
@@ -129,7 +117,7 @@ class CeleryProcesses:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
         for process in self.processes.values():
-            _stop(process)
+            stop_process(process)
 
 
 @pytest.fixture
@@ -579,7 +567,7 @@ class Chaos:
         """Once the emails with `keys` are done: with beat stopped the worker empties the queue (no task requeues
         itself forever), the provider got each email at most twice, and none stayed `sending` much longer than
         the stuck timeout."""
-        _stop(self.celery.processes["beat"])
+        stop_process(self.celery.processes["beat"])
         queue = redis.Redis.from_url(self.broker.url)
         # A killed worker's unacknowledged messages (prefetch 1, 2 processes) wait for the visibility timeout.
         assert _wait_for(lambda: queue.llen("celery") == 0 and queue.hlen("unacked") <= 2, timeout=30), "still queued"

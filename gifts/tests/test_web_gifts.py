@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.tests.factories import CustomerFactory
+from accounts.tests.web import page
 from gifts.models import GiftStatus
 from gifts.tests.factories import GiftFactory, GuestFactory, make_gift
 
@@ -17,19 +18,6 @@ CLOSED = "Delivery details can be changed until the end of the day before the de
 
 def utc(*args):
     return datetime(*args, tzinfo=UTC)
-
-
-@pytest.fixture
-def customer(client):
-    customer = CustomerFactory(time_zone="America/New_York")
-    client.force_login(customer)
-    return customer
-
-
-def page(client, url):
-    response = client.get(url)
-    assert response.status_code == 200, response
-    return response.content.decode()
 
 
 def test_it_hides_another_customers_gift_behind_a_404(client, customer):

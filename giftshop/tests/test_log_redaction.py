@@ -3,8 +3,6 @@
 import logging
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +19,7 @@ from gifts.models import GiftStatus
 from gifts.tests.factories import GiftFactory
 from giftshop.logs import RedactSecrets, redact
 from giftshop.mediastore import issue_jwt
+from giftshop.tests.processes import free_port, stop_process
 
 
 def test_it_masks_codes_in_the_redeem_links_query_and_in_the_storefront_paths():
@@ -52,24 +51,6 @@ def test_djangos_own_handlers_carry_the_filter():
 GUNICORN = [sys.executable, "-m", "gunicorn", "giftshop.wsgi"]
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stop(process):
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-
-
 def _wait_for(condition, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -95,7 +76,7 @@ def test_a_redeem_by_link_and_a_refused_api_redeem_leave_no_code_in_gunicorns_or
     env["STATIC_ROOT"] = str(tmp_path / "static")
     collect = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"]  # the Procfile's release step
     subprocess.run(collect, cwd=settings.BASE_DIR, env=env, check=True, timeout=120)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     web_log, worker_log = tmp_path / "gunicorn.log", tmp_path / "worker.log"
     # Started as the Procfile starts them: gunicorn reads gunicorn.conf.py from the working directory.
@@ -126,8 +107,8 @@ def test_a_redeem_by_link_and_a_refused_api_redeem_leave_no_code_in_gunicorns_or
         # The gifter's "your gift was redeemed" email goes out through the worker.
         assert _wait_for(lambda: "succeeded" in worker_log.read_text())
     finally:
-        _stop(web)
-        _stop(worker)
+        stop_process(web)
+        stop_process(worker)
     logs = web_log.read_text() + worker_log.read_text()
     assert "/redeem/?giftCode=••••-" in logs and "t=••••" in logs  # the access log saw the link, masked
     assert "/mediastore/gifts/redeem/••••-" in logs  # and Django's "Not Found" warning

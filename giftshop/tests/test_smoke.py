@@ -3,7 +3,6 @@
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +11,9 @@ import urllib.request
 import pytest
 from django.conf import settings
 
+from giftshop.tests.processes import free_port
+
 pytestmark = pytest.mark.slow
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _get(url, timeout=120):
@@ -43,7 +38,7 @@ def _wait_for_line(path, pattern, timeout):
 
 @pytest.fixture
 def running_product(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {
         key: value
         for key, value in os.environ.items()
