@@ -79,6 +79,14 @@ class Customer(AbstractBaseUser, PermissionsMixin):
     def __str__(self):
         return self.email
 
+    @property
+    def mailbox_secured(self):
+        """Whether only the owner of the address can be using this account: it proved the mailbox (an emailed link),
+        or it has no password yet (nobody can log in until someone proves the mailbox by choosing one). An account
+        registered with a password for an address it never proved may be someone else's squatting it: gifts sent
+        to the address do not land there by themselves."""
+        return self.email_verified_at is not None or not self.has_usable_password()
+
     def session_stamp(self):
         """Changes with the password (any change, by any path): storefront tokens carry the stamp they were issued
         with and stop working when it no longer matches, as Django's session hash does for web sessions."""

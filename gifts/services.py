@@ -15,7 +15,7 @@ from accounts.models import Customer, Subscription
 from accounts.selectors import customer_for_email
 from emails.models import Email
 from emails.services import email_queue, send_claimed_emails
-from gifts import signals
+from gifts import codes, signals
 from gifts.models import TRANSITIONS, Gift, GiftAction, GiftStatus, GiftTimeline, gift_fields_clean, scheduled_or_now
 from gifts.resources import gift_resource
 from gifts.selectors import gift_for_update, gifts_for_update
@@ -217,6 +217,9 @@ def _deliver_batch(gifts, now):
     for gift in gifts:
         if gift.auto_claim:
             receiver = gift.receiver or customer_for_email(gift.recipient_email)
+            if not receiver.mailbox_secured:  # possibly a squatter's: the emailed link lets the owner redeem it
+                logger.info("gift %s not auto-claimed: the receiver's address is not verified", gift.pk)
+                continue
             try:
                 _redeem_locked(
                     Gift.objects.select_related("offer", "gifter").get(pk=gift.pk), receiver, now, actor="auto_claim"
@@ -455,7 +458,11 @@ def gift_redeem(*, customer, code, now=None):
     order), re-checks everything under the lock, and creates or extends the subscription."""
     now = now or timezone.now()
     gift = gift_by_code(code, lock=True)
-    return _redeem_locked(gift, customer, now, actor=f"customer:{customer.pk}")
+    verification = _redeem_locked(gift, customer, now, actor=f"customer:{customer.pk}")
+    if codes.is_link_token(code) and customer.email.lower() == gift.recipient_email.lower():
+        # The link's token was emailed to this address: redeeming with it proves the mailbox.
+        Customer.objects.filter(pk=customer.pk, email_verified_at__isnull=True).update(email_verified_at=now)
+    return verification
 
 
 def gift_claim(*, gift_id, receiver=None, now=None, actor="merchant", action=None):

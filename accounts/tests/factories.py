@@ -13,6 +13,7 @@ class CustomerFactory(factory.django.DjangoModelFactory):
         skip_postgeneration_save = True
 
     email = factory.Sequence(lambda n: f"customer{n}@example.com")
+    email_verified_at = factory.LazyFunction(timezone.now)  # a customer as they are once they used an emailed link
     first_name = "Casey"
     last_name = factory.Sequence(lambda n: f"Customer{n}")
     password = factory.PostGenerationMethodCall("set_password", "correct horse battery staple")

@@ -18,6 +18,7 @@ class GuestFactory(CustomerFactory):
     there is no password to hash)."""
 
     password = factory.PostGenerationMethodCall("set_unusable_password")
+    email_verified_at = None
 
     @factory.post_generation
     def save_password(obj, create, extracted, **kwargs):  # declared after `password`, so it saves its result
