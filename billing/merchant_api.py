@@ -28,15 +28,12 @@ from giftshop.chargebee import (
     ChargebeeError,
     MerchantView,
     answers,
-    apply_filters,
     boolean,
     get_or_not_found,
     group,
     idempotency_record_of,
     integer,
-    listing,
     page_answer,
-    paginate,
     scalar,
     timestamp,
     wrong_value,
@@ -312,10 +309,11 @@ class InvoicesView(MerchantView):
         responses=answers(INVOICE, many=True),
     )
     def get(self, request):
-        params = self.params(request)
-        rows, next_offset = paginate(apply_filters(_invoices(), params, {"customer_id": "customer_id"}), params)
-        return Response(
-            listing([{"invoice": invoice_resource(i, subscription_id=_subscription_id(i))} for i in rows], next_offset)
+        return page_answer(
+            _invoices(),
+            self.params(request),
+            lambda i: {"invoice": invoice_resource(i, subscription_id=_subscription_id(i))},
+            filters={"customer_id": "customer_id"},
         )
 
 
