@@ -80,6 +80,41 @@ def customer_password_set(*, customer, password, verified=False):
     return customer
 
 
+@transaction.atomic
+def customer_for_gift_link(*, email, password, first_name="", last_name=""):
+    """The account of a gift's recipient who chose a password on the page the gift email's link opened: its token
+    was delivered to `email`, so it proves the mailbox. A new account, or the one made without a password for a
+    gift (or a guest checkout), takes the password and is marked verified. An account that has a password is never
+    changed here: its owner logs in (or asks for a password link) instead."""
+    email = validation.email_address(email, field="email")
+    # Locked, so two submissions at once cannot both find the account without a password.
+    existing = Customer.objects.select_for_update().filter(email__iexact=email).first()
+    if existing is not None and (existing.has_usable_password() or not existing.is_active):
+        raise ServiceError(
+            "This email address already has an account: log in to redeem your gift.", code="USER0002", status=409
+        )
+    names = {
+        "first_name": validation.single_line(first_name, field="first_name", max_length=150),
+        "last_name": validation.single_line(last_name, field="last_name", max_length=150),
+    }
+    try:
+        validate_password(password, user=existing or Customer(email=email, **names))
+    except ValidationError as error:
+        raise ServiceError(" ".join(error.messages), field="password") from None
+    if existing is None:
+        try:
+            with transaction.atomic():
+                existing = Customer.objects.create_user(email, **names)
+        except IntegrityError:
+            raise ServiceError("A customer with this email already exists.", code="USER0002", status=409) from None
+    elif any(names.values()):
+        changed = [name for name, value in names.items() if value]
+        for name in changed:
+            setattr(existing, name, names[name])
+        existing.save(update_fields=changed)
+    return customer_password_set(customer=existing, password=password, verified=True)
+
+
 def customer_login(*, email, password):
     customer = authenticate(username=(email or "").strip().lower(), password=password or "")
     if customer is None:

@@ -77,6 +77,18 @@ class GiftAdmin(gifts_admin.GiftAdmin):
 
     @admin.action(description="Cancel (refund the gifter)", permissions=["change"])
     def cancel(self, request, queryset):
+        if "apply" not in request.POST:
+            return self._confirm(
+                request,
+                queryset,
+                action="cancel",
+                title="Cancel gifts and refund the gifters",
+                explanation="These gifts are cancelled: their codes stop working, a scheduled one is never"
+                " delivered, and what each gifter paid is refunded in full to their card. Each gifter is told by"
+                " email. This cannot be undone.",
+                button="Yes, cancel and refund",
+            )
+
         def change(gift):
             gift = gift_sales.gift_cancel(gift_id=gift.pk, actor=gifts_admin.admin_actor(request))
             return f"cancelled; {_refund_note(gift)}."

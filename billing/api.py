@@ -23,6 +23,7 @@ from giftshop.mediastore import (
     invalid_body,
     unix,
 )
+from giftshop.timezones import validate_time_zone
 from offers.selectors import offer_get
 
 # The publisher's payment methods (Cleeng: GET /payment-methods). The built-in gateway is the sandbox.
@@ -115,6 +116,14 @@ class OrderCreateIn(serializers.Serializer):
 class DeliveryDetailsIn(serializers.Serializer):
     recipientEmail = serializers.CharField(required=False, allow_blank=True, max_length=254)
     deliveryDate = UnixTimeField(required=False, allow_null=True)
+    timeZone = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        validators=[validate_time_zone],
+        help_text="The IANA time zone the delivery date was chosen in (e.g. America/Los_Angeles): the gifter's "
+        "pages and emails show the delivery time there. Optional: without it, the customer's own zone.",
+    )
     personalNote = serializers.CharField(
         required=False, allow_blank=True, trim_whitespace=False, max_length=NOTE_MAX_LENGTH
     )
@@ -186,6 +195,7 @@ class OrderView(MediaStoreView):
             ("recipientEmail", "recipient_email"),
             ("deliveryDate", "scheduled_at"),
             ("personalNote", "personal_note"),
+            ("timeZone", "time_zone"),
         ):
             if wire in details:
                 changes[name] = details[wire]

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from accounts.emails import set_password_url
 from accounts.models import Subscription
+from billing.models import Payment
 
 
 def order_receipt(email):
@@ -38,5 +39,27 @@ def term_ending(email):
         "currency": subscription.offer.currency,
         "payment_methods_url": f"{settings.SITE_URL}{reverse('accounts:payment_methods')}",
         "set_password_url": set_password_url(customer),
+        "site_url": settings.SITE_URL,
+    }
+
+
+def gift_cancelled(email):
+    """The gifter's notice that their gift was cancelled, with the refund of what they paid (no code). Sent just
+    after the cancellation commits, usually before the gateway answers the refund, so it names the charge being
+    refunded rather than the refund's outcome (a failed refund stays pending for support to retry)."""
+    gift = email.gift
+    paid = (
+        Payment.objects.filter(kind=Payment.Kind.CHARGE, status=Payment.Status.SUCCEEDED, invoice_id=gift.invoice_id)
+        .order_by("pk")
+        .first()
+        if gift.invoice_id
+        else None
+    )
+    return {
+        "gift": gift,
+        "offer": gift.offer,
+        "paid": paid,
+        "gifts_url": f"{settings.SITE_URL}{reverse('gifts:gifts')}",
+        "set_password_url": set_password_url(gift.gifter),
         "site_url": settings.SITE_URL,
     }

@@ -23,6 +23,8 @@ from billing.services import (
     refund,
     refunded_on_failure,
 )
+from emails.models import Email
+from emails.services import email_queue
 from gifts import services
 from gifts.models import Gift, GiftAction, GiftStatus, gift_fields_clean, scheduled_or_now
 from gifts.selectors import gift_for_update
@@ -199,6 +201,8 @@ def gift_cancel(*, gift_id, now=None, actor="merchant"):
         gift = gift_for_update(gift_id)
         gift.raise_refusal(GiftAction.CANCEL, now)
         services.gift_transition(gift_ids=[gift.pk], to=GiftStatus.CANCELLED, now=now, actor=actor, cancelled_at=now)
+        # A gift is cancelled once (the transition refuses a second time), so one key per gift.
+        email_queue(kind=Email.Kind.GIFT_CANCELLED, key=f"gift:{gift.pk}:cancelled", to=gift.gifter.email, gift=gift)
         Subscription.objects.filter(gifts=gift, status=Subscription.Status.FUTURE).update(
             status=Subscription.Status.CANCELLED, cancelled_at=now, updated_at=now
         )

@@ -10,6 +10,7 @@ from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from gifts.models import NOTE_MAX_LENGTH
+from giftshop.timezones import validate_time_zone
 from offers.models import currency_validator
 
 ORDER_LIFETIME = timedelta(hours=24)
@@ -44,6 +45,12 @@ class Order(models.Model):
     buy_as_gift = models.BooleanField(default=False)
     recipient_email = models.EmailField(blank=True)
     scheduled_at = models.DateTimeField(null=True, blank=True, help_text="Empty or past: deliver at once.")
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="The zone the delivery time was chosen in (the gift keeps it); empty: the buyer's zone.",
+    )
     personal_note = models.CharField(max_length=NOTE_MAX_LENGTH, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     checkout_key = models.CharField(

@@ -115,9 +115,11 @@ def order_update(
     recipient_email=_UNSET,
     scheduled_at=_UNSET,
     personal_note=_UNSET,
+    time_zone=_UNSET,
 ):
     """Changes any subset of an unpaid order and prices it again. `scheduled_at` is an aware datetime (a past
-    one means deliver at once) or None."""
+    one means deliver at once) or None; `time_zone` the IANA zone it was chosen in (the gift shows its times
+    there)."""
     order = Order.objects.select_for_update(of=("self",)).select_related("offer").get(pk=order.pk)
     now = timezone.now()
     if order.status != Order.Status.PENDING:
@@ -142,6 +144,8 @@ def order_update(
         order.scheduled_at = scheduled_at
     if personal_note is not _UNSET:
         order.personal_note = gift_fields_clean(names="mediastore", personal_note=personal_note)["personal_note"]
+    if time_zone is not _UNSET:
+        order.time_zone = time_zone or ""
     _price(order)
     order.save(
         update_fields=[
@@ -151,6 +155,7 @@ def order_update(
             "recipient_email",
             "scheduled_at",
             "personal_note",
+            "time_zone",
             *PRICE_FIELDS,
         ]
     )
@@ -513,11 +518,14 @@ def checkout(
     recipient_email="",
     scheduled_at=None,
     personal_note="",
+    time_zone="",
     payment_method=None,
     card_token=None,
 ):
     """The web checkout in one call: the order for this form render (found again on a double submit or a retry
-    after a decline), updated and paid. Returns the paid order; raises OrderError or PaymentError."""
+    after a decline), updated and paid. Returns the paid order; raises OrderError or PaymentError. A guest's new
+    account (no password, no zone yet) takes the zone chosen for the gift: its emails and pages then show
+    times there."""
     order = Order.objects.filter(checkout_key=checkout_key).first()
     if order is None:
         try:
@@ -536,7 +544,12 @@ def checkout(
         return order
     changes = {"buy_as_gift": as_gift, "coupon_code": coupon_code or None}
     if as_gift:
-        changes.update(recipient_email=recipient_email, scheduled_at=scheduled_at, personal_note=personal_note)
+        changes.update(
+            recipient_email=recipient_email, scheduled_at=scheduled_at, personal_note=personal_note, time_zone=time_zone
+        )
+        if time_zone and not customer.time_zone and not customer.has_usable_password():
+            Customer.objects.filter(pk=customer.pk, time_zone="").update(time_zone=time_zone)
+            customer.time_zone = time_zone
     try:
         order = order_update(order=order, **changes)
         order_pay(order=order, payment_method=payment_method, card_token=card_token)

@@ -124,6 +124,7 @@ def _pay(request, form, offer, as_gift, customer):
             recipient_email=data.get("recipient_email", ""),
             scheduled_at=data.get("scheduled_at"),
             personal_note=data.get("personal_note", ""),
+            time_zone=data.get("time_zone", ""),
             payment_method=method,
             card_token=token,
         )
@@ -141,7 +142,9 @@ def _pay(request, form, offer, as_gift, customer):
 
 def order_for_visitor(request, order_id):
     """The access rule for the thank-you page: the buyer, or the guest session that paid it."""
-    order = get_object_or_404(Order.objects.select_related("offer", "customer", "gift"), pk=order_id)
+    order = get_object_or_404(
+        Order.objects.select_related("offer", "customer", "gift__gifter", "gift__receiver"), pk=order_id
+    )
     own = request.user.is_authenticated and order.customer_id == request.user.pk
     if not own and order.pk not in request.session.get(GUEST_ORDERS, []):
         raise Http404("Order not found.")
@@ -153,11 +156,8 @@ def thanks(request, order_id):
     gift = getattr(order, "gift", None)
     context = {"order": order, "offer": order.offer, "gift": gift}
     if gift is not None:
-        zone = order.customer.zone()
         context.update(
-            zone=zone.key,
-            delivery_local=gift.scheduled_at.astimezone(zone),
-            edit_until_local=gift.edit_cutoff().astimezone(zone),
+            times=gift.delivery_in_words(),  # in the zone chosen at checkout
             # A gift sent now (or today) is past its cutoff already: say so, rather than show a past deadline.
             edit_refusal=gift.refusal(GiftAction.EDIT, timezone.now()),
             guest=not request.user.is_authenticated,

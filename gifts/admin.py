@@ -3,14 +3,15 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 
 from emails.admin import EmailInline
 from emails.models import Email
-from gifts import reports, services
+from gifts import codes, reports, services
 from gifts.models import Gift, GiftTimeline, gift_fields_clean
 from giftshop.errors import ServiceError
 
@@ -61,6 +62,10 @@ def admin_actor(request):
     return f"admin:{request.user.get_username()}"[:100]  # GiftTimeline.actor's length
 
 
+# The session key of the gifts whose new codes the one-time page shows: ids and versions, never a code.
+REISSUED_SESSION_KEY = "gifts_admin_reissued"
+
+
 def _csv_response(queryset):
     response = StreamingHttpResponse(reports.gifts_csv_lines(queryset), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="gifts-{timezone.now():%Y%m%d-%H%M%S}.csv"'
@@ -69,18 +74,8 @@ def _csv_response(queryset):
 
 @admin.register(Gift)
 class GiftAdmin(admin.ModelAdmin):
-    list_display = [
-        "id",
-        "masked_code",
-        "status",
-        "offer",
-        "gifter",
-        "recipient_email",
-        "scheduled_at",
-        "sent_at",
-        "claimed_at",
-        "source",
-    ]
+    # Few enough columns to fit 1280 px beside the filters; the gifter, dates and source are on the change page.
+    list_display = ["id", "masked_code", "status", "offer", "recipient_email", "scheduled_at"]
     list_filter = [
         "status",
         UndeliverableFilter,
@@ -92,7 +87,7 @@ class GiftAdmin(admin.ModelAdmin):
         "claimed_at",
     ]
     search_fields = ["=id", "gifter__email", "recipient_email", "=code_last4"]
-    search_help_text = "Gift id, gifter or recipient email, or the last four characters of the code."
+    search_help_text = "Gift id, gifter or recipient email, the whole code, or its last four characters."
     date_hierarchy = "scheduled_at"
     list_select_related = ["offer", "gifter"]
     ordering = ["-created_at"]
@@ -136,6 +131,34 @@ class GiftAdmin(admin.ModelAdmin):
     def masked_code(self, gift):
         return gift.masked_code
 
+    def changelist_view(self, request, extra_context=None):
+        # Without the admin's app list beside it (the breadcrumbs lead there), the list and its filters fit 1280 px.
+        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+
+    def get_search_results(self, request, queryset, search_term):
+        """Also finds the gift whose whole code was typed, through the code's keyed hash (no column holds a code)."""
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            raw = codes.normalize(search_term)
+        except codes.InvalidCode:
+            return found, may_have_duplicates
+        return found | queryset.filter(code_digest=codes.digest(raw)), may_have_duplicates
+
+    def _confirm(self, request, queryset, *, action, title, explanation, button):
+        """The page an action that cannot be undone shows first; its form posts the action again with `apply`."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.opts,
+            "gifts": queryset.select_related("gifter").order_by("pk"),
+            "explanation": explanation,
+            "action": action,
+            "button": button,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/gifts/gift/confirm_action.html", context)
+
     def _for_each(self, request, queryset, change, done):
         """Calls `change(gift)` (a service) for each selected gift, one transaction each, and reports every
         outcome. `done`: what the admin log records; the user's message is what `change` returns."""
@@ -159,13 +182,45 @@ class GiftAdmin(admin.ModelAdmin):
 
     @admin.action(description="Reissue the code", permissions=["change"])
     def reissue_code(self, request, queryset):
+        if "apply" not in request.POST:
+            return self._confirm(
+                request,
+                queryset,
+                action="reissue_code",
+                title="Reissue the code",
+                explanation="These gifts get a new code and their old code stops working. A gift already delivered"
+                " is emailed to its recipient again, with the new code; each gifter is told by email (without the"
+                " code). The new codes are shown once, on the next page.",
+                button="Yes, reissue the codes",
+            )
+        reissued = []
+
         def change(gift):
             gift = services.gift_reissue_code(gift_id=gift.pk, actor=admin_actor(request))
+            reissued.append([gift.pk, gift.resource_version])
             emailed = " It is emailed to the recipient." if gift.status == Gift.Status.UNCLAIMED else ""
-            # Shown this once (messages are consumed when displayed): support passes it to the gifter.
-            return f"the old code no longer works; the new code is {gift.code}.{emailed}"
+            return f"the old code no longer works; the new code is shown below, this once.{emailed}"
 
         self._for_each(request, queryset, change, "Reissued the code.")
+        if not reissued:
+            return None
+        # Not in the message list (messages are stored, in the session or a cookie): the one-time page derives each
+        # code from the gift when it is shown, and forgets which gifts it was about.
+        request.session[REISSUED_SESSION_KEY] = reissued
+        return HttpResponseRedirect(reverse("admin:gifts_gift_reissued"))
+
+    def reissued_view(self, request):
+        """The new codes of the gifts just reissued, once: the list is taken out of the session as it is read, so
+        reloading (or going Back to) the page shows them no more."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        versions = dict(request.session.pop(REISSUED_SESSION_KEY, []))
+        gifts = Gift.objects.filter(pk__in=versions).order_by("pk")
+        # A gift reissued again meanwhile has another code than the one this page was for: it is left out.
+        shown = [gift for gift in gifts if gift.resource_version == versions[gift.pk]]
+        response = self._report(request, "admin/gifts/gift/reissued.html", "New gift codes", gifts=shown)
+        add_never_cache_headers(response)  # no copy in the browser's cache or history either
+        return response
 
     @admin.action(description="Change recipient email", permissions=["change"])
     def change_recipient(self, request, queryset):
@@ -207,6 +262,7 @@ class GiftAdmin(admin.ModelAdmin):
                 name="gifts_gift_beat_schedule",
             ),
             path("export.csv", self.admin_site.admin_view(self.export_view), name="gifts_gift_export"),
+            path("reissued/", self.admin_site.admin_view(self.reissued_view), name="gifts_gift_reissued"),
             *super().get_urls(),
         ]
 
@@ -222,6 +278,7 @@ class GiftAdmin(admin.ModelAdmin):
         self._require_view_permission(request)
         context = {
             "weeks": reports.gift_dashboard(),
+            "weeks_shown": reports.DASHBOARD_WEEKS,
             "definitions": reports.DEFINITIONS,
             "guessing": reports.code_guessing(),
         }

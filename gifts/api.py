@@ -18,6 +18,7 @@ from giftshop.mediastore import (
     in_envelope,
     unix,
 )
+from giftshop.timezones import validate_time_zone
 
 
 class GiftDeliveryOut(serializers.Serializer):
@@ -53,6 +54,13 @@ class GiftDeliveryIn(serializers.Serializer):
     recipientEmail = serializers.CharField(max_length=254)
     deliveryDate = UnixTimeField()
     personalNote = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=NOTE_MAX_LENGTH)
+    timeZone = serializers.CharField(
+        required=False,
+        max_length=64,
+        validators=[validate_time_zone],
+        help_text="The IANA time zone the delivery date was chosen in (e.g. America/Los_Angeles): the gifter's "
+        "pages and emails show the delivery time there. Optional: without it, the zone is left as it is.",
+    )
 
 
 class GiftPatchIn(serializers.Serializer):
@@ -80,6 +88,7 @@ class GiftView(MediaStoreView):
             recipient_email=details["recipientEmail"],
             scheduled_at=details["deliveryDate"],
             personal_note=details["personalNote"],
+            time_zone=details.get("timeZone"),
             by_gifter=True,
         )
         return envelope(GiftOut(gift_for_gifter(request.user, gift.pk)).data)

@@ -22,9 +22,11 @@ from django.conf import settings
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{8}$")
-# Crockford decoding: case-insensitive, O is 0, I and L are 1; hyphens and spaces are ignored.
+# Crockford decoding: case-insensitive, O is 0, I and L are 1; hyphens and spaces are ignored, and so are the dashes
+# a pasted code may carry (word processors and mail clients turn "-" into en or em dashes): every Unicode hyphen and
+# dash of the Pd class a code could meet, the minus sign, and their small and full-width forms.
 _LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
-_IGNORED = re.compile(r"[\s\-_]+")
+_IGNORED = re.compile(r"[\s\-_\u2010-\u2015\u2212\ufe58\ufe63\uff0d]+")
 LINK_TOKEN_BYTES = 16  # 128 bits (ASVS 11.5.1)
 _LINK_TOKEN_RE = re.compile(r"^([1-9][0-9]{0,18})\.([A-Za-z0-9_-]{22})$")
 

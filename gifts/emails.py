@@ -41,16 +41,13 @@ def gift_delivered(email):
 
 def gift_receipt(email):
     gift = email.gift
-    zone = gift.gifter.zone()
     return {
         **_gift_context(gift),
         "code": gift.code,
         "order": gift.order,
         "invoice": gift.invoice,
-        "delivery_local": gift.scheduled_at.astimezone(zone),
-        "edit_until_local": gift.edit_cutoff().astimezone(zone),
+        "times": gift.delivery_in_words(),  # in the zone chosen at checkout
         "editable": gift.refusal(GiftAction.EDIT, timezone.now()) is None,  # not for a gift sent now: too late
-        "zone": zone.key,
         "set_password_url": set_password_url(gift.gifter),
     }
 
@@ -83,6 +80,18 @@ def gift_bounced(email):
         **_gift_context(gift),
         "address": bounced_email_of_notice(email).to_email,
         "correct_url": f"{settings.SITE_URL}{reverse('gifts:correct_recipient', args=[gift.pk])}",
+        "set_password_url": set_password_url(gift.gifter),
+    }
+
+
+def gift_code_replaced(email):
+    """The gifter's notice that support replaced their gift's code (the old one no longer works). Never the code:
+    it is the recipient's (the gifter's own pages show only its last four characters)."""
+    gift = email.gift
+    return {
+        **_gift_context(gift),
+        "delivered": gift.sent_at is not None,
+        "gift_url": f"{settings.SITE_URL}{reverse('gifts:gifts')}#gift-{gift.pk}",
         "set_password_url": set_password_url(gift.gifter),
     }
 

@@ -7,7 +7,7 @@ from django import forms
 from django.utils import timezone
 
 from giftshop.models import SiteSettings
-from giftshop.timezones import ZONES, local_to_utc
+from giftshop.timezones import local_to_utc, zone_choices
 
 UI_NOTE_LIMIT = 150
 # A delivery date without a time means 09:00 in the chosen time zone (the recipient's, ideally).
@@ -42,7 +42,9 @@ class GiftDetailsForm(forms.Form):
     delivery_time = forms.TimeField(
         label="Delivery time", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
     )
-    time_zone = forms.ChoiceField(label="Time zone", choices=[(z, z) for z in ZONES])
+    # A <select>, not an <input list> with a datalist: it can only post a canonical zone, with or without the
+    # page's script, and a browser's select finds an option as its name is typed ("Europe/Ber…").
+    time_zone = forms.ChoiceField(label="Time zone", choices=zone_choices)
     personal_note = NoteField(
         label="Personal note",
         required=False,
@@ -50,12 +52,17 @@ class GiftDetailsForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "maxlength": UI_NOTE_LIMIT, "data-counter": "note-counter"}),
     )
 
-    def __init__(self, *args, customer=None, **kwargs):
+    def __init__(self, *args, customer=None, zone_name="", **kwargs):
+        """`zone_name`: the zone already chosen (the gift's, on its edit page); else the customer's, else the
+        site's, which the page's script replaces with the browser's zone."""
         super().__init__(*args, **kwargs)
-        chosen = customer.time_zone if customer is not None else ""
-        self.fields["time_zone"].initial = chosen or SiteSettings.load().time_zone
+        chosen = zone_name or (customer.time_zone if customer is not None else "")
+        site_zone = SiteSettings.load().time_zone
+        field = self.fields["time_zone"]
+        field.initial = chosen or site_zone
+        field.choices = zone_choices([chosen, site_zone])
         if not chosen:  # a guess: the page's script may replace it with the browser's zone
-            self.fields["time_zone"].widget.attrs["data-guess"] = "1"
+            field.widget.attrs["data-guess"] = "1"
 
 
 def clean_gift_details(form, data):
@@ -78,18 +85,17 @@ def clean_gift_details(form, data):
 
 
 class GiftEditForm(GiftDetailsForm):
-    """Checkout's gift details, with the delivery time read in the gifter's own time zone."""
+    """Checkout's gift details, prefilled in the zone the gift's time was chosen in (`zone_name`); a new zone
+    reads the date and time typed in it."""
 
-    def __init__(self, *args, zone_name, **kwargs):
-        super().__init__(*args, **kwargs)
-        del self.fields["time_zone"]
-        self.zone_name = zone_name
-        self.fields["delivery_date"].help_text = f"Date and time are in your time zone, {zone_name}."
+    def __init__(self, data=None, *args, zone_name, **kwargs):
+        if data is not None and not data.get("time_zone"):  # a page from before the zone could be changed
+            data = data.copy()
+            data["time_zone"] = zone_name
+        super().__init__(data, *args, zone_name=zone_name, **kwargs)
 
     def clean(self):
-        data = super().clean()
-        data["time_zone"] = self.zone_name
-        return clean_gift_details(self, data)
+        return clean_gift_details(self, super().clean())
 
 
 class RecipientForm(forms.Form):

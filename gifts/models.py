@@ -2,8 +2,9 @@
 its timestamps; next to it, every other rule of one gift: which actions its state allows (ACTIONS, Gift.refusal), when
 its claim window has passed, and how its text fields are checked."""
 
+import zoneinfo
 from datetime import UTC, datetime, time
-from functools import partial
+from functools import cached_property, partial
 
 from django.db import models
 from django.db.models import Q
@@ -12,6 +13,7 @@ from django.utils import timezone
 from gifts import codes
 from giftshop import validation
 from giftshop.errors import ServiceError
+from giftshop.timezones import in_words, in_words_elsewhere, validate_time_zone
 
 # The gifter's personal note, as Cleeng caps it (the web form's own, lower cap is a UI choice).
 NOTE_MAX_LENGTH = 255
@@ -150,6 +152,12 @@ class Gift(models.Model):
     personal_note = models.CharField(max_length=NOTE_MAX_LENGTH, blank=True)
     signature = models.CharField(max_length=NAME_MAX_LENGTH, blank=True)
     scheduled_at = models.DateTimeField(help_text="When the recipient is emailed (UTC).")
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="The zone the gifter chose the delivery time in; empty: the gifter's zone.",
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     expired_at = models.DateTimeField(null=True, blank=True)
@@ -225,9 +233,29 @@ class Gift(models.Model):
         self.code_digest = codes.digest(raw)
         self.code_last4 = raw[-4:]
 
+    @cached_property
+    def gifter_zone(self):
+        """The gifter's zone (or the site's), read once per gift; a list of one gifter's gifts may set it."""
+        return self.gifter.zone()
+
+    def zone(self):
+        """The zone the delivery time was chosen in; the gifter's (or the site's) for a gift without one."""
+        return zoneinfo.ZoneInfo(self.time_zone) if self.time_zone else self.gifter_zone
+
+    def delivery_in_words(self, now=None):
+        """The delivery (or sending) time and the edit cutoff in the gift's zone, and the delivery in the
+        recipient's when their zone is known and its clock differs: {"delivery", "for_recipient", "edit_until"}."""
+        zone, when = self.zone().key, self.sent_at or self.scheduled_at
+        recipient_zone = self.receiver.time_zone if self.receiver_id else ""
+        return {
+            "delivery": in_words(when, zone, now),
+            "for_recipient": in_words_elsewhere(when, zone, recipient_zone, now),
+            "edit_until": in_words(self.edit_cutoff(), zone, now),
+        }
+
     def edit_cutoff(self):
-        """Delivery details can change until the end of the day before the delivery day, in the gifter's zone."""
-        zone = self.gifter.zone()
+        """Delivery details can change until the end of the day before the delivery day, in the gift's zone."""
+        zone = self.zone()
         delivery_day = self.scheduled_at.astimezone(zone).date()
         return datetime.combine(delivery_day, time.min, tzinfo=zone).astimezone(UTC)
 

@@ -17,6 +17,7 @@ from giftshop.money import quantize
 from offers.models import Offer
 
 WEEK = timedelta(weeks=1)
+DASHBOARD_WEEKS = 8  # how far back the dashboard looks
 RATE_DEFINITION = (
     "Redemption rate: of the gifts delivered in the week, the share redeemed so far "
     "(whenever that was), i.e. redeemed ÷ delivered over the same gifts."
@@ -56,6 +57,10 @@ class DashboardWeek:
     @property
     def end(self):
         return self.start + WEEK
+
+    @property
+    def is_empty(self):
+        return not (self.sold or self.delivered or self.redeemed or self.expired or self.revenue)
 
     @property
     def redemption_rate(self) -> Decimal | None:
@@ -101,8 +106,9 @@ def _weekly_counts(field_name, start, end, **extra):
     return {row["week"]: row for row in rows}
 
 
-def gift_dashboard(*, weeks=8, now=None):
-    """The last `weeks` ISO weeks up to and including the current one, oldest first. At most seven queries, however
+def gift_dashboard(*, weeks=DASHBOARD_WEEKS, now=None):
+    """The last `weeks` ISO weeks up to and including the current one, newest first, leaving out the weeks in which
+    nothing happened (no sale, delivery, redemption or expiry). At most seven queries, however
     many gifts: four grouped counts, the (delivery, redemption) times of the window's redemptions for the medians,
     the revenue sums and their offers."""
     end = week_start(now or timezone.now()) + WEEK
@@ -142,7 +148,7 @@ def gift_dashboard(*, weeks=8, now=None):
         table[row["week"]].revenue.append(
             OfferRevenue(offer.long_id, offer.title, row["invoice__currency"], quantize(row["amount"]))
         )
-    return list(table.values())
+    return [week for week in reversed(table.values()) if not week.is_empty]
 
 
 # --- CSV export -----------------------------------------------------------------------------------------

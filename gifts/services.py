@@ -118,6 +118,7 @@ def gift_create(
     recipient_email,
     scheduled_at,
     now,
+    time_zone="",
     source=Gift.Source.STOREFRONT,
     order=None,
     invoice=None,
@@ -156,6 +157,7 @@ def gift_create(
             receiver=receiver,
             subscription=subscription,
             scheduled_at=scheduled_at,
+            time_zone=time_zone,
             auto_claim=auto_claim,
             no_expiry=no_expiry,
             claim_expiry_date=claim_expiry_date,
@@ -180,6 +182,7 @@ def gift_create_from_order(*, order, invoice, now):
         now=now,
         recipient_email=order.recipient_email,
         scheduled_at=order.scheduled_at,
+        time_zone=order.time_zone,
         personal_note=order.personal_note,
     )
 
@@ -297,6 +300,7 @@ def gift_update(
     recipient_first_name=None,
     recipient_last_name=None,
     personal_note=None,
+    time_zone=None,
     by_gifter=False,
     now=None,
 ):
@@ -324,6 +328,8 @@ def gift_update(
         changes["recipient_changes"] = F("recipient_changes") + 1
     if scheduled_at is not None:
         changes.update(_delivery_moved(gift, scheduled_at, now, moves_claim_window=action == GiftAction.EDIT))
+    if time_zone is not None:  # the zone the delivery time was chosen in (checked by the form or the API)
+        changes["time_zone"] = time_zone
     if changes:
         Gift.objects.filter(pk=gift.pk).update(updated_at=now, resource_version=next_version(now), **changes)
     if "scheduled_at" in changes and gift.subscription_id:
@@ -446,6 +452,13 @@ def gift_reissue_code(*, gift_id, actor, now=None):
     comment = f"code reissued by {actor}"
     events_record(gift_ids=[gift.pk], event_type="gift_updated", now=now, extra={"comment": comment})
     gift.refresh_from_db()
+    # The gifter hears of it (without the code); keyed by the new resource_version, so once per reissue.
+    email_queue(
+        kind=Email.Kind.GIFT_CODE_REPLACED,
+        key=f"gift:{gift.pk}:code_replaced:{gift.resource_version}",
+        to=gift.gifter.email,
+        gift=gift,
+    )
     return gift
 
 

@@ -9,7 +9,7 @@ from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from accounts.models import Subscription
+from accounts.models import Customer, Subscription
 from gifts import codes
 from gifts.models import Gift, GiftStatus
 from gifts.selectors import gifts_for_update
@@ -176,3 +176,17 @@ def gift_verify(*, customer, code, now=None):
     gifts = Gift.objects.select_related("offer").only(*VERIFY_FIELDS).annotate(customer_holds_any=holds_any)
     gift = gift_by_code(code, gifts=gifts)
     return verification_for(gift, customer, now, holds_any=gift.customer_holds_any)
+
+
+def gift_preview(*, code, now=None):
+    """What a gift is and whether it can still be redeemed, for a visitor who is not logged in (so for no account in
+    particular): a new subscription when nothing refuses it. Its gift comes with its offer and gifter."""
+    gift = gift_by_code(code)
+    return verification_for(gift, None, now or timezone.now(), holds_any=False)
+
+
+def recipient_must_log_in(gift):
+    """Whether the gift's address has an account with a password (or a closed one): its owner logs in to redeem,
+    as the emailed link may only set the first password of an account made for a gift, or of a new one."""
+    account = Customer.objects.filter(email__iexact=gift.recipient_email).first()
+    return account is not None and (account.has_usable_password() or not account.is_active)

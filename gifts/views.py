@@ -1,10 +1,11 @@
 """The gift pages: the recipient's redeem page, and the gifter's list of gifts given with their edit and
-address-correction pages. A GET never redeems (mail scanners open links): verifying and confirming are POSTs
-with CSRF, and both run under the same attempt limits as the API."""
+address-correction pages. A GET never redeems (mail scanners open links): verifying, confirming and choosing a
+password there are POSTs with CSRF, and every look-up runs under the same attempt limits as the API."""
 
 from functools import wraps
 
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,17 +14,30 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
+from accounts import services as accounts_services
 from accounts.forms import add_service_error
-from gifts import services
+from gifts import codes, services
 from gifts.forms import GiftEditForm, RecipientForm
 from gifts.models import Gift, GiftAction, GiftStatus
 from gifts.selectors import UNDELIVERABLE, gift_for_gifter, last_delivery_status
-from gifts.verification import RedeemRefused, code_attempt, gift_verify
+from gifts.verification import RedeemRefused, code_attempt, gift_preview, gift_verify, recipient_must_log_in
 from giftshop import ratelimit
 from giftshop.errors import ServiceError
-from giftshop.pages import PAGE_SIZE, local_time, page_number, pager
+from giftshop.pages import PAGE_SIZE, page_number, pager
+from giftshop.timezones import in_words
 
 REDEEMED = "redeemed_gifts"
+# The digests of the typed codes this session verified: Verify is a POST answered with a redirect to a GET, which
+# shows the outcome only for a code verified so (the digest is no code: it is what the gifts table is searched by).
+VERIFIED = "verified_gift_codes"
+PERIOD_WORDS = {
+    "week": "1 week",
+    "month": "1 month",
+    "3months": "3 months",
+    "6months": "6 months",
+    "year": "1 year",
+    "season": "1 season",
+}
 GIFT_STATUS_WORDS = {
     GiftStatus.UNCLAIMED: "Sent",
     GiftStatus.CLAIMED: "Redeemed",
@@ -52,64 +66,174 @@ def redeem_headers(view):
     return wrapped
 
 
-def outcome_in_words(verification):
+def outcome_in_words(verification, *, for_account):
+    """What redeeming does; `for_account`: the verification was for the logged-in customer's account, else for a
+    visitor's, whose subscriptions are not known yet."""
     if not verification.redeemable:
         return verification.message
     offer = verification.gift.offer
     until = verification.term_end
     if verification.mode == "EXTEND":
         return f"Redeeming extends your {verification.subscription.offer.title} subscription to {until:%-d %B %Y}."
-    return f"Redeeming starts a new {offer.title} subscription, until {until:%-d %B %Y}."
+    new = f"Redeeming starts a new {offer.title} subscription, until {until:%-d %B %Y}."
+    if for_account:
+        return new
+    period = PERIOD_WORDS.get(offer.period, offer.get_period_display().lower())
+    return f"{new} If you already subscribe to {offer.title} or a plan with the same access, it adds {period} to it."
+
+
+def _gift_facts(gift, zone_name):
+    return {
+        "offer": gift.offer.title,
+        "period": PERIOD_WORDS.get(gift.offer.period, gift.offer.get_period_display()),
+        "sender": gift.gifter.get_full_name(),
+        "note": gift.personal_note,
+        "redeem_by": "" if gift.no_expiry else in_words(gift.claim_expiry_date, zone_name),
+    }
+
+
+def _identities(request):
+    """Who a code attempt counts against: an anonymous visitor by address only (their "account" would be one
+    counter shared by every visitor)."""
+    if request.user.is_authenticated:
+        return ratelimit.identities(request)
+    return [ratelimit.client_address(request)]
+
+
+def _code_digest(code):
+    try:
+        return codes.digest(codes.normalize(code))
+    except codes.InvalidCode:
+        return None
+
+
+def _page_url(code, token):
+    return f"{reverse('gifts:redeem')}?{urlencode({'giftCode': code, **({'t': token} if token else {})})}"
+
+
+def _lookup(request, secret):
+    """What redeeming `secret` would do: for the logged-in customer, or for a visitor (no account in particular)."""
+    customer, identities = request.user, _identities(request)
+    if customer.is_authenticated:
+        return code_attempt(
+            identities=identities, code=secret, action=lambda: gift_verify(customer=customer, code=secret)
+        )
+    return code_attempt(identities=identities, code=secret, action=lambda: gift_preview(code=secret))
+
+
+def _refused(request, context, error):
+    """The page again, with why it failed as its error and the status (and Retry-After) that maps to."""
+    context["error"] = error.message if isinstance(error, ServiceError) else str(error)
+    if getattr(error, "code", None) == "invalid_link":
+        context["token"] = ""  # back to the typed code
+    response = render(request, "gifts/redeem.html", context, status=error.status)
+    if getattr(error, "retry_after", None):
+        response["Retry-After"] = str(error.retry_after)
+    return response
 
 
 @redeem_headers
 @require_http_methods(["GET", "POST"])
 def redeem(request):
-    """`?giftCode=CODE` prefills the typed code; `?t=TOKEN`, the emailed link's token, redeems without typing and
-    still works while typed codes are paused. Either way only the POSTs look anything up."""
+    """`?giftCode=CODE` prefills the typed code; `?t=TOKEN`, the emailed link's token, shows the gift at once and
+    still works while typed codes are paused. Every look-up runs under the attempt limits; only POSTs change
+    anything: Verify (a typed code), Confirm (logged in), or choosing a password (the link's token, for an address
+    without an account or password)."""
     code = (request.POST.get("code") or request.GET.get("giftCode") or "").strip()[:40]
     token = (request.POST.get("t") or request.GET.get("t") or "").strip()[:64]
-    query = {"giftCode": code, **({"t": token} if token else {})}
-    context = {"code": code, "token": token, "login_next": f"{reverse('gifts:redeem')}?{urlencode(query)}"}
-    if request.method == "GET" or not request.user.is_authenticated:
-        if request.method == "POST":
-            return redirect(f"{reverse('accounts:login')}?{urlencode({'next': context['login_next']})}")
-        return render(request, "gifts/redeem.html", context)
-    action = request.POST.get("action")
-    secret = token or code
-    identities = ratelimit.identities(request)
-    status, retry_after = 200, None
+    context = {"code": code, "token": token, "login_next": _page_url(code, token)}
+    if request.method == "POST":
+        action = {"confirm": _confirm, "claim": _claim}.get(request.POST.get("action"), _verify)
+        return action(request, context)
+    if token or (code and _code_digest(code) in request.session.get(VERIFIED, [])):
+        return _show(request, context)
+    return render(request, "gifts/redeem.html", context)
+
+
+def _show(request, context, *, status=None):
+    """The gift the link's token or a verified code names: what it is and what redeeming it does, then the next step:
+    Confirm (logged in), choose a password (the link, for an address without an account or password), or log in."""
+    user, token = request.user, context["token"]
     try:
-        if action == "confirm":
-            verification = code_attempt(
-                identities=identities,
-                code=secret,
-                action=lambda: services.gift_redeem(customer=request.user, code=secret),
-            )
-            request.session[REDEEMED] = [*request.session.get(REDEEMED, []), verification.gift.pk][-20:]
-            return redirect("gifts:redeemed", gift_id=verification.gift.pk)
+        verification = _lookup(request, token or context["code"])
+    except (ratelimit.LimitExceeded, ServiceError) as error:
+        return _refused(request, context, error)
+    gift = verification.gift
+    must_log_in = not user.is_authenticated and (not token or recipient_must_log_in(gift))
+    context.update(
+        verification=verification,
+        outcome=outcome_in_words(verification, for_account=user.is_authenticated),
+        recipient_email=gift.recipient_email,
+        can_set_password=bool(verification.redeemable and not user.is_authenticated and token and not must_log_in),
+    )
+    if not verification.redeemable:  # shown as any refusal is, and nothing about the gift
+        context["error"] = verification.message
+        return render(request, "gifts/redeem.html", context, status=RedeemRefused(verification).status)
+    context["facts"] = _gift_facts(gift, user.zone().key if user.is_authenticated else "UTC")
+    return render(request, "gifts/redeem.html", context, status=status or 200)
+
+
+def _verify(request, context):
+    """POST, then a redirect to the GET that shows the outcome: Back never asks to send the form again."""
+    code, token = context["code"], context["token"]
+    try:
+        _lookup(request, token or code)  # whatever the gift's fate, the GET shows it
+    except (ratelimit.LimitExceeded, ServiceError) as error:
+        return _refused(request, context, error)
+    if not token:
+        code = codes.format_code(codes.normalize(code))
+        request.session[VERIFIED] = [*request.session.get(VERIFIED, []), _code_digest(code)][-10:]
+    return redirect(_page_url(code, token))
+
+
+def _redeemed(request, verification):
+    request.session[REDEEMED] = [*request.session.get(REDEEMED, []), verification.gift.pk][-20:]
+    return redirect("gifts:redeemed", gift_id=verification.gift.pk)
+
+
+def _confirm(request, context):
+    if not request.user.is_authenticated:
+        return redirect(f"{reverse('accounts:login')}?{urlencode({'next': context['login_next']})}")
+    secret = context["token"] or context["code"]
+    try:
         verification = code_attempt(
-            identities=identities,
+            identities=_identities(request),
             code=secret,
-            action=lambda: gift_verify(customer=request.user, code=secret),
+            action=lambda: services.gift_redeem(customer=request.user, code=secret),
         )
-        context.update(verification=verification, outcome=outcome_in_words(verification))
-        status = 200 if verification.redeemable else 409
-    except ratelimit.LimitExceeded as limited:
-        context["error"] = str(limited)
-        status, retry_after = limited.status, limited.retry_after
-    except RedeemRefused as refused:
-        context["error"] = refused.message
-        status = refused.status
+    except (ratelimit.LimitExceeded, ServiceError) as error:
+        return _refused(request, context, error)
+    return _redeemed(request, verification)
+
+
+def _claim(request, context):
+    """The link's token proves the mailbox: its owner, with no account or one without a password, chooses a password
+    and redeems in one step, into the account of the gift's address (never another)."""
+    token = context["token"]
+    if request.user.is_authenticated or not codes.is_link_token(token):
+        return redirect(context["login_next"])
+    names = {name: request.POST.get(name, "")[:150] for name in ("first_name", "last_name")}
+    context["names"] = names
+
+    def account_for_link():
+        preview = gift_preview(code=token)
+        if not preview.redeemable:
+            raise RedeemRefused(preview)
+        password = request.POST.get("password", "")
+        email = preview.gift.recipient_email
+        return accounts_services.customer_for_gift_link(email=email, password=password, **names)
+
+    try:
+        customer = code_attempt(identities=_identities(request), code=token, action=account_for_link)
     except ServiceError as error:
-        context["error"] = error.message
-        status = error.status
-        if error.code == "invalid_link":
-            context["token"] = ""  # back to the typed code
-    response = render(request, "gifts/redeem.html", context, status=status)
-    if retry_after:
-        response["Retry-After"] = str(retry_after)
-    return response
+        if error.field in ("password", "first_name", "last_name"):
+            context["field_errors"] = {error.field: error.message}
+            return _show(request, context, status=error.status)
+        return _refused(request, context, error)
+    except ratelimit.LimitExceeded as error:
+        return _refused(request, context, error)
+    login(request, customer)
+    return _confirm(request, context)
 
 
 @redeem_headers
@@ -131,18 +255,19 @@ def redeemed(request, gift_id):
     )
 
 
-def _gift_item(gift, zone, now):
-    """`gift` is annotated with last_delivery_status (gifts.selectors)."""
+def _gift_item(gift, now):
+    """`gift` is annotated with last_delivery_status (gifts.selectors). Times are in the gift's zone."""
     bounced = gift.status == GiftStatus.UNCLAIMED and gift.last_delivery_status in UNDELIVERABLE
-    if gift.status == GiftStatus.SCHEDULED:
-        status = f"Scheduled for {local_time(gift.scheduled_at, zone)}"
-    else:
-        status = "Bounced" if bounced else GIFT_STATUS_WORDS[gift.status]
+    times = gift.delivery_in_words(now)
+    status = "Scheduled" if gift.status == GiftStatus.SCHEDULED else GIFT_STATUS_WORDS[gift.status]
+    refusal = gift.refusal(GiftAction.EDIT, now)
     return {
         "gift": gift,
-        "status": status,
-        "delivery": local_time(gift.sent_at or gift.scheduled_at, zone),
-        "refusal": gift.refusal(GiftAction.EDIT, now),
+        "status": "Bounced" if bounced else status,
+        "delivery": times["delivery"],
+        "for_recipient": times["for_recipient"],
+        "edit_until": "" if refusal else times["edit_until"],
+        "refusal": refusal,
         "bounced": bounced,
         # A bounced delivery can be resent to a corrected address; an expired gift's page says what can be done.
         "correctable": bounced or gift.status == GiftStatus.EXPIRED,
@@ -151,32 +276,39 @@ def _gift_item(gift, zone, now):
 
 @login_required
 def gifts(request):
-    zone, page, now = request.user.zone(), page_number(request), timezone.now()
+    page, now = page_number(request), timezone.now()
     given = (
-        request.user.gifts_given.select_related("offer")
+        request.user.gifts_given.select_related("offer", "gifter", "receiver")
         .annotate(last_delivery_status=last_delivery_status())
         .order_by("-created_at", "-pk")
     )
-    rows = given[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    items = [_gift_item(gift, zone, now) for gift in rows]
-    return render(request, "gifts/gifts.html", {"items": items, "zone": zone.key, **pager(page, given.count())})
+    rows = list(given[(page - 1) * PAGE_SIZE : page * PAGE_SIZE])
+    zone = request.user.zone()
+    for gift in rows:
+        gift.gifter_zone = zone  # the same gifter for every row: the site's zone is read once, not per gift
+    items = [_gift_item(gift, now) for gift in rows]
+    return render(request, "gifts/gifts.html", {"items": items, **pager(page, given.count())})
 
 
-def _gift_initial(gift, zone):
+def _gift_initial(gift):
+    """The form's fields as the gifter chose them: the delivery's date and time on the clock of the gift's zone."""
+    zone = gift.zone()
     local = timezone.localtime(gift.scheduled_at, zone)
     return {
         "recipient_email": gift.recipient_email,
         "recipient_email_again": gift.recipient_email,
         "delivery_date": local.date(),
         "delivery_time": local.time().replace(second=0, microsecond=0),
+        "time_zone": zone.key,
         "personal_note": gift.personal_note,
     }
 
 
 @login_required
 def gift_edit(request, gift_id):
-    gift, zone = gift_for_gifter(request.user, gift_id), request.user.zone()
-    form = GiftEditForm(request.POST or None, initial=_gift_initial(gift, zone), zone_name=zone.key)
+    gift = gift_for_gifter(request.user, gift_id)
+    initial = _gift_initial(gift)
+    form = GiftEditForm(request.POST or None, initial=initial, zone_name=initial["time_zone"])
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -188,6 +320,7 @@ def gift_edit(request, gift_id):
                 recipient_email=data["recipient_email"],
                 scheduled_at=data["scheduled_at"] or timezone.now(),  # "Send it now"
                 personal_note=data["personal_note"],
+                time_zone=data["time_zone"],
                 by_gifter=True,
             )
         except ServiceError as error:
@@ -195,8 +328,8 @@ def gift_edit(request, gift_id):
         else:
             messages.success(request, f"Your gift for {data['recipient_email']} is updated.")
             return redirect("gifts:gifts")
-    item = _gift_item(gift, zone, timezone.now())
-    return render(request, "gifts/gift_edit.html", {"item": item, "form": form, "zone": zone.key})
+    item = _gift_item(gift, timezone.now())
+    return render(request, "gifts/gift_edit.html", {"item": item, "form": form})
 
 
 @login_required

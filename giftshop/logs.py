@@ -12,9 +12,12 @@ MASK = "••••"
 
 # Where a code or token travels: the redeem page's query (`giftCode`, `t`, and percent-encoded forms) and the
 # storefront paths that take a code (`/gifts/verification/<code>`, `/gifts/redeem/<code>`).
-_QUERY = re.compile(r"(?i)(?P<name>[?&](?:giftCode|code|t|token)=)(?P<value>[^&\s\"'#]*)")
+_QUERY = re.compile(r"(?i)(?P<name>(?:[?&]|&amp;)(?:giftCode|code|t|token)=)(?P<value>[^&\s\"'#]*)")
 _PATH = re.compile(r"(?i)(?P<name>/gifts/(?:verification|redeem)/)(?P<value>[^/?\s\"'#]+)")
 _TOKENS = {"t=", "token="}
+# The admin's search box: a whole code typed there (gifts are found by its keyed hash) is masked too.
+_SEARCH = re.compile(r"(?i)(?P<name>[?&]q=)(?P<value>[^&\s\"'#]*)")
+_CODE_SHAPED = re.compile(r"(?i)^[0-9A-Z]{8}$")
 
 
 def _mask(value):
@@ -29,10 +32,14 @@ def redact(text):
 
     def query(match):
         name = match.group("name")
-        masked = MASK if name[1:].lower() in _TOKENS else _mask(match.group("value"))
+        masked = MASK if re.split(r"[?&;]", name)[-1].lower() in _TOKENS else _mask(match.group("value"))
         return f"{name}{masked}"
 
-    text = _QUERY.sub(query, text)
+    def search(match):
+        raw = re.sub(r"(?i)%[0-9a-f]{2}|[\s\-_+]", "", match.group("value"))
+        return f"{match.group('name')}{_mask(match.group('value'))}" if _CODE_SHAPED.match(raw) else match.group(0)
+
+    text = _SEARCH.sub(search, _QUERY.sub(query, text))
     return _PATH.sub(lambda match: f"{match.group('name')}{_mask(match.group('value'))}", text)
 
 

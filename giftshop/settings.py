@@ -64,8 +64,11 @@ MERCHANT_API_RATE_LIMIT = env.int("MERCHANT_API_RATE_LIMIT", default=1000)
 GIFT_CODE_SECRET = _required("GIFT_CODE_SECRET", "development-only-gift-code-secret")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
-# Canonical base URL for links in emails: never derived from the request's Host header.
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Canonical base URL for links in emails: never derived from the request's Host header. Unset, it is this machine
+# on the port the web process serves: WEB_PORT (bin/run's, since honcho gives every process a PORT of its own), else
+# PORT, so `PORT=8802 make run` sends links that work.
+_WEB_PORT = env.str("WEB_PORT", default="") or env.str("PORT", default="") or "8000"
+SITE_URL = env.str("SITE_URL", default=f"http://127.0.0.1:{_WEB_PORT}").rstrip("/")
 # One deployment serves one business; its Cleeng-style publisher id.
 GIFTSHOP_PUBLISHER_ID = env.str("GIFTSHOP_PUBLISHER_ID", default="123456789")
 
@@ -204,6 +207,8 @@ EMAIL_KINDS = {
     "term_ending": {"label": "Gift term ending (recipient)", "render": "billing.emails.term_ending"},
     "gift_expired": {"label": "Gift expired unredeemed (gifter)", "render": "gifts.emails.gift_expired"},
     "gift_bounced": {"label": "Gift delivery bounced (gifter)", "render": "gifts.emails.gift_bounced"},
+    "gift_code_replaced": {"label": "Gift code replaced (gifter)", "render": "gifts.emails.gift_code_replaced"},
+    "gift_cancelled": {"label": "Gift cancelled and refunded (gifter)", "render": "billing.emails.gift_cancelled"},
 }
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = 15
@@ -266,11 +271,12 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # Celery: JSON only, UTC, late acks with prefetch 1 so a killed worker's task is redelivered.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+# The filesystem broker ignores the host, but kombu warns at every connection when the URL names none.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://localhost/")
 CELERY_RESULT_BACKEND = env.str(
     "CELERY_RESULT_BACKEND", default=REDIS_URL or f"file://{(DATA_DIR / 'celery-results').as_posix()}"
 )
-if CELERY_BROKER_URL == "filesystem://":
+if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = DATA_DIR / "celery-broker"
     for _sub in ("queue", "processed", "control"):
         (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
@@ -313,6 +319,9 @@ if min(EMAIL_STUCK_AFTER, 5 * 60) <= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must be shorter than EMAIL_STUCK_AFTER and 300 seconds.")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# What a task prints is logged at INFO, not Celery's default WARNING: in development the console email backend prints
+# every email the worker sends, and each one is not a warning.
+CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # The beat schedule, in one place: every periodic job of the product.

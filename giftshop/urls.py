@@ -1,5 +1,8 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 
 from accounts import urls as accounts_urls
 from accounts import views as accounts_views
@@ -12,6 +15,9 @@ urlpatterns = [
     # The account's pages, with billing's saved-card pages under the same namespace ("accounts:payment_methods").
     path("", include(([*accounts_urls.urlpatterns, *billing_urls.account_urlpatterns], accounts_urls.app_name))),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico on every page, the admin's and the API docs' too. Lazy: the hashed name of the
+    # static file is known only once the storage is ready. Not permanent, as the hashed name changes with the file.
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg"))),
     path("admin/login/", accounts_views.admin_login),  # admin.site.login under the login attempt limits
     path("admin/", admin.site.urls),
     path("anymail/", include("emails.urls")),

@@ -1,24 +1,28 @@
 """Support's admin actions: resend, reissue and change the recipient go through the services, report each gift's
-outcome, and leave an admin log entry and a gift event; the undeliverable filter lists failed deliveries. Cancelling
-(with its refund) is billing's action: billing/tests/test_admin_gift_cancel.py."""
+outcome, and leave an admin log entry and a gift event; reissuing asks first, shows the new codes once on a page of
+their own and tells the gifter by email (never with the code); the undeliverable filter lists failed deliveries.
+Cancelling (with its refund) is billing's action: billing/tests/test_admin_gift_cancel.py."""
 
 import json
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
 from emails.models import Email
 from gifts import services
-from gifts.models import GiftStatus
+from gifts.models import Gift, GiftStatus
 from gifts.tests.factories import GuestFactory, make_gift
 from gifts.tests.gift_admin import CHANGELIST, act, log_entries, shown
 from gifts.verification import GiftNotFound, gift_verify
 from giftshop.models import Event
 
 pytestmark = pytest.mark.django_db
+
+REISSUED = "admin:gifts_gift_reissued"
 
 
 def delivered_gift(**fields):
@@ -33,6 +37,14 @@ def delivered_gift(**fields):
 
 def delivery_emails():
     return [message for message in mail.outbox if message.subject.startswith("You've received a gift")]
+
+
+def code_notices():
+    return [message for message in mail.outbox if message.subject == "The code of your gift has been replaced"]
+
+
+def every_part(message):
+    return message.body + "".join(content for content, _type in message.alternatives)
 
 
 def updates(gift):
@@ -74,13 +86,27 @@ def test_it_refuses_to_resend_a_gift_that_has_not_been_delivered_yet(staff_clien
     assert updates(gift) == []
 
 
+def test_it_asks_before_reissuing_a_code(staff_client, django_capture_on_commit_callbacks):
+    gift = delivered_gift(recipient_email="friend@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        page = act(staff_client, "reissue_code", [gift], follow=False)
+
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert "Yes, reissue the codes" in body and "friend@example.com" in body and gift.gifter.email in body
+    assert gift.code not in body
+    gift.refresh_from_db()
+    assert Gift.objects.get(pk=gift.pk).code_nonce == gift.code_nonce  # not reissued
+    assert mail.outbox == [] and not log_entries(gift).exists() and updates(gift) == []
+
+
 def test_it_reissues_the_code_so_the_old_one_fails_and_shows_the_new_one_once(
     staff_client, support_user, django_capture_on_commit_callbacks
 ):
     gift = delivered_gift(recipient_email="friend@example.com")
     old_code, customer = gift.code, GuestFactory()
     with django_capture_on_commit_callbacks(execute=True):
-        response = act(staff_client, "reissue_code", [gift])
+        response = act(staff_client, "reissue_code", [gift], apply="yes")
 
     gift.refresh_from_db()
     new_code = gift.code
@@ -90,10 +116,18 @@ def test_it_reissues_the_code_so_the_old_one_fails_and_shows_the_new_one_once(
     assert not_found.value.status == 404
     assert gift_verify(customer=customer, code=new_code).redeemable
 
+    # The code is on the one-time page, not in the message list; the page is never cached, and shown once.
+    assert response.redirect_chain == [(reverse(REISSUED), 302)]
     assert shown(response) == [
-        f"Gift {gift.pk}: the old code no longer works; the new code is {new_code}. It is emailed to the recipient."
+        f"Gift {gift.pk}: the old code no longer works; the new code is shown below, this once."
+        " It is emailed to the recipient."
     ]
-    assert new_code not in staff_client.get(reverse(CHANGELIST)).content.decode()  # shown once, then gone
+    body = response.content.decode()
+    assert new_code in body and "shown this once" in body
+    assert "no-store" in response["Cache-Control"]
+    again = staff_client.get(reverse(REISSUED)).content.decode()
+    assert new_code not in again and "no longer available" in again
+    assert new_code not in staff_client.get(reverse(CHANGELIST)).content.decode()
 
     [email] = delivery_emails()
     assert email.to == ["friend@example.com"]
@@ -106,16 +140,52 @@ def test_it_reissues_the_code_so_the_old_one_fails_and_shows_the_new_one_once(
     assert new_code not in stored and old_code not in stored
 
 
-def test_it_reissues_a_scheduled_gifts_code_without_emailing_anyone(staff_client, django_capture_on_commit_callbacks):
+def test_it_tells_the_gifter_once_per_reissue_and_never_the_code(staff_client, django_capture_on_commit_callbacks):
+    gift = delivered_gift(recipient_email="friend@example.com")
+    codes = [gift.code]
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            act(staff_client, "reissue_code", [gift], apply="yes")
+        gift.refresh_from_db()
+        codes.append(gift.code)
+
+    notices = code_notices()
+    assert [message.to for message in notices] == [[gift.gifter.email]] * 2
+    assert "friend@example.com receives" not in notices[0].body  # delivered already: the recipient was emailed
+    assert "We have emailed the new code to friend@example.com." in notices[0].body
+    for message in notices:
+        text = every_part(message)
+        assert all(code not in text and code.replace("-", "") not in text for code in codes)
+    assert Email.objects.filter(gift=gift, kind=Email.Kind.GIFT_CODE_REPLACED).count() == 2
+
+
+def test_it_shows_no_code_to_staff_who_may_not_change_gifts(client, django_capture_on_commit_callbacks):
+    gift = delivered_gift()
+    viewer = GuestFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(content_type__app_label="gifts", codename="view_gift"))
+    client.force_login(viewer)
+
+    assert client.get(reverse(REISSUED)).status_code == 403
+    act(client, "reissue_code", [gift], follow=False, apply="yes")
+    assert Gift.objects.get(pk=gift.pk).code == gift.code
+
+
+def test_it_reissues_a_scheduled_gifts_code_without_emailing_the_recipient(
+    staff_client, django_capture_on_commit_callbacks
+):
     gift = make_gift(scheduled_at=timezone.now() + timedelta(days=2))
     old_code, version = gift.code, gift.resource_version
+    mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        response = act(staff_client, "reissue_code", [gift])
+        response = act(staff_client, "reissue_code", [gift], apply="yes")
 
     gift.refresh_from_db()
     assert gift.code != old_code and gift.resource_version > version
-    assert shown(response) == [f"Gift {gift.pk}: the old code no longer works; the new code is {gift.code}."]
+    assert shown(response) == [f"Gift {gift.pk}: the old code no longer works; the new code is shown below, this once."]
+    assert gift.code in response.content.decode()
     assert delivery_emails() == []
+    [notice] = code_notices()
+    assert "receives the new code on the delivery date" in notice.body and gift.code not in every_part(notice)
 
 
 def test_it_changes_a_delivered_gifts_recipient_and_emails_the_same_code_to_the_new_address(

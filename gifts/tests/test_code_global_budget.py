@@ -100,7 +100,7 @@ def test_the_emailed_link_still_redeems_on_the_api_and_the_page_while_typed_code
     link = f"{reverse('gifts:redeem')}?giftCode={page_gift.code}&t={page_gift.link_token}"
     assert client.get(link).status_code == 200
     form = {"t": page_gift.link_token, "code": page_gift.code}
-    verified = client.post(reverse("gifts:redeem"), {**form, "action": "verify"})
+    verified = client.post(reverse("gifts:redeem"), {**form, "action": "verify"}, follow=True)
     assert verified.status_code == 200 and "Redeeming starts a new" in verified.content.decode()
     assert client.post(reverse("gifts:redeem"), {**form, "action": "confirm"}).status_code == 302
     api_gift.refresh_from_db(), page_gift.refresh_from_db()

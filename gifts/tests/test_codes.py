@@ -224,3 +224,19 @@ def test_it_answers_not_found_for_a_well_formed_code_no_gift_has(gift):
     with pytest.raises(GiftNotFound) as missing:
         gift_by_code(other)
     assert missing.value.status == 404
+
+
+# En and em dashes, and every other Unicode hyphen or minus, as word processors and mail clients turn "-" into.
+UNICODE_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+
+
+@pytest.mark.parametrize("dash", list(UNICODE_DASHES))
+def test_it_accepts_a_pasted_code_with_any_unicode_dash_or_hyphen(dash):
+    raw = codes.code_for_nonce(codes.new_nonce())
+    assert codes.normalize(f"{raw[:4]}{dash}{raw[4:]}") == raw
+    assert codes.normalize(f" {raw[:4].lower()} {dash} {raw[4:]} ") == raw
+
+
+def test_it_finds_the_gift_of_a_code_pasted_with_an_em_dash(gift, recipient):
+    pasted = gift.code.replace("-", "\u2014")
+    assert gift_verify(customer=recipient, code=pasted).gift.pk == gift.pk

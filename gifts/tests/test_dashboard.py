@@ -18,7 +18,7 @@ from billing.models import Invoice
 from billing.services import invoice_create
 from gifts import codes, services
 from gifts.models import GiftStatus
-from gifts.reports import CSV_HEADER, OfferRevenue, gift_dashboard
+from gifts.reports import CSV_HEADER, DashboardWeek, OfferRevenue, gift_dashboard
 from gifts.tests.factories import GiftFactory, GuestFactory, make_gift
 from offers.tests.factories import OfferFactory
 
@@ -88,23 +88,28 @@ def three_weeks(shop):
     return monthly, yearly
 
 
+def oldest_first(**options):
+    """The dashboard's weeks (newest first, as shown) in date order, as the sums below read best."""
+    return gift_dashboard(**options)[::-1]
+
+
 def test_it_counts_each_weeks_sales_deliveries_redemptions_and_expiries(three_weeks):
-    weeks = gift_dashboard(weeks=3, now=at(16, 12))
+    weeks = oldest_first(weeks=3, now=at(16, 12))
 
     assert [week.start for week in weeks] == [MONDAY, MONDAY + timedelta(weeks=1), MONDAY + timedelta(weeks=2)]
     assert [(w.sold, w.delivered, w.redeemed, w.expired) for w in weeks] == [(3, 3, 2, 0), (2, 1, 2, 1), (1, 1, 1, 0)]
 
 
 def test_it_rates_each_weeks_deliveries_by_how_many_were_redeemed_since(three_weeks):
-    weeks = gift_dashboard(weeks=3, now=at(16, 12))
+    weeks = oldest_first(weeks=3, now=at(16, 12))
 
     assert [week.redemption_rate for week in weeks] == [Decimal("0.667"), Decimal("1.000"), Decimal("1.000")]
     assert weeks[0].redemption_display == "66.7% (2 of 3)"
-    assert gift_dashboard(weeks=1, now=at(30)).pop().redemption_rate is None  # nothing delivered that week
+    assert DashboardWeek(start=MONDAY, sold=1).redemption_rate is None  # nothing delivered that week
 
 
 def test_it_gives_the_median_wait_from_delivery_to_redemption_of_each_weeks_redemptions(three_weeks):
-    weeks = gift_dashboard(weeks=3, now=at(16, 12))
+    weeks = oldest_first(weeks=3, now=at(16, 12))
 
     assert [week.median_time_to_redeem for week in weeks] == [
         timedelta(days=4, hours=12),  # 7 and 2 days
@@ -116,7 +121,7 @@ def test_it_gives_the_median_wait_from_delivery_to_redemption_of_each_weeks_rede
 
 def test_it_sums_revenue_net_of_refunds_per_offer_and_currency_by_week_sold(three_weeks):
     monthly, yearly = three_weeks
-    weeks = gift_dashboard(weeks=3, now=at(16, 12))
+    weeks = oldest_first(weeks=3, now=at(16, 12))
 
     assert [week.revenue for week in weeks] == [
         [
@@ -130,11 +135,23 @@ def test_it_sums_revenue_net_of_refunds_per_offer_and_currency_by_week_sold(thre
 
 
 def test_it_starts_weeks_on_monday_in_utc_and_counts_the_week_before_only_when_asked(three_weeks):
-    weeks = gift_dashboard(weeks=4, now=at(16, 12))
+    weeks = oldest_first(weeks=4, now=at(16, 12))
 
     assert weeks[0].start == datetime(2026, 4, 27, tzinfo=UTC)
     assert (weeks[0].sold, weeks[0].delivered, weeks[0].redeemed, weeks[0].redemption_rate) == (1, 1, 0, 1)
     assert gift_dashboard(weeks=1, now=datetime(2026, 5, 10, 23, 59, tzinfo=UTC))[0].start == MONDAY
+
+
+def test_it_shows_the_newest_week_first_and_leaves_out_weeks_without_any_gift_activity(shop):
+    offer = OfferFactory()
+    shop.sell(offer, at(0))  # sold, not delivered (scheduled for later): activity all the same
+    shop.sell(offer, at(14), scheduled_at=at(40))
+
+    weeks = gift_dashboard(weeks=4, now=at(20))
+
+    assert [week.start for week in weeks] == [MONDAY + timedelta(weeks=2), MONDAY]  # not the empty week between
+    assert [week.sold for week in weeks] == [1, 1]
+    assert gift_dashboard(weeks=1, now=at(30)) == []  # nothing happened in the week of 1 June
 
 
 def populate(count, now):
@@ -190,6 +207,27 @@ def test_it_shows_the_dashboard_with_its_definitions_to_a_superuser(superuser_cl
     assert "Redemption rate: of the gifts delivered in the week" in body
     assert "Gift Monthly" in body and "12.50" in body
     assert reverse(EXPORT) in body and reverse(BEAT) in body
+
+
+def test_the_dashboard_page_lists_the_newest_week_first_and_no_empty_week(superuser_client, shop, time_machine):
+    offer = OfferFactory(title="Gift Monthly")
+    shop.sell(offer, at(0), scheduled_at=at(40))
+    shop.sell(offer, at(14), scheduled_at=at(40))
+    time_machine.move_to(at(20), tick=False)
+
+    body = superuser_client.get(reverse(DASHBOARD)).content.decode()
+
+    start = body.index('id="gift-weeks"')
+    table = body[start : body.index("</table>", start)]
+    assert table.index("Mon 18 May 2026") < table.index("Mon 4 May 2026")
+    assert "Mon 11 May 2026" not in body
+    assert "newest first" in body
+
+
+def test_the_dashboard_page_says_when_no_week_had_any_gift_activity(superuser_client):
+    body = superuser_client.get(reverse(DASHBOARD)).content.decode()
+
+    assert "No gift was sold, delivered, redeemed or expired in the last 8 weeks." in body
 
 
 def test_it_lists_the_beat_schedule_with_each_tasks_interval(superuser_client):

@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.core import mail
 from django.db import connection
+from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -99,11 +100,26 @@ def test_opening_the_link_never_redeems_and_the_login_comes_back_with_the_token(
     [gift] = delivered()
     url = f"{reverse('gifts:redeem')}?giftCode={gift.code}&t={gift.link_token}"
     body = client.get(url).content.decode()
-    assert f"t%3D{gift.link_token}" in body  # the login and register links' `next`
+    assert f"t%3D{gift.link_token}" in body  # the login link's `next`
+    assert f'name="t" value="{gift.link_token}"' in body and 'value="claim"' in body  # a POST sets the password
     client.force_login(CustomerFactory())
     for _ in range(3):
         body = client.get(url).content.decode()
-        assert f'name="t" value="{gift.link_token}"' in body and 'value="verify"' in body
+        assert f'name="t" value="{gift.link_token}"' in body and 'value="confirm"' in body
+    gift.refresh_from_db()
+    assert gift.status == "unclaimed"
+
+
+def test_the_link_sets_a_password_only_for_the_address_it_was_emailed_to():
+    [gift] = delivered()
+    squatted = CustomerFactory(email=gift.recipient_email.upper(), email_verified_at=None)  # registered first
+    client = Client()
+    body = client.get(f"{reverse('gifts:redeem')}?t={gift.link_token}").content.decode()
+    assert 'value="claim"' not in body  # the owner logs in (or asks for a password link), never a password here
+    form = {"t": gift.link_token, "action": "claim", "password": "Violet marmalade 77 skyline"}
+    assert client.post(reverse("gifts:redeem"), form).status_code == 409
+    squatted.refresh_from_db()
+    assert squatted.check_password("correct horse battery staple")
     gift.refresh_from_db()
     assert gift.status == "unclaimed"
 

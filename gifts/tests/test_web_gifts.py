@@ -50,8 +50,8 @@ def test_it_lists_my_gifts_with_their_status_in_plain_words_and_times_in_my_zone
     make_gift(recipient_email="someone.elses@example.com")
 
     body = page(client, "/account/gifts/")
-    assert "Scheduled for 1 Jul 2026, 12:00" in body  # 10:00 UTC is noon in Berlin in summer
-    assert "20 May 2026, 09:00 (Europe/Berlin)" in body
+    assert "<dd>Scheduled</dd>" in body and "Wed 1 Jul, 12:00 Berlin time" in body  # noon in Berlin in summer
+    assert "Wed 20 May, 09:00 Berlin time" in body
     for words in ("<dd>Sent</dd>", "<dd>Redeemed</dd>", "<dd>Expired</dd>", "<dd>Cancelled</dd>"):
         assert words in body
     assert "The gift has already been sent." in body and "The gift has already been redeemed." in body
@@ -69,7 +69,8 @@ def test_it_lets_the_gifter_edit_a_gift_until_the_cutoff_in_their_zone(client, t
 
     time_machine.move_to(utc(2026, 3, 12, 3, 59, 59), tick=False)
     form = page(client, url)
-    assert 'value="2026-03-12"' in form and 'value="11:00"' in form and "America/New_York" in form
+    assert 'value="2026-03-12"' in form and 'value="11:00"' in form
+    assert '<option value="America/New_York" selected>' in form
     assert 'maxlength="150"' in form
     response = client.post(
         url,
@@ -88,7 +89,7 @@ def test_it_lets_the_gifter_edit_a_gift_until_the_cutoff_in_their_zone(client, t
         "Changed my mind",
         utc(2026, 3, 14, 13, 30),
     )
-    assert "Scheduled for 14 Mar 2026, 09:30" in page(client, "/account/gifts/")
+    assert "Sat 14 Mar, 09:30 New York time" in page(client, "/account/gifts/")
 
     # The new delivery day starts at 04:00 UTC on 14 March: from then on, editing is closed.
     time_machine.move_to(utc(2026, 3, 14, 4, 0), tick=False)

@@ -29,6 +29,11 @@ def test_it_masks_codes_in_the_redeem_links_query_and_in_the_storefront_paths():
     verify = "GET /mediastore/gifts/verification/7QX2K9PM?x=1"
     assert redact(verify) == "GET /mediastore/gifts/verification/••••-K9PM?x=1"
     assert redact("nothing secret here: /offers/S100000001/") == "nothing secret here: /offers/S100000001/"
+    html = '<a href="https://shop.example/redeem/?giftCode=7QX2-K9PM&amp;t=42.AAAAAAAAAAAAAAAAAAAAAA">'
+    assert redact(html) == '<a href="https://shop.example/redeem/?giftCode=••••-K9PM&amp;t=••••">'  # an email's HTML
+    search = '"GET /admin/gifts/gift/?q=7QX2-K9PM HTTP/1.1" 200'
+    assert redact(search) == '"GET /admin/gifts/gift/?q=••••-K9PM HTTP/1.1" 200'  # the admin's whole-code search
+    assert redact("GET /admin/gifts/gift/?q=robin%40example.com") == "GET /admin/gifts/gift/?q=robin%40example.com"
 
 
 def test_the_filter_masks_a_records_arguments_and_its_traceback():

@@ -5,26 +5,33 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.contrib.staticfiles import finders
 from django.core.cache import cache
 from django.db import connection
+from django.urls import reverse
 
 from emails import services as outbox
 from giftshop import webhooks
 from giftshop.celery import app as celery_app
 
 
-def _django_setup(env_overrides, tmp_path):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"SECRET_KEY", "ALLOWED_HOSTS", "EMAIL_BACKEND", "DEBUG", "GIFT_CODE_SECRET"}
+def _django_setup(env_overrides, tmp_path, show="settings.DATABASES['default']['ENGINE']"):
+    """Starts Django in a fresh process with `env_overrides` and prints `show`."""
+    unset = {
+        "SECRET_KEY",
+        "ALLOWED_HOSTS",
+        "EMAIL_BACKEND",
+        "DEBUG",
+        "GIFT_CODE_SECRET",
+        "SITE_URL",
+        "PORT",
+        "WEB_PORT",
     }
-    env.pop("DATABASE_URL", None)
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+        env.pop(name, None)
     env.update({"GIFTSHOP_DATA_DIR": str(tmp_path), **env_overrides})
-    code = (
-        "import django; django.setup(); from django.conf import settings; "
-        "print(settings.DATABASES['default']['ENGINE'])"
-    )
+    code = f"import django; django.setup(); from django.conf import settings; print({show})"
     return subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=60
     )
@@ -98,3 +105,39 @@ def test_it_refuses_to_start_when_the_stuck_email_reset_could_overtake_a_live_ta
     result = _django_setup({"DEBUG": "true", "EMAIL_STUCK_AFTER": "60", "CELERY_TASK_TIME_LIMIT": "60"}, tmp_path)
     assert result.returncode != 0
     assert "CELERY_TASK_TIME_LIMIT must be shorter than EMAIL_STUCK_AFTER" in result.stderr
+
+
+def test_links_in_emails_follow_the_port_the_demo_serves_on(tmp_path):
+    result = _django_setup({"DEBUG": "true", "PORT": "8802"}, tmp_path, show="settings.SITE_URL")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "http://127.0.0.1:8802"
+
+
+def test_links_in_emails_follow_the_web_port_bin_run_exports_not_the_port_honcho_gives_each_process(tmp_path):
+    env = {"DEBUG": "true", "WEB_PORT": "8802", "PORT": "5100"}
+    result = _django_setup(env, tmp_path, show="settings.SITE_URL")
+    assert result.stdout.strip() == "http://127.0.0.1:8802", result.stderr
+
+
+def test_a_site_url_that_is_set_wins_over_the_port(tmp_path):
+    env = {"DEBUG": "true", "PORT": "8802", "SITE_URL": "https://gifts.example.com/"}
+    result = _django_setup(env, tmp_path, show="settings.SITE_URL")
+    assert result.stdout.strip() == "https://gifts.example.com", result.stderr
+
+
+def test_the_demo_broker_url_names_a_host_so_kombu_does_not_warn_at_each_connection(tmp_path):
+    connection_info = "__import__('giftshop.celery', fromlist=['app']).app.connection_for_write().info()"
+    result = _django_setup({"DEBUG": "true"}, tmp_path, show=f"{connection_info}['hostname']")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "localhost"
+    assert "No hostname was supplied" not in result.stderr
+
+
+@pytest.mark.django_db
+def test_every_page_names_a_favicon_and_browsers_asking_for_favicon_ico_find_it(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302
+    assert response.url == "/static/favicon.svg"
+    assert finders.find("favicon.svg")
+    page = client.get(reverse("billing:catalogue")).content.decode()
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page

@@ -22,4 +22,20 @@
     });
   }
   if (sendNow) { sendNow.addEventListener("change", toggleWhen); toggleWhen(); }
+
+  // The browser's time zone, first in the "Common" group, and chosen when the person has not chosen one yet.
+  var zone = form.querySelector("select[name=time_zone]");
+  var guess;
+  try { guess = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { guess = null; }
+  var option = zone && guess && Array.prototype.find.call(zone.options, function (o) { return o.value === guess; });
+  if (option) {
+    var common = zone.querySelector("optgroup");
+    if (common && option.parentNode !== common) {
+      var copy = option.cloneNode(true);
+      option.parentNode.removeChild(option);
+      option = copy;
+    }
+    if (common) common.insertBefore(option, common.firstChild);
+    if (zone.dataset.guess) option.selected = true;
+  }
 })();
