@@ -243,6 +243,8 @@ class GiftAdmin(admin.ModelAdmin):
             "opts": self.opts,
             "gifts": queryset.order_by("pk"),
             "form": form,
+            "action": "change_recipient",
+            "button": "Change the recipient email",
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "media": self.media,
         }
