@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.services import customer_password_set, password_link_request
 from giftshop import ratelimit
-from giftshop.timezones import ZONES
+from giftshop.timezones import zone_choices
 
 # The services name fields as the APIs do; the forms name them in Python.
 SERVICE_FIELDS = {
@@ -131,6 +131,11 @@ class DetailsForm(forms.Form):
     time_zone = forms.ChoiceField(
         label="Time zone",
         required=False,
-        choices=[("", "The site's time zone"), *((zone, zone) for zone in ZONES)],
         help_text="Dates and times on your pages are shown in this zone, and your gifts' edit deadlines follow it.",
     )
+
+    def __init__(self, *args, current_zone="", **kwargs):
+        super().__init__(*args, **kwargs)
+        # The common zones first, the customer's own among them, so a zone stored before the picker offered canonical
+        # names only (say US/Pacific) can still be kept.
+        self.fields["time_zone"].choices = [("", "The site's time zone"), *zone_choices(extra=[current_zone])]

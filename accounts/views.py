@@ -85,7 +85,7 @@ def register_done(request):
 def account(request):
     customer = request.user
     initial = {"first_name": customer.first_name, "last_name": customer.last_name, "time_zone": customer.time_zone}
-    form = DetailsForm(request.POST or None, initial=initial)
+    form = DetailsForm(request.POST or None, initial=initial, current_zone=customer.time_zone)
     if request.method == "POST" and form.is_valid():
         try:
             services.customer_update(customer=customer, **form.cleaned_data)

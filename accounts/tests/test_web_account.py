@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 from django.utils import timezone
 
-from accounts.models import PaymentMethod, Transaction
+from accounts.models import Customer, PaymentMethod, Transaction
 from accounts.tests.factories import CustomerFactory, PaymentMethodFactory, SubscriptionFactory
 from accounts.tests.web import page
 from gifts.tests.factories import make_gift
@@ -114,3 +114,14 @@ def test_it_saves_my_details_and_time_zone(client, customer):
     assert (customer.first_name, customer.last_name, customer.time_zone) == ("Nia", "Lee", "Asia/Tokyo")
     body = client.post("/account/", {"time_zone": "Mars/Olympus_Mons"}).content.decode()
     assert 'id="id_time_zone_error"' in body
+
+
+def test_a_zone_stored_under_an_old_alias_can_be_kept_and_common_zones_come_first(client, customer):
+    Customer.objects.filter(pk=customer.pk).update(time_zone="US/Pacific")  # saved before canonical names only
+    page = client.get("/account/").content.decode()
+    assert page.index('<optgroup label="Common">') < page.index('value="US/Pacific"') < page.index("All time zones")
+    assert "GB-Eire" not in page
+    response = client.post("/account/", {"first_name": "Nia", "last_name": "", "time_zone": "US/Pacific"})
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.time_zone == "US/Pacific"
