@@ -27,10 +27,10 @@ def test_it_adds_a_sandbox_card_as_the_default(client, customer):
 
 
 def test_it_shows_a_refused_card_number_on_its_field_without_echoing_it(client, customer):
-    body = add_card(client, "1234").content.decode()
+    body = add_card(client, "4111111111111111").content.decode()
     assert 'id="id_card_number_error"' in body and "sandbox test card" in body
     assert 'aria-describedby="id_card_number_helptext id_card_number_error"' in body
-    assert 'value="1234"' not in body
+    assert 'value="4111111111111111"' not in body
     assert not customer.payment_methods.exists()
 
 

@@ -162,3 +162,28 @@ def test_checkout_without_a_csrf_token_is_refused(offer):
     client.force_login(CustomerFactory())
     response = client.post(reverse("billing:gift_checkout", args=[offer.long_id]), {"action": "pay"})
     assert response.status_code == 403 and not Order.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"card_number": "4242 4242 4242 4241"}, "card_number", "This card number is not valid"),
+        ({"exp_month": "1", "exp_year": "2020"}, "exp_month", "This card has expired"),
+    ],
+    ids=["fails the check digit", "expired"],
+)
+def test_a_card_that_cannot_pay_is_refused_on_the_form_before_any_charge(client, offer, fields, field, message):
+    from billing.models import Payment
+
+    response = client.post(reverse("billing:gift_checkout", args=[offer.long_id]), gift_form(client, offer, **fields))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert message in body and f'id="id_{field}_error"' in body
+    assert not Payment.objects.exists() and not Order.objects.filter(status=Order.Status.PAID).exists()
+
+
+def test_the_checkout_fields_tell_the_browser_what_to_fill_in(client, offer):
+    body = client.get(reverse("billing:gift_checkout", args=[offer.long_id])).content.decode()
+    for token in ('autocomplete="email"', 'autocomplete="cc-number"', 'autocomplete="cc-exp-month"',
+                  'autocomplete="cc-exp-year"', 'autocomplete="cc-csc"'):  # fmt: skip
+        assert token in body
