@@ -21,13 +21,14 @@ class CustomerAdmin(UserAdmin):
     list_display = ["email", "first_name", "last_name", "country", "is_staff", "date_joined"]
     list_filter = ["is_staff", "is_superuser", "is_active", "country"]
     search_fields = ["email", "first_name", "last_name"]
-    readonly_fields = ["id", "date_joined", "last_login"]
+    readonly_fields = ["id", "date_joined", "last_login", "email_verified_at", "duplicate_of"]
     inlines = [PaymentMethodInline]
     fieldsets = [
         (None, {"fields": ["id", "email", "password"]}),
         ("Profile", {"fields": ["first_name", "last_name", "time_zone", "locale", "country", "currency"]}),
         ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
+        ("Address", {"fields": ["email_verified_at", "duplicate_of"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
 

@@ -8,6 +8,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import Customer
+from accounts.tokens import address_confirmation_token
 
 
 def set_password_url(customer):
@@ -32,11 +33,27 @@ def password_link(customer):
 def set_password(email):
     """About the account of an address, asked for on the register or password pages: a link to choose a password
     (a new one, when the account has one) and the login page. Those pages answer alike for every address."""
-    customer = Customer.objects.get(email__iexact=email.to_email)
+    customer = Customer.objects.owning(email.to_email).get()
     return {
         "customer": customer,
         "has_password": customer.has_usable_password(),
         "set_password_url": password_link(customer),
+        "login_url": f"{settings.SITE_URL}{reverse('accounts:login')}",
+        "site_url": settings.SITE_URL,
+    }
+
+
+def confirm_address(email):
+    """Welcomes a new account: a link that confirms its address (proving the mailbox), and the login page."""
+    customer = Customer.objects.owning(email.to_email).get()
+    uidb64 = urlsafe_base64_encode(force_bytes(customer.pk))
+    path = reverse(
+        "accounts:confirm_address",
+        kwargs={"uidb64": uidb64, "token": address_confirmation_token.make_token(customer)},
+    )
+    return {
+        "customer": customer,
+        "confirm_url": f"{settings.SITE_URL}{path}",
         "login_url": f"{settings.SITE_URL}{reverse('accounts:login')}",
         "site_url": settings.SITE_URL,
     }

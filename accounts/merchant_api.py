@@ -43,7 +43,7 @@ class CustomersView(MerchantView):
     def post(self, request):
         params = self.params(request)
         email = validation.email_address(scalar(params, "email"), field="email")
-        if Customer.objects.filter(email__iexact=email).exists():
+        if Customer.objects.owning(email).exists():
             raise ChargebeeError(
                 f"A customer with email {email} already exists.",
                 api_error_code="duplicate_entry",

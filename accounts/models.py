@@ -23,14 +23,21 @@ from giftshop.timezones import validate_time_zone
 from offers.models import currency_validator
 
 
-class CustomerManager(BaseUserManager):
+class CustomerQuerySet(models.QuerySet):
+    def owning(self, email):
+        """The account of an address (at most one): the customers of `email`, but never a duplicate registration."""
+        return self.filter(email__iexact=(email or "").strip(), duplicate_of=None)
+
+
+class CustomerManager(BaseUserManager.from_queryset(CustomerQuerySet)):
     use_in_migrations = True
 
     def normalize_email(self, email):
         return (email or "").strip().lower()
 
     def get_by_natural_key(self, username):
-        return self.get(email__iexact=self.normalize_email(username))
+        """Who logs in with an address: its account, never a duplicate registration."""
+        return self.owning(self.normalize_email(username)).get()
 
     def create_user(self, email, password=None, **fields):
         """A customer; without a password (created by the merchant API or a guest checkout) they cannot log in
@@ -50,7 +57,7 @@ class CustomerManager(BaseUserManager):
 class Customer(AbstractBaseUser, PermissionsMixin):
     """Everyone who buys, receives or administers: the user model, logging in with an email address."""
 
-    email = models.EmailField(unique=True)
+    email = models.EmailField(help_text="Unique among accounts (duplicate registrations share their account's).")
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
     time_zone = models.CharField(
@@ -66,6 +73,17 @@ class Customer(AbstractBaseUser, PermissionsMixin):
     email_verified_at = models.DateTimeField(
         null=True, blank=True, help_text="When the owner proved the mailbox (an emailed link); empty: unverified."
     )
+    # The storefront registers an address that already has an account as it registers a new one (the answer must
+    # not tell which addresses have accounts): a duplicate with its own password and sessions, that never logs in
+    # by address, never receives the address's gifts and ends when the account's owner proves the mailbox.
+    duplicate_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="duplicates",
+        help_text="A storefront registration of an address that already had this account.",
+    )
     objects = CustomerManager()
 
     EMAIL_FIELD = "email"
@@ -74,7 +92,14 @@ class Customer(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         ordering = ["email"]
-        constraints = [models.UniqueConstraint(Lower("email"), name="customer_email_unique_ignoring_case")]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=Q(duplicate_of=None),
+                name="customer_email_unique_ignoring_case",
+                violation_error_message="A customer with this email already exists.",
+            )
+        ]
 
     def __str__(self):
         return self.email

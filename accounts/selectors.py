@@ -2,6 +2,7 @@
 
 from django.http import Http404
 from django.utils import timezone
+from django.utils.http import urlsafe_base64_decode
 
 from accounts.models import Customer, Subscription
 
@@ -39,5 +40,16 @@ def customer_has_access(customer, offer):
 
 def customer_for_email(email):
     """The customer with this email, created without a password if there is none yet."""
-    customer = Customer.objects.filter(email__iexact=email).first()
+    customer = Customer.objects.owning(email).first()
     return customer or Customer.objects.create_user(email)
+
+
+def customer_for_link(uidb64):
+    """The account an emailed link names (base64 of its id, as Django's password links do), or None."""
+    try:
+        pk = int(urlsafe_base64_decode(uidb64).decode())
+    except (ValueError, UnicodeDecodeError, OverflowError):
+        return None
+    if not 0 < pk < 2**63:
+        return None
+    return Customer.objects.filter(pk=pk, is_active=True, duplicate_of=None).first()

@@ -71,12 +71,10 @@ def customer_password_set(*, customer, password, verified=False):
     tokens' session stamp no longer matches; its refresh tokens go) and other web sessions end through Django's
     session hash. `verified`: the emailed link that led here proved the mailbox."""
     customer.set_password(password)
-    fields = ["password"]
-    if verified and customer.email_verified_at is None:
-        customer.email_verified_at = timezone.now()
-        fields.append("email_verified_at")
-    customer.save(update_fields=fields)
+    customer.save(update_fields=["password"])
     RefreshToken.objects.filter(customer=customer).delete()
+    if verified:
+        customer_address_proven(customer=customer)
     return customer
 
 
@@ -88,7 +86,7 @@ def customer_for_gift_link(*, email, password, first_name="", last_name=""):
     changed here: its owner logs in (or asks for a password link) instead."""
     email = validation.email_address(email, field="email")
     # Locked, so two submissions at once cannot both find the account without a password.
-    existing = Customer.objects.select_for_update().filter(email__iexact=email).first()
+    existing = Customer.objects.select_for_update().owning(email).first()
     if existing is not None and (existing.has_usable_password() or not existing.is_active):
         raise ServiceError(
             "This email address already has an account: log in to redeem your gift.", code="USER0002", status=409
@@ -122,37 +120,82 @@ def customer_login(*, email, password):
     return customer
 
 
-def customer_register(*, email, password, first_name="", last_name="", locale="en_US", country="", currency=""):
+def _registration_clean(*, email, password, first_name="", last_name=""):
+    """A registration's address, names and password, checked (the password against the others too)."""
     email = validation.email_address(email, field="email")
-    candidate = Customer(email=email, first_name=first_name, last_name=last_name)
-    try:
-        validate_password(password, user=candidate)
-    except ValidationError as error:
-        raise ServiceError(" ".join(error.messages), field="password") from None
-    existing = Customer.objects.filter(email__iexact=email).first()
-    if existing is not None and existing.has_usable_password():
-        raise ServiceError("A customer with this email already exists.", code="USER0002")
     fields = {
         "first_name": validation.single_line(first_name, field="firstName", max_length=150),
         "last_name": validation.single_line(last_name, field="lastName", max_length=150),
-        "locale": locale or "en_US",
-        "country": (country or "").upper()[:2],
-        "currency": (currency or "").upper()[:3],
     }
-    if existing is not None:
-        # Created without a password (a gift recipient, a guest gifter): whoever holds the mailbox claims it, so
-        # registering sends a link to choose a password there instead of taking the account over.
-        account_email_queue(customer=existing)
-        raise ServiceError(
-            "This email already has an account without a password: we have emailed you a link to choose one.",
-            code="USER0002",
-            field="email",
-        )
+    try:
+        validate_password(password, user=Customer(email=email, **fields))
+    except ValidationError as error:
+        raise ServiceError(" ".join(error.messages), field="password") from None
+    return email, fields
+
+
+def _account_created(email, password, **fields):
+    """A new account of `email` (with its password), or None when the address already has one."""
     try:
         with transaction.atomic():
             return Customer.objects.create_user(email, password, **fields)
-    except IntegrityError:
-        raise ServiceError("A customer with this email already exists.", code="USER0002") from None
+    except IntegrityError:  # registered a moment ago by a concurrent request
+        return None
+
+
+@transaction.atomic
+def customer_register(*, email, password, first_name="", last_name="", locale="en_US", country="", currency=""):
+    """The storefront's registration, which answers with tokens whether or not the address has an account (SEC-9):
+    a new address gets its account, emailed a link to confirm the address; a taken one gets a duplicate (its own
+    password and sessions; see Customer.duplicate_of) and its account's owner is emailed about it. Both paths hash
+    the password, insert one customer and queue one email, so both take as long."""
+    email, fields = _registration_clean(email=email, password=password, first_name=first_name, last_name=last_name)
+    fields.update(locale=locale or "en_US", country=(country or "").upper()[:2], currency=(currency or "").upper()[:3])
+    owner = Customer.objects.owning(email).first()
+    customer = None if owner else _account_created(email, password, **fields)
+    if customer is not None:
+        confirm_address_email_queue(customer=customer)
+        return customer
+    owner = owner or Customer.objects.owning(email).get()
+    duplicate = Customer.objects.create_user(email, password, duplicate_of=owner, **fields)
+    account_email_queue(customer=owner)
+    return duplicate
+
+
+def customer_sign_up(*, email, password, first_name="", last_name=""):
+    """The web page's registration. It answers the same whether or not the address has an account (SEC-9), so the
+    address's owner learns the outcome by email: a new account is created and emailed a link to confirm the
+    address; an existing one gets its owner a link to choose a password. Existing addresses hash the password too,
+    so both take as long."""
+    email, fields = _registration_clean(email=email, password=password, first_name=first_name, last_name=last_name)
+    owner = Customer.objects.owning(email).first()
+    customer = None if owner else _account_created(email, password, **fields)
+    if customer is not None:
+        confirm_address_email_queue(customer=customer)
+        return
+    make_password(password)
+    account_email_queue(customer=owner or Customer.objects.owning(email).get())
+
+
+def confirm_address_email_queue(*, customer):
+    """Welcomes a new account with a link that proves its mailbox (and the login page)."""
+    return email_queue(kind="confirm_address", key=f"customer:{customer.pk}:confirm-address", to=customer.email)
+
+
+@transaction.atomic
+def customer_address_proven(*, customer, now=None):
+    """The owner of the customer's address proved the mailbox (an emailed link): the account is verified, and any
+    duplicate registration of its address (someone who registered it again on the storefront) ends, sessions and
+    all. Returns whether this proved it for the first time."""
+    if customer.duplicate_of_id is not None:
+        return False  # a duplicate's holder who proves the mailbox has an account to log into instead
+    first = Customer.objects.filter(pk=customer.pk, email_verified_at=None).update(
+        email_verified_at=now or timezone.now()
+    )
+    customer.refresh_from_db(fields=["email_verified_at"])
+    customer.duplicates.filter(is_active=True).update(is_active=False)
+    RefreshToken.objects.filter(customer__duplicate_of=customer).delete()
+    return bool(first)
 
 
 def account_email_queue(*, customer):
@@ -169,27 +212,10 @@ def password_link_request(*, email):
 
 
 def password_link_send(*, email):
-    customers = Customer.objects.filter(email__iexact=email, is_active=True)
+    customers = Customer.objects.owning(email).filter(is_active=True)
     # The exact comparison is Django's defence against look-alike addresses matching case-insensitively.
     for customer in (c for c in customers if _unicode_ci_compare(email, c.email)):
         account_email_queue(customer=customer)
-
-
-def customer_sign_up(*, email, password, first_name="", last_name=""):
-    """The web page's registration. It answers the same whether or not the address has an account (SEC-9), so the
-    address's owner learns the outcome by email: a new account is created and welcomed there; an existing one gets
-    its owner a link to choose a password. Existing addresses hash the password too, so both take as long."""
-    try:
-        customer = customer_register(email=email, password=password, first_name=first_name, last_name=last_name)
-    except ServiceError as error:
-        if error.code != "USER0002":
-            raise
-        make_password(password)
-        existing = Customer.objects.filter(email__iexact=validation.email_address(email, field="email")).first()
-        if existing is not None and existing.has_usable_password():
-            account_email_queue(customer=existing)
-        return
-    account_email_queue(customer=customer)
 
 
 def customer_update(*, customer, **fields):

@@ -11,6 +11,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(next_page="billing:catalogue"), name="logout"),
     path("register/", views.register, name="register"),
     path("register/done/", views.register_done, name="register_done"),
+    path("account/confirm/<uidb64>/<token>/", views.confirm_address, name="confirm_address"),
     path(
         "password-reset/",
         auth_views.PasswordResetView.as_view(

@@ -14,6 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from accounts import selectors, services
 from accounts.forms import DetailsForm, LoginForm, RegisterForm, add_service_error
 from accounts.models import Transaction
+from accounts.tokens import address_confirmation_token
 from giftshop import ratelimit
 from giftshop.errors import ServiceError
 from giftshop.pages import PAGE_SIZE, local_time, page_number, pager
@@ -75,6 +76,19 @@ def register(request):
             done = reverse("accounts:register_done")
             return HttpResponseRedirect(f"{done}?{urlencode({'next': next_url})}" if next_url else done)
     return render(request, "registration/register.html", {"form": form, "next": next_url})
+
+
+def confirm_address(request, uidb64, token):
+    """The welcome email's link: proves the new account's mailbox. A link used again, or for an address already
+    confirmed, says so; a wrong or expired one says how to get another."""
+    customer = selectors.customer_for_link(uidb64)
+    confirmed = customer is not None and address_confirmation_token.check_token(customer, token)
+    if confirmed:
+        services.customer_address_proven(customer=customer)
+    already = not confirmed and customer is not None and customer.email_verified_at is not None
+    status = 200 if confirmed or already else 400
+    context = {"confirmed": confirmed, "already": already}
+    return render(request, "registration/address_confirmed.html", context, status=status)
 
 
 def register_done(request):

@@ -96,7 +96,7 @@ def _preview(offer, coupon_code):
 def _pay(request, form, offer, as_gift, customer):
     data = form.cleaned_data
     if customer is None:
-        customer = Customer.objects.filter(email__iexact=data["email"]).first()
+        customer = Customer.objects.owning(data["email"]).first()
         if customer is not None and customer.has_usable_password():
             form.add_error("email", "This email has an account: log in first (the link is above the form).")
             return None

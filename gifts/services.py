@@ -11,6 +11,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from accounts import services as accounts_services
 from accounts.models import Customer, Subscription
 from accounts.selectors import customer_for_email
 from emails.models import Email
@@ -474,7 +475,7 @@ def gift_redeem(*, customer, code, now=None):
     verification = _redeem_locked(gift, customer, now, actor=f"customer:{customer.pk}")
     if codes.is_link_token(code) and customer.email.lower() == gift.recipient_email.lower():
         # The link's token was emailed to this address: redeeming with it proves the mailbox.
-        Customer.objects.filter(pk=customer.pk, email_verified_at__isnull=True).update(email_verified_at=now)
+        accounts_services.customer_address_proven(customer=customer, now=now)
     return verification
 
 

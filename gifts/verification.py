@@ -188,5 +188,5 @@ def gift_preview(*, code, now=None):
 def recipient_must_log_in(gift):
     """Whether the gift's address has an account with a password (or a closed one): its owner logs in to redeem,
     as the emailed link may only set the first password of an account made for a gift, or of a new one."""
-    account = Customer.objects.filter(email__iexact=gift.recipient_email).first()
+    account = Customer.objects.owning(gift.recipient_email).first()
     return account is not None and (account.has_usable_password() or not account.is_active)

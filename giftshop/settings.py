@@ -136,6 +136,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.Customer"
+AUTHENTICATION_BACKENDS = ["accounts.backends.CustomerBackend"]
+# The email is unique among accounts by a conditional constraint (a duplicate registration shares its account's
+# address; see Customer.duplicate_of), which Django's check cannot see.
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -203,6 +207,7 @@ EMAIL_KINDS = {
     "gift_delivered": {"label": "Gift delivered (gifter)", "render": "gifts.emails.gift_delivered"},
     "gift_redeemed": {"label": "Gift redeemed (gifter)", "render": "gifts.emails.gift_redeemed"},
     "set_password": {"label": "Set your password (an account without one)", "render": "accounts.emails.set_password"},
+    "confirm_address": {"label": "Confirm your address (a new account)", "render": "accounts.emails.confirm_address"},
     "claim_expiring": {"label": "Gift about to expire unredeemed (recipient)", "render": "gifts.emails.claim_expiring"},
     "term_ending": {"label": "Gift term ending (recipient)", "render": "billing.emails.term_ending"},
     "gift_expired": {"label": "Gift expired unredeemed (gifter)", "render": "gifts.emails.gift_expired"},

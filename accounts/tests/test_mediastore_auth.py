@@ -113,15 +113,34 @@ def test_it_registers_a_customer_and_answers_like_a_login():
     assert data_of(login("new.person@example.com", PASSWORD))["customerId"] == customer_id
 
 
-def test_it_refuses_to_register_an_existing_email_with_user0002():
-    CustomerFactory(email="taken@example.com")
-    response = APIClient().post(
-        "/mediastore/customers",
-        {"email": "Taken@Example.com", "password": PASSWORD, "publisherId": publisher_id()},
-        format="json",
-    )
-    assert_error(response, 422, "USER0002")
-    assert Customer.objects.filter(email__iexact="taken@example.com").count() == 1
+def test_registering_a_taken_address_answers_like_a_new_one_with_a_duplicate_that_holds_nothing(
+    django_capture_on_commit_callbacks,
+):
+    # Was USER0002 ("customer exists"), which told anyone which addresses have accounts (issue 11, items 1 and 10).
+    owner = CustomerFactory(email="taken@example.com")
+    make_gift(recipient_email=owner.email, auto_claim=True)
+    gift_services.deliver_due_gifts()  # the owner holds a subscription from a gift
+    with django_capture_on_commit_callbacks(execute=True):
+        response = APIClient().post(
+            "/mediastore/customers",
+            {"email": "Taken@Example.com", "password": PASSWORD, "publisherId": publisher_id()},
+            format="json",
+        )
+    tokens = data_of(response)
+    assert set(tokens) == {"jwt", "refreshToken", "customerToken", "customerId"}
+    duplicate = Customer.objects.get(pk=tokens["customerId"])
+    assert duplicate.duplicate_of == owner and duplicate.email == owner.email and not duplicate.mailbox_secured
+
+    # Its session sees only its own (empty) account; the address's login is still the owner's.
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['jwt']}")
+    assert data_of(api.get(f"/mediastore/customers/{duplicate.pk}/subscriptions"))["items"] == []
+    assert api.get(f"/mediastore/customers/{owner.pk}/subscriptions").status_code == 404
+    assert data_of(login("taken@example.com"))["customerId"] == owner.pk
+    assert_error(login("taken@example.com", PASSWORD), 401, "USER0001")
+    # The owner hears of it, with a link to choose a new password; the registrant is told nothing more.
+    (message,) = [m for m in mail.outbox if m.to == ["taken@example.com"] and "register" in m.body]
+    assert "/reset/" in message.body
 
 
 @pytest.mark.parametrize("password", ["short", "password123", "12345678901234", "weak@example.com"])
@@ -161,14 +180,18 @@ def test_a_customer_created_by_a_gift_who_registers_is_emailed_a_link_and_then_o
     recipient = Customer.objects.get(email="friend@example.com")
     assert not recipient.has_usable_password()
 
-    # Registering does not take the account over: whoever holds the mailbox gets a link to choose a password.
+    # Registering does not take the account over (it answers as for a new address, with a duplicate's tokens):
+    # whoever holds the mailbox gets a link to choose a password.
     with django_capture_on_commit_callbacks(execute=True):
         response = APIClient().post(
             "/mediastore/customers",
             {"email": "Friend@Example.com", "password": PASSWORD, "publisherId": publisher_id()},
             format="json",
         )
-    assert_error(response, 422, "USER0002")
+    squatted = APIClient()
+    squatted.credentials(HTTP_AUTHORIZATION=f"Bearer {data_of(response)['jwt']}")
+    duplicate_id = data_of(response)["customerId"]
+    assert data_of(squatted.get(f"/mediastore/customers/{duplicate_id}/subscriptions"))["items"] == []
     recipient.refresh_from_db()
     assert not recipient.has_usable_password()
     link = next(m for m in mail.outbox if m.to == ["friend@example.com"] and "/reset/" in m.body).body
@@ -182,6 +205,8 @@ def test_a_customer_created_by_a_gift_who_registers_is_emailed_a_link_and_then_o
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {logged_in['jwt']}")
     subscriptions = data_of(api.get(f"/mediastore/customers/{recipient.pk}/subscriptions"))["items"]
     assert [s["offerId"] for s in subscriptions] == [gift.offer.long_id]
+    # Proving the mailbox ended the duplicate registration's session.
+    assert_error(squatted.get(f"/mediastore/customers/{duplicate_id}/subscriptions"), 401, "AUTH0002")
 
 
 # --- refresh tokens ----------------------------------------------------------------------------------------

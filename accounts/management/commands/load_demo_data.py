@@ -62,7 +62,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  customer: {DEMO_EMAIL} / {DEMO_PASSWORD}")
 
     def _customer(self, email, password, **names):
-        customer = Customer.objects.filter(email=email).first()
+        customer = Customer.objects.owning(email).first()
         if customer is None:
             customer = Customer.objects.create_user(email, password, **names)
         return customer
