@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from accounts.forms import AdminLoginForm
+from accounts.forms import AdminLoginForm, CustomerAddForm, CustomerChangeForm
 from accounts.models import Customer, PaymentMethod, Subscription, Transaction
 
 # Staff log in under the same attempt limits as customers (accounts.views.admin_login adds the 429).
@@ -17,6 +17,7 @@ class PaymentMethodInline(admin.TabularInline):
 
 @admin.register(Customer)
 class CustomerAdmin(UserAdmin):
+    form, add_form = CustomerChangeForm, CustomerAddForm
     ordering = ["email"]
     list_display = ["email", "first_name", "last_name", "country", "is_staff", "date_joined"]
     list_filter = ["is_staff", "is_superuser", "is_active", "country"]

@@ -6,6 +6,7 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.password_validation import password_validators_help_texts
 from django.core.exceptions import ValidationError
 
+from accounts.models import Customer
 from accounts.services import customer_password_set, password_link_request
 from giftshop import ratelimit
 from giftshop.timezones import zone_choices
@@ -139,3 +140,23 @@ class DetailsForm(forms.Form):
         # The common zones first, the customer's own among them, so a zone stored before the picker offered canonical
         # names only (say US/Pacific) can still be kept.
         self.fields["time_zone"].choices = [("", "The site's time zone"), *zone_choices(extra=[current_zone])]
+
+
+class UniqueAddress:
+    """The admin's customer forms: an address belongs to one account (duplicate registrations aside), which the
+    model's conditional constraint says but a form that leaves `duplicate_of` out cannot check by itself."""
+
+    def clean_email(self):
+        email = Customer.objects.normalize_email(self.cleaned_data.get("email"))
+        taken = Customer.objects.owning(email).exclude(pk=self.instance.pk)
+        if self.instance.duplicate_of_id is None and taken.exists():
+            raise ValidationError("A customer with this email already exists.", code="unique")
+        return email
+
+
+class CustomerAddForm(UniqueAddress, auth_forms.AdminUserCreationForm):
+    pass
+
+
+class CustomerChangeForm(UniqueAddress, auth_forms.UserChangeForm):
+    pass
