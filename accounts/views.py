@@ -19,6 +19,8 @@ from giftshop import ratelimit
 from giftshop.errors import ServiceError
 from giftshop.pages import PAGE_SIZE, local_time, page_number, pager
 
+MINUS = "\u2212"  # the typographic minus, as the checkout shows a discount
+
 
 def _safe_next(request):
     """The requested ?next= when it stays on this site, checked as Django's LoginView checks it; else ""."""
@@ -122,11 +124,16 @@ def subscriptions(request):
 
 
 def _transaction_item(row, zone):
+    """A ledger row as the customer reads it: a refund is stored as a positive amount of kind "refund", and shows
+    as money going back to the card (a minus), not as another payment."""
     is_gift = row.target_type == Transaction.TargetType.GIFT and row.target_id.isdigit()
+    is_refund = row.kind == Transaction.Kind.REFUND
     return {
         "transaction": row,
         "date": local_time(row.occurred_at, zone),
         "gift_id": int(row.target_id) if is_gift else None,
+        "amount": f"{MINUS if is_refund else ''}{row.amount} {row.currency}",
+        "card_term": "Refunded to" if is_refund else "Paid with",
     }
 
 

@@ -10,6 +10,19 @@ def new_checkout_key():
     return secrets.token_urlsafe(24)
 
 
+# A shopper's words for the card fields' checks (Django's say "Ensure this value is less than or equal to 12").
+MONTH_ERRORS = {
+    "invalid": "Enter the expiry month as a number, e.g. 07.",
+    "min_value": "Enter the expiry month as a number from 1 to 12.",
+    "max_value": "Enter the expiry month as a number from 1 to 12.",
+}
+YEAR_ERRORS = {
+    "invalid": "Enter the expiry year in four digits, e.g. 2029.",
+    "min_value": "Enter the expiry year in four digits, e.g. 2029.",
+    "max_value": "Enter the expiry year in four digits, e.g. 2029.",
+}
+
+
 class CheckoutForm(forms.Form):
     """Checkout for an offer, for oneself or as a gift. Field errors are tied to their inputs in the template."""
 
@@ -32,14 +45,16 @@ class CheckoutForm(forms.Form):
         required=False,
         min_value=1,
         max_value=12,
-        widget=forms.NumberInput(attrs={"autocomplete": "cc-exp-month"}),
+        error_messages=MONTH_ERRORS,
+        widget=forms.NumberInput(attrs={"autocomplete": "cc-exp-month", "placeholder": "MM"}),
     )
     exp_year = forms.IntegerField(
         label="Expiry year",
         required=False,
         min_value=2000,
         max_value=2100,
-        widget=forms.NumberInput(attrs={"autocomplete": "cc-exp-year"}),
+        error_messages=YEAR_ERRORS,
+        widget=forms.NumberInput(attrs={"autocomplete": "cc-exp-year", "placeholder": "YYYY"}),
     )
     cvc = forms.CharField(
         label="Security code",
@@ -48,6 +63,7 @@ class CheckoutForm(forms.Form):
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "cc-csc"}),
     )
     saved_card = forms.ChoiceField(label="Pay with", required=False)
+    confirm_own_address = forms.BooleanField(label="Yes, this gift is for me", required=False)
 
     def __init__(self, *args, customer=None, as_gift=False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -63,17 +79,51 @@ class CheckoutForm(forms.Form):
             self.fields["email"].required = True
         if as_gift:
             self.fields.update(GiftDetailsForm(customer=customer).fields)
+        # Asked only once the gift turns out to be addressed to the buyer (see clean), or when already answered.
+        self.asks_own_address = bool(self.data.get("confirm_own_address"))
+        if not as_gift:
+            del self.fields["confirm_own_address"]
+        # In the page's order, which the error summary follows.
+        order = ["checkout_key", "email"]
+        if as_gift:
+            gift_fields = list(GiftDetailsForm.base_fields)
+            at = gift_fields.index("recipient_email_again") + 1
+            order += [*gift_fields[:at], "confirm_own_address", *gift_fields[at:]]
+        self.order_fields([*order, "coupon", "saved_card"])
 
     def clean(self):
         data = super().clean()
         if self.customer is None or not data.get("saved_card"):
-            for name in ("card_number", "exp_month", "exp_year"):
-                if not data.get(name) and name not in self.errors:
-                    self.add_error(name, "Enter your card details.")
+            missing = [name for name in CARD_FIELDS if not data.get(name) and name not in self.errors]
+            if len(missing) == len(CARD_FIELDS):
+                self.add_error("card_number", "Enter your card details.")
+            for name in missing if len(missing) < len(CARD_FIELDS) else ():
+                self.add_error(name, CARD_FIELDS[name])
             card_problems(self, data)
         if self.as_gift:
             clean_gift_details(self, data)
+            self._clean_own_address(data)
         return data
+
+    def _clean_own_address(self, data):
+        """A gift to the buyer's own address is most likely a slip (the browser filled in their own email): it is
+        sent only once they confirm it."""
+        own = self.customer.email if self.customer is not None else data.get("email")
+        recipient = data.get("recipient_email")
+        if own and recipient and own.lower() == recipient.lower() and not data.get("confirm_own_address"):
+            self.asks_own_address = True
+            self.add_error(
+                "recipient_email",
+                "This is your own email address. If the gift is for you, tick “Yes, this gift is for me”; "
+                "if not, enter the recipient's address.",
+            )
+
+
+CARD_FIELDS = {
+    "card_number": "Enter the card number.",
+    "exp_month": "Enter the expiry month.",
+    "exp_year": "Enter the expiry year.",
+}
 
 
 def luhn_valid(digits):

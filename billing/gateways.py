@@ -70,7 +70,10 @@ class SandboxGateway:
     def tokenize(self, *, number, exp_month, exp_year, cvc=""):
         number = "".join(ch for ch in str(number) if ch.isdigit())
         if number not in SANDBOX_CARDS:
-            raise PaymentError("invalid_card", "Use one of the sandbox test card numbers (see the README).")
+            raise PaymentError(
+                "invalid_card",
+                "This card is not accepted here: use a sandbox test card such as 4242 4242 4242 4242.",
+            )
         outcome, brand = SANDBOX_CARDS[number]
         return Card(f"tok_sandbox_{outcome}_{secrets.token_hex(8)}", brand, number[-4:], int(exp_month), int(exp_year))
 

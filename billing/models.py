@@ -9,7 +9,7 @@ from django.db.models.functions import Round
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
-from gifts.models import NOTE_MAX_LENGTH
+from gifts.models import NAME_MAX_LENGTH, NOTE_MAX_LENGTH
 from giftshop.timezones import validate_time_zone
 from offers.models import currency_validator
 
@@ -52,6 +52,12 @@ class Order(models.Model):
         help_text="The zone the delivery time was chosen in (the gift keeps it); empty: the buyer's zone.",
     )
     personal_note = models.CharField(max_length=NOTE_MAX_LENGTH, blank=True)
+    recipient_first_name = models.CharField(
+        max_length=NAME_MAX_LENGTH, blank=True, help_text="The recipient's emails greet them by it."
+    )
+    signature = models.CharField(
+        max_length=NAME_MAX_LENGTH, blank=True, help_text="The gifter's name as the recipient reads it."
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     checkout_key = models.CharField(
         max_length=64,

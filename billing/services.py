@@ -116,6 +116,8 @@ def order_update(
     scheduled_at=_UNSET,
     personal_note=_UNSET,
     time_zone=_UNSET,
+    recipient_first_name=_UNSET,
+    signature=_UNSET,
 ):
     """Changes any subset of an unpaid order and prices it again. `scheduled_at` is an aware datetime (a past
     one means deliver at once) or None; `time_zone` the IANA zone it was chosen in (the gift shows its times
@@ -146,6 +148,10 @@ def order_update(
         order.personal_note = gift_fields_clean(names="mediastore", personal_note=personal_note)["personal_note"]
     if time_zone is not _UNSET:
         order.time_zone = time_zone or ""
+    given = {"recipient_first_name": recipient_first_name, "signature": signature}
+    given = {name: value for name, value in given.items() if value is not _UNSET}
+    for name, value in gift_fields_clean(names="mediastore", **given).items():
+        setattr(order, name, value)
     _price(order)
     order.save(
         update_fields=[
@@ -156,6 +162,8 @@ def order_update(
             "scheduled_at",
             "personal_note",
             "time_zone",
+            "recipient_first_name",
+            "signature",
             *PRICE_FIELDS,
         ]
     )
@@ -198,23 +206,33 @@ def _payment_source(customer, *, payment_method=None, card_token=None):
     return default.token, default, default.label
 
 
+FREE_LABEL = "no payment needed"
+
+
 def order_pay(*, order: Order, payment_method: PaymentMethod = None, card_token=None) -> PaymentResult:
     """Charges the order once and fulfils it: the invoice, the ledger row, and the gift or subscription, all or
-    nothing. A decline raises PaymentError and leaves the order payable with another card."""
-    token, method, label = _payment_source(order.customer, payment_method=payment_method, card_token=card_token)
-    _price_still_holds(order)
+    nothing. A decline raises PaymentError and leaves the order payable with another card. A free order (a full
+    discount) paid with no card is completed without the gateway."""
+    free = payment_method is None and not card_token and order.total_price == 0
+    if free:
+        token, method, label = None, None, FREE_LABEL
+    else:
+        token, method, label = _payment_source(order.customer, payment_method=payment_method, card_token=card_token)
+    _price_still_holds(order)  # a free order whose price rose is refused here, before anything is recorded
     payment, coupons = _payment_start(order=order, method=method, label=label)
-    try:
-        charge = get_gateway().charge(
-            token=token, amount=payment.amount, currency=payment.currency, idempotency_key=payment.idempotency_key
-        )
-    except PaymentError as error:
-        _payment_failed(payment, error)
-        coupons_give_back(coupons)
-        raise
+    reference = f"free-{payment.pk}"  # a payment of 0 that no gateway saw
+    if not free:
+        try:
+            reference = get_gateway().charge(
+                token=token, amount=payment.amount, currency=payment.currency, idempotency_key=payment.idempotency_key
+            ).reference
+        except PaymentError as error:
+            _payment_failed(payment, error)
+            coupons_give_back(coupons)
+            raise
     # The money is taken: recorded on its own first, so that whatever fails next can be refunded.
     Payment.objects.filter(pk=payment.pk).update(
-        status=Payment.Status.SUCCEEDED, reference=charge.reference, completed_at=timezone.now()
+        status=Payment.Status.SUCCEEDED, reference=reference, completed_at=timezone.now()
     )
     payment.refresh_from_db()
     with refunded_on_failure(payment, coupons, reason=f"order {order.pk} could not be completed"):
@@ -480,17 +498,19 @@ def refund(*, payment, reason=""):
     )
     if refund_row.status == Payment.Status.SUCCEEDED:
         return refund_row
-    try:
-        result = get_gateway().refund(
-            reference=payment.reference, amount=payment.amount, currency=payment.currency, idempotency_key=key
-        )
-    except PaymentError as error:
-        logger.error("refund of payment %s failed: %s", payment.pk, error.message)
-        Payment.objects.filter(pk=refund_row.pk).update(failure_code=error.code, failure_message=error.message)
-        raise
+    reference = f"refund-{payment.reference}"  # nothing was charged (a free order): no gateway to ask
+    if payment.amount:
+        try:
+            reference = get_gateway().refund(
+                reference=payment.reference, amount=payment.amount, currency=payment.currency, idempotency_key=key
+            ).reference
+        except PaymentError as error:
+            logger.error("refund of payment %s failed: %s", payment.pk, error.message)
+            Payment.objects.filter(pk=refund_row.pk).update(failure_code=error.code, failure_message=error.message)
+            raise
     with transaction.atomic():
         done = Payment.objects.filter(pk=refund_row.pk, status=Payment.Status.PENDING).update(
-            status=Payment.Status.SUCCEEDED, reference=result.reference, completed_at=timezone.now()
+            status=Payment.Status.SUCCEEDED, reference=reference, completed_at=timezone.now()
         )
         if done and payment.invoice_id:
             Invoice.objects.filter(pk=payment.invoice_id).update(amount_refunded=F("amount_refunded") + payment.amount)
@@ -500,7 +520,7 @@ def refund(*, payment, reason=""):
                     payment=payment,
                     kind=Transaction.Kind.REFUND,
                     offer=original.offer,
-                    reference=result.reference,
+                    reference=reference,
                     target_type=original.target_type,
                     target_id=original.target_id,
                 )
@@ -519,6 +539,8 @@ def checkout(
     scheduled_at=None,
     personal_note="",
     time_zone="",
+    recipient_first_name="",
+    signature="",
     payment_method=None,
     card_token=None,
 ):
@@ -545,7 +567,12 @@ def checkout(
     changes = {"buy_as_gift": as_gift, "coupon_code": coupon_code or None}
     if as_gift:
         changes.update(
-            recipient_email=recipient_email, scheduled_at=scheduled_at, personal_note=personal_note, time_zone=time_zone
+            recipient_email=recipient_email,
+            scheduled_at=scheduled_at,
+            personal_note=personal_note,
+            time_zone=time_zone,
+            recipient_first_name=recipient_first_name,
+            signature=signature,
         )
         if time_zone and not customer.time_zone and not customer.has_usable_password():
             Customer.objects.filter(pk=customer.pk, time_zone="").update(time_zone=time_zone)

@@ -124,6 +124,8 @@ def _pay(request, form, offer, as_gift, customer):
             recipient_email=data.get("recipient_email", ""),
             scheduled_at=data.get("scheduled_at"),
             personal_note=data.get("personal_note", ""),
+            recipient_first_name=data.get("recipient_first_name", ""),
+            signature=data.get("signature", ""),
             time_zone=data.get("time_zone", ""),
             payment_method=method,
             card_token=token,
@@ -156,10 +158,13 @@ def thanks(request, order_id):
     gift = getattr(order, "gift", None)
     context = {"order": order, "offer": order.offer, "gift": gift}
     if gift is not None:
+        now = timezone.now()
         context.update(
-            times=gift.delivery_in_words(),  # in the zone chosen at checkout
-            # A gift sent now (or today) is past its cutoff already: say so, rather than show a past deadline.
-            edit_refusal=gift.refusal(GiftAction.EDIT, timezone.now()),
+            times=gift.delivery_in_words(now),  # in the zone chosen at checkout
+            # "Send it now": it went out (or is going out this minute), so nothing about changing it.
+            sent_now=gift.sent_at is not None or gift.scheduled_at <= now,
+            # A gift sent today is past its cutoff already: say so, rather than show a past deadline.
+            edit_refusal=gift.refusal(GiftAction.EDIT, now),
             guest=not request.user.is_authenticated,
         )
     if order.status != Order.Status.PAID:

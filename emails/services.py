@@ -6,14 +6,16 @@ second sweeper sends nothing. Transient provider failures put it back to `pendin
 permanent ones, or running out of attempts, mark it `failed` for support to act on.
 
 Each app renders its own emails: settings.EMAIL_KINDS names, per kind, the function that builds a message's
-context (templates/emails/<kind>-subject.txt, -body.txt and -body.html) and, optionally, the one told when such an
-email will not arrive. Both are read by their dotted path, so the outbox imports none of the apps it serves.
+context (templates/emails/<kind>-subject.txt, -body.txt and -body.html) and, optionally, the one told when the
+provider accepted such an email ("sent") and the one told when it will not arrive ("undeliverable"). All are read by
+their dotted path, so the outbox imports none of the apps it serves.
 
 ESPs deliver tracking webhooks at least once, so recording a bounce is idempotent: the row moves only from a state
 that a bounce can follow (a duplicate finds it moved and changes nothing)."""
 
 import logging
 import smtplib
+from collections import defaultdict
 from contextvars import ContextVar
 from datetime import timedelta
 from functools import cache, partial
@@ -23,7 +25,7 @@ from anymail.exceptions import AnymailAPIError, AnymailInvalidAddress, AnymailRe
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -66,7 +68,8 @@ def email_queue(*, kind, key, to, gift=None, order=None):
 
 @cache
 def _kind_hook(kind, name):
-    """The function settings.EMAIL_KINDS registers for `kind` under `name` ("render", "undeliverable"), or None."""
+    """The function settings.EMAIL_KINDS registers for `kind` under `name` ("render", "sent", "undeliverable"), or
+    None."""
     path = settings.EMAIL_KINDS[kind].get(name)
     return import_string(path) if path else None
 
@@ -143,24 +146,66 @@ def _send_one(email, provider):
 SENT_GROUP = 10
 
 
-def _record_sent(emails):
-    """Marks a group of sent rows in one UPDATE, conditional on `sending` like every write to a claimed row.
+def _record_sent(emails, *, again=True):
+    """Marks a group of sent rows in one UPDATE, conditional on `sending` like every write to a claimed row, and
+    in the same transaction tells the apps that asked (see _accepted), so what follows from an accepted email exists
+    only if its `sent` does. Returns the emails that follow, claimed for this worker to send.
     Plain SQL because the ORM's bulk_update() resolves an expression per row and field, which costs more CPU
     than sending the emails; only placeholders are formatted into it."""
     if not emails:
-        return
+        return []
     sent_at = Email._meta.get_field("sent_at")
     whens = " ".join(["WHEN %s THEN %s"] * len(emails))
     params = [value for e in emails for value in (e.pk, sent_at.get_db_prep_value(e.sent_at, connection))]
     params += [value for e in emails for value in (e.pk, e.provider_message_id)]
     params += [e.pk for e in emails]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE gifts_email SET status = 'sent', last_error = '', sent_at = CASE id {whens} END,"  # noqa: S608
-            f" provider_message_id = CASE id {whens} END"
-            f" WHERE status = 'sending' AND id IN ({', '.join(['%s'] * len(emails))})",
-            params,
-        )
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE gifts_email SET status = 'sent', last_error = '', sent_at = CASE id {whens} END,"  # noqa: S608
+                f" provider_message_id = CASE id {whens} END"
+                f" WHERE status = 'sending' AND id IN ({', '.join(['%s'] * len(emails))}) RETURNING id",
+                params,
+            )
+            # Not a row a bounce webhook moved first (it beat this write): that one did not arrive.
+            moved = {pk for (pk,) in cursor.fetchall()}
+            return _accepted([e for e in emails if e.pk in moved])
+    except IntegrityError:
+        if not again:
+            raise
+        # Another worker wrote a follow-up's key since _claim_new looked (two delivery emails of one gift accepted at
+        # the same moment; its unique index made us wait for its commit): once more, and the key is taken.
+        return _record_sent(emails, again=False)
+
+
+def _accepted(emails):
+    """Tells each kind's "sent" hook, if it has one, that the provider accepted these emails, and writes the emails
+    it answers with (e.g. for a gift's delivery email, the gifter's notice that it went out: only now, so a gifter
+    whose recipient's address is refused hears only that). Returns them, saved."""
+    now = timezone.now()
+    by_kind = defaultdict(list)
+    for email in emails:
+        by_kind[email.kind].append(email)
+    follow_ups = []
+    for kind, group in by_kind.items():
+        told = _kind_hook(kind, "sent")
+        if told is not None:
+            follow_ups += told(emails=group, now=now)
+    return _claim_new(follow_ups, now=now)
+
+
+def _claim_new(emails, *, now):
+    """Writes unsaved rows, at most once per key as email_queue does, already claimed by this worker, and returns
+    those it wrote. The caller sends them over its open connection rather than publishing a task each (a delivery
+    batch's notices would cost it a broker round trip per gift); if it dies first, the stuck-row reset sends them."""
+    # In key order, so two workers writing overlapping keys wait for each other rather than deadlock.
+    emails = sorted({e.key: e for e in emails}.values(), key=lambda e: e.key)
+    taken = set(Email.objects.filter(key__in=[e.key for e in emails]).values_list("key", flat=True))
+    emails = [e for e in emails if e.key not in taken]
+    for email in emails:
+        email.status, email.attempts, email.sending_started_at = Email.Status.SENDING, 1, now
+        email.next_attempt_at = email.created_at = now
+    return Email.objects.bulk_create(emails) if emails else []
 
 
 def _no_answer(error):
@@ -210,21 +255,28 @@ def _with_relations(ids):
 
 def send_claimed_emails(emails):
     """Sends rows this worker already moved to `sending`, over one provider connection and with the site
-    settings loaded once."""
+    settings loaded once; then, the same way, the emails their acceptance brought (_record_sent's follow-ups, with
+    the relations their hook gave them)."""
     sent, unrecorded = 0, []
     loaded = _batch_site.set(SiteSettings.load())
     try:
         with get_connection() as provider:
-            for email in _with_relations([e.pk for e in emails]):
-                if _send_one(email, provider):
-                    sent += 1
-                    unrecorded.append(email)
-                if len(unrecorded) >= SENT_GROUP:
-                    _record_sent(unrecorded)
-                    unrecorded = []
+            batch = _with_relations([e.pk for e in emails])
+            while batch:
+                follow_ups = []
+                for email in batch:
+                    if _send_one(email, provider):
+                        sent += 1
+                        unrecorded.append(email)
+                    if len(unrecorded) >= SENT_GROUP:
+                        follow_ups += _record_sent(unrecorded)
+                        unrecorded = []
+                follow_ups += _record_sent(unrecorded)
+                batch, unrecorded = follow_ups, []
     finally:
         _batch_site.reset(loaded)
-        # Also when the loop is cut short (a time limit): what went out is recorded as sent.
+        # Also when the loop is cut short (a time limit): what went out is recorded as sent. A second record of a
+        # group is harmless (the UPDATE moves only `sending` rows); follow-ups written here wait for the stuck reset.
         _record_sent(unrecorded)
     return sent
 

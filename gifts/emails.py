@@ -1,6 +1,6 @@
 """The gift emails: one function per email, building its context when it is sent (so no code is stored at rest),
-and what happens when a delivery email will not arrive. Registered in settings.EMAIL_KINDS; templates under
-templates/emails/."""
+and what follows when the provider accepts a delivery email or it will not arrive. Registered in
+settings.EMAIL_KINDS; templates under templates/emails/."""
 
 from urllib.parse import urlencode
 
@@ -25,7 +25,7 @@ def _gift_context(gift):
     return {
         "gift": gift,
         "offer": gift.offer,
-        "gifter_name": gift.gifter.get_full_name(),
+        "gifter_name": gift.from_name,
         "site_url": settings.SITE_URL,
     }
 
@@ -96,7 +96,30 @@ def gift_code_replaced(email):
     }
 
 
-# --- a delivery email that will not arrive ----------------------------------------------------------------
+# --- a delivery email accepted, or one that will not arrive -----------------------------------------------
+
+
+def delivery_sent(*, emails, now):
+    """The provider accepted these delivery emails: the gifter's notice that their gift went out, once per gift
+    (a resend to a corrected address tells a gifter who has not heard yet). Only now, not at delivery, so a gifter
+    whose recipient's address the provider refuses hears only that it could not be delivered. Returned to the
+    outbox, which writes them in its transaction and sends them with the rest of its batch (with the gift it has
+    already loaded). A bounce reported later (after acceptance) still brings its own notice: "delivered", then
+    "could not deliver", is true then."""
+    return [
+        Email(
+            key=delivered_notice_key(email.gift_id),
+            kind=Email.Kind.GIFT_DELIVERED,
+            gift=email.gift,
+            to_email=email.gift.gifter.email,
+        )
+        for email in emails
+        if email.gift_id
+    ]
+
+
+def delivered_notice_key(gift_id):
+    return f"gift:{gift_id}:delivered"
 
 
 def delivery_undeliverable(*, email, status, now):

@@ -6,6 +6,7 @@ from datetime import time, timedelta
 from django import forms
 from django.utils import timezone
 
+from gifts.models import NAME_MAX_LENGTH
 from giftshop.models import SiteSettings
 from giftshop.timezones import local_to_utc, zone_choices
 
@@ -33,8 +34,26 @@ class NoteField(forms.CharField):
 class GiftDetailsForm(forms.Form):
     """Who receives the gift, when (in the gifter's local time) and with which note."""
 
-    recipient_email = forms.EmailField(label="Recipient's email")
-    recipient_email_again = forms.EmailField(label="Recipient's email again")
+    recipient_first_name = forms.CharField(
+        label="Recipient's first name",
+        required=False,
+        max_length=NAME_MAX_LENGTH,
+        help_text="Their email greets them by it: “Hi Peter”.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    recipient_email = forms.EmailField(
+        label="Recipient's email", widget=forms.EmailInput(attrs={"autocomplete": "off"})
+    )
+    recipient_email_again = forms.EmailField(
+        label="Recipient's email again", widget=forms.EmailInput(attrs={"autocomplete": "off"})
+    )
+    signature = forms.CharField(
+        label="From",
+        required=False,
+        max_length=NAME_MAX_LENGTH,
+        help_text="Your name as the recipient reads it: “Ana sent you a gift”. Empty: your account's name.",
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
     send_now = forms.BooleanField(label="Send it now", required=False)
     delivery_date = forms.DateField(
         label="Delivery date", required=False, widget=forms.DateInput(attrs={"type": "date"})

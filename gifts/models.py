@@ -242,6 +242,12 @@ class Gift(models.Model):
         """The zone the delivery time was chosen in; the gifter's (or the site's) for a gift without one."""
         return zoneinfo.ZoneInfo(self.time_zone) if self.time_zone else self.gifter_zone
 
+    @property
+    def from_name(self):
+        """Who the recipient is told the gift is from: the name the gifter signed it with, else their account's
+        name (or, without one, address)."""
+        return self.signature or self.gifter.get_full_name()
+
     def delivery_in_words(self, now=None):
         """The delivery (or sending) time and the edit cutoff in the gift's zone, and the delivery in the
         recipient's when their zone is known and its clock differs: {"delivery", "for_recipient", "edit_until"}."""

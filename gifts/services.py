@@ -12,7 +12,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts import services as accounts_services
-from accounts.models import Customer, Subscription
+from accounts.models import Subscription
 from accounts.selectors import customer_for_email
 from emails.models import Email
 from emails.services import email_queue, send_claimed_emails
@@ -185,6 +185,8 @@ def gift_create_from_order(*, order, invoice, now):
         scheduled_at=order.scheduled_at,
         time_zone=order.time_zone,
         personal_note=order.personal_note,
+        recipient_first_name=order.recipient_first_name,
+        signature=order.signature,
     )
 
 
@@ -193,8 +195,10 @@ def gift_create_from_order(*, order, invoice, now):
 
 def deliver_due_gifts(*, now=None, batch_size=200, send=True):
     """Delivers every `scheduled` gift whose time has come, however overdue, in batches. Each batch is claimed
-    with SKIP LOCKED (so any number of workers share the work), moved and given its two outbox emails in one
-    transaction, then sent after commit. Returns the number of gifts delivered."""
+    with SKIP LOCKED (so any number of workers share the work), moved and given its delivery emails in one
+    transaction, then sent after commit; the gifter's notice that it went out follows only once the provider has
+    accepted the recipient's (gifts.emails.delivery_sent), in the same send. Returns the number of gifts
+    delivered."""
     delivered = 0
     while True:
         now_ = now or timezone.now()
@@ -216,7 +220,6 @@ def deliver_due_gifts(*, now=None, batch_size=200, send=True):
 
 
 def _deliver_batch(gifts, now):
-    gifter_emails = dict(Customer.objects.filter(pk__in={g.gifter_id for g in gifts}).values_list("pk", "email"))
     auto_claimed = set()
     for gift in gifts:
         if gift.auto_claim:
@@ -234,24 +237,15 @@ def _deliver_batch(gifts, now):
     Gift.objects.filter(pk__in=auto_claimed).update(sent_at=now)
     plain = [g.pk for g in gifts if g.pk not in auto_claimed]
     gift_transition(gift_ids=plain, to=GiftStatus.UNCLAIMED, now=now, actor="delivery", sent_at=now)
-    emails = []
-    for gift in gifts:
-        emails.append(
-            Email(
-                key=f"gift:{gift.pk}:delivery",
-                kind=Email.Kind.GIFT_DELIVERY,
-                gift_id=gift.pk,
-                to_email=gift.recipient_email,
-            )
+    emails = [
+        Email(
+            key=f"gift:{gift.pk}:delivery",
+            kind=Email.Kind.GIFT_DELIVERY,
+            gift_id=gift.pk,
+            to_email=gift.recipient_email,
         )
-        emails.append(
-            Email(
-                key=f"gift:{gift.pk}:delivered",
-                kind=Email.Kind.GIFT_DELIVERED,
-                gift_id=gift.pk,
-                to_email=gifter_emails[gift.gifter_id],
-            )
-        )
+        for gift in gifts
+    ]
     for email in emails:
         # Owned by this worker from the start; if it dies, the stuck-email reset hands them to the sweep.
         email.status, email.attempts, email.sending_started_at, email.created_at = Email.Status.SENDING, 1, now, now
@@ -301,6 +295,7 @@ def gift_update(
     recipient_first_name=None,
     recipient_last_name=None,
     personal_note=None,
+    signature=None,
     time_zone=None,
     by_gifter=False,
     now=None,
@@ -321,6 +316,7 @@ def gift_update(
         "recipient_first_name": recipient_first_name,
         "recipient_last_name": recipient_last_name,
         "personal_note": personal_note,
+        "signature": signature,
     }
     changes = gift_fields_clean(names=names, **{name: value for name, value in given.items() if value is not None})
     comment = changes.pop("comment", None)

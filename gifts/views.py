@@ -30,14 +30,6 @@ REDEEMED = "redeemed_gifts"
 # The digests of the typed codes this session verified: Verify is a POST answered with a redirect to a GET, which
 # shows the outcome only for a code verified so (the digest is no code: it is what the gifts table is searched by).
 VERIFIED = "verified_gift_codes"
-PERIOD_WORDS = {
-    "week": "1 week",
-    "month": "1 month",
-    "3months": "3 months",
-    "6months": "6 months",
-    "year": "1 year",
-    "season": "1 season",
-}
 GIFT_STATUS_WORDS = {
     GiftStatus.UNCLAIMED: "Sent",
     GiftStatus.CLAIMED: "Redeemed",
@@ -78,15 +70,17 @@ def outcome_in_words(verification, *, for_account):
     new = f"Redeeming starts a new {offer.title} subscription, until {until:%-d %B %Y}."
     if for_account:
         return new
-    period = PERIOD_WORDS.get(offer.period, offer.get_period_display().lower())
-    return f"{new} If you already subscribe to {offer.title} or a plan with the same access, it adds {period} to it."
+    return (
+        f"{new} If you already subscribe to {offer.title} or a plan with the same access, it adds "
+        f"{offer.length_in_words()} to it."
+    )
 
 
 def _gift_facts(gift, zone_name):
     return {
         "offer": gift.offer.title,
-        "period": PERIOD_WORDS.get(gift.offer.period, gift.offer.get_period_display()),
-        "sender": gift.gifter.get_full_name(),
+        "period": gift.offer.length_in_words(),
+        "sender": gift.from_name,
         "note": gift.personal_note,
         "redeem_by": "" if gift.no_expiry else in_words(gift.claim_expiry_date, zone_name),
     }
@@ -301,6 +295,8 @@ def _gift_initial(gift):
         "delivery_time": local.time().replace(second=0, microsecond=0),
         "time_zone": zone.key,
         "personal_note": gift.personal_note,
+        "recipient_first_name": gift.recipient_first_name,
+        "signature": gift.signature,
     }
 
 
@@ -320,6 +316,8 @@ def gift_edit(request, gift_id):
                 recipient_email=data["recipient_email"],
                 scheduled_at=data["scheduled_at"] or timezone.now(),  # "Send it now"
                 personal_note=data["personal_note"],
+                recipient_first_name=data["recipient_first_name"],
+                signature=data["signature"],
                 time_zone=data["time_zone"],
                 by_gifter=True,
             )

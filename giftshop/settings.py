@@ -194,14 +194,16 @@ EMAIL_BACKOFF_CAP = env.int("EMAIL_BACKOFF_CAP", default=30 * 60)
 EMAIL_STUCK_AFTER = env.int("EMAIL_STUCK_AFTER", default=10 * 60)
 # Every kind of email the outbox sends, registered by the app that writes it (the outbox imports none of them):
 # its admin label, the function that builds its templates' context when it is sent (templates/emails/<kind>-*),
-# and optionally the one told, in the outbox's transaction, that such an email will not arrive (bounced or failed
-# for good). The keys are the values stored in Email.kind.
+# and optionally, called in the outbox's transaction, the one told that the provider accepted such an email ("sent",
+# answering with the emails that follow from it) and the one told that it will not arrive ("undeliverable": bounced
+# or failed for good). The keys are the values stored in Email.kind.
 EMAIL_KINDS = {
     "gift_receipt": {"label": "Gift receipt (gifter)", "render": "gifts.emails.gift_receipt"},
     "order_receipt": {"label": "Order receipt", "render": "billing.emails.order_receipt"},
     "gift_delivery": {
         "label": "Gift delivery (recipient)",
         "render": "gifts.emails.gift_delivery",
+        "sent": "gifts.emails.delivery_sent",
         "undeliverable": "gifts.emails.delivery_undeliverable",
     },
     "gift_delivered": {"label": "Gift delivered (gifter)", "render": "gifts.emails.gift_delivered"},

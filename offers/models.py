@@ -37,6 +37,17 @@ PERIOD_DELTAS = {
     Period.SEASON: relativedelta(years=1),
 }
 
+# How each period reads to shoppers, in one place: its length ("6 months"), the adjective of one term of it ("one
+# 6-month term") and how often its price is charged ("2.99 USD a week"). `get_period_display` is the admin's label.
+PERIOD_WORDS = {
+    Period.WEEK: ("1 week", "weekly", "a week"),
+    Period.MONTH: ("1 month", "monthly", "a month"),
+    Period.THREE_MONTHS: ("3 months", "3-month", "every 3 months"),
+    Period.SIX_MONTHS: ("6 months", "6-month", "every 6 months"),
+    Period.YEAR: ("1 year", "yearly", "a year"),
+    Period.SEASON: ("1 season", "season", "a season"),
+}
+
 
 def new_offer_id():
     return f"S{secrets.randbelow(900_000_000) + 100_000_000}"
@@ -130,6 +141,18 @@ class Offer(models.Model):
 
     def term_end(self, start):
         return start + self.period_delta
+
+    def length_in_words(self):
+        """How long one term runs, e.g. "6 months"."""
+        return PERIOD_WORDS[self.period][0]
+
+    def term_in_words(self):
+        """One term, as a gift gives it, e.g. "one 6-month term"."""
+        return f"one {PERIOD_WORDS[self.period][1]} term"
+
+    def billed_in_words(self):
+        """How often the price is charged, after the amount: "a week" ("2.99 USD a week"), "every 6 months"."""
+        return PERIOD_WORDS[self.period][2]
 
     def gives_same_access_as(self, other):
         return set(self.tags) == set(other.tags)

@@ -161,7 +161,9 @@ def test_guest_gives_a_gift_after_a_declined_card(persona, snap, live_server):
     snap(page, "03-checkout")
 
     page.get_by_label("Your email").fill("sam.buyer@example.com")
+    page.get_by_label("Recipient's first name").fill("Robin")
     fill_recipient(page, "robin@example.com")
+    page.get_by_label("From").fill("Sam")
     page.get_by_label("Delivery date").fill(day.isoformat())
     page.get_by_label("Delivery time").fill("10:30")
     page.get_by_label("Time zone").select_option("Europe/Berlin")
@@ -175,6 +177,12 @@ def test_guest_gives_a_gift_after_a_declined_card(persona, snap, live_server):
     pay(page)
     expect(field_error(page, "id_card_number")).to_have_text("Your card was declined. Try another card.")
     expect(page.locator(".has-error")).to_have_count(1)  # only the card
+    # A summary at the top says what went wrong, holds the focus, and its link leads to the field.
+    summary = page.locator("#error-summary")
+    expect(summary).to_be_focused()
+    expect(summary.get_by_role("link")).to_have_text("Card number: Your card was declined. Try another card.")
+    summary.get_by_role("link").click()
+    expect(page.get_by_label("Card number")).to_be_focused()
     expect(page.get_by_label("Recipient's email", exact=True)).to_have_value("robin@example.com")
     expect(page.get_by_label("Personal note")).to_have_value(note)
     assert not Gift.objects.exists()
@@ -188,6 +196,7 @@ def test_guest_gives_a_gift_after_a_declined_card(persona, snap, live_server):
     gift = Gift.objects.select_related("order").get()
     when = local_to_utc(day, time(10, 30), "Europe/Berlin")
     assert (gift.recipient_email, gift.scheduled_at, gift.personal_note) == ("robin@example.com", when, note)
+    assert (gift.recipient_first_name, gift.from_name) == ("Robin", "Sam")
     assert Order.objects.get().status == Order.Status.PAID  # the retry paid the same order
     expect(main(page).locator(".lead")).to_contain_text(f"Your gift of {offer.title} for robin@example.com is paid.")
     # The page speaks in the zone chosen for the gift, which the guest's new account takes too.
@@ -225,11 +234,20 @@ def test_customer_gives_now_and_edits_a_scheduled_gift_until_the_cutoff(persona,
     expect(page.get_by_label("Your email")).to_have_count(0)  # logged in: no guest email
     customer = Customer.objects.get(email="alex@example.com")
 
-    # A gift sent now: the date and time disappear.
-    fill_recipient(page, "kim@example.com")
+    # A gift sent now: the date and time disappear. Addressed to the gifter's own address (a browser's autofill,
+    # often), it asks first; the gifter meant someone else.
+    fill_recipient(page, "Alex@Example.com")
     page.get_by_label("Send it now").check()
     expect(page.get_by_label("Delivery date")).to_be_hidden()
     expect(page.get_by_label("Delivery time")).to_be_hidden()
+    fill_card(page, CARD_OK)
+    pay(page)
+    expect(page.locator("#error-summary")).to_be_focused()
+    expect(field_error(page, "id_recipient_email")).to_contain_text("This is your own email address.")
+    expect(page.get_by_label("Yes, this gift is for me")).not_to_be_checked()
+    assert not Gift.objects.exists()
+    snap(page, "03-checkout-own-address")
+    fill_recipient(page, "kim@example.com")
     fill_card(page, CARD_OK)
     snap(page, "03-checkout-send-now")
     pay(page)
@@ -237,9 +255,12 @@ def test_customer_gives_now_and_edits_a_scheduled_gift_until_the_cutoff(persona,
     now_gift = Gift.objects.get(recipient_email="kim@example.com")
     assert now_gift.gifter == customer
     assert now_gift.scheduled_at <= timezone.now()
-    expect(main(page).locator(".lead")).to_contain_text("for kim@example.com is paid.")
+    expect(main(page).locator(".lead")).to_contain_text("for kim@example.com is paid and ")
     expect(main(page).get_by_role("link", name="See your gifts")).to_be_visible()
-    expect(fact(page, "Changes")).to_have_text(NOT_EDITABLE)  # no deadline that has already passed
+    # Sent now: the page says it went out (or is going), and nothing about changing it.
+    expect(main(page).locator(".lead")).to_contain_text(re.compile(r"(on its way|being sent now)\.$"))
+    expect(main(page).locator("dl.facts dt").first).to_have_text(re.compile(r"^(Sent|Sending)$"))
+    expect(fact(page, "Changes")).to_have_count(0)
     expect(fact(page, "You can change it until")).to_have_count(0)
     snap(page, "04-thanks-send-now")
 

@@ -23,7 +23,11 @@
       .then(function (r) { return r.json(); })
       .then(function (p) {
         form.querySelector("[data-price=offer]").textContent = p.offerPrice + " " + p.currency;
-        form.querySelector("[data-price=discount]").textContent = "−" + p.discount + " " + p.currency;
+        var discount = form.querySelector("[data-price=discount]");
+        discount.textContent = "−" + p.discount + " " + p.currency;
+        var none = Number(p.discount) === 0;  // no "Discount −0.00" without a coupon
+        discount.hidden = none;
+        form.querySelector("[data-price=discount-label]").hidden = none;
         form.querySelector("[data-price=total]").innerHTML = "<strong></strong>";
         form.querySelector("[data-price=total] strong").textContent = p.total + " " + p.currency;
         var pay = form.querySelector("button[value=pay]");
