@@ -15,23 +15,26 @@ that a bounce can follow (a duplicate finds it moved and changes nothing)."""
 
 import logging
 import smtplib
+import threading
+import time
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextvars import ContextVar
 from datetime import timedelta
 from functools import cache, partial
 
 import requests
 from anymail.exceptions import AnymailAPIError, AnymailInvalidAddress, AnymailRecipientsRefused
-from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from emails import tasks
+from emails import tasks, throttle
 from emails.models import Email
 from giftshop.models import SiteSettings
 
@@ -120,25 +123,85 @@ def _is_permanent(error):
     return False
 
 
-def _send_one(email, provider):
-    """Sends one claimed row. A failure is written at once; a success only to the row in memory, for
-    _record_sent to write with the rest of its group."""
-    try:
-        message = render(email)
-        message.connection = provider
-        message.send()
-    except SoftTimeLimitExceeded:
-        # The task's time is up, not the provider's fault: stop here (the caller records what went out) rather
-        # than go on until the hard limit kills the process mid-group. This row may have been accepted, so it
-        # stays `sending` for the stuck reset, which says a duplicate is possible.
-        raise
-    except Exception as error:
-        _record_failure(email, error)
-        return False
+class Throttled(Exception):
+    """The provider kept saying "too many requests": the email goes back to the queue, its attempt not counted."""
+
+    def __init__(self, retry_after):
+        super().__init__(f"throttled by the provider; retry after {retry_after:.1f} s")
+        self.retry_after = retry_after
+
+
+# A throttled request is tried again this many times (each after the pause the provider asked for, which every
+# sender honours) before its email goes back to the queue.
+THROTTLED_TRIES = 5
+
+
+class _Senders:
+    """EMAIL_SEND_CONCURRENCY threads that send rendered messages, each over a provider connection of its own
+    (anymail's backends hold a requests session, which is not shared between threads), each request in its turn
+    under the provider's rate limit. Only the HTTP call runs in a thread: rendering and every database write stay
+    in the task's own thread. A concurrency of 1 sends in the task's own thread, one message at a time."""
+
+    def __init__(self, size):
+        self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="email-send") if size > 1 else None
+        self._local = threading.local()
+        self._connections, self._lock = [], threading.Lock()
+
+    def submit(self, message):
+        if self._pool is not None:
+            return self._pool.submit(self._send, message)
+        done = Future()
+        try:
+            done.set_result(self._send(message))
+        except Exception as error:
+            done.set_exception(error)
+        return done
+
+    def _send(self, message):
+        connection_ = getattr(self._local, "connection", None)
+        if connection_ is None:
+            connection_ = self._local.connection = get_connection()
+            with self._lock:
+                self._connections.append(connection_)
+        message.connection = connection_
+        for _try in range(THROTTLED_TRIES):
+            throttle.wait_turn()
+            try:
+                message.send()
+                return message
+            except Exception as error:
+                wait = throttle.retry_after(error)
+                if wait is None:
+                    raise
+                throttle.pause(wait)
+        raise Throttled(wait)
+
+    def close(self):
+        """Waits for the requests under way (never more than one each, so a few hundred ms), drops those not yet
+        started, and closes the connections."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        for connection_ in self._connections:
+            connection_.close()
+
+
+def _sent(email, message):
+    """A success, written only to the row in memory, for _record_sent to write with the rest of its group."""
     status = getattr(message, "anymail_status", None)
     email.status, email.sent_at, email.last_error = Email.Status.SENT, timezone.now(), ""
     email.provider_message_id = str((status.message_id or "") if status else "")
-    return True
+
+
+def _give_back(emails, *, delay=timedelta(0), error=""):
+    """Claimed rows that were not sent (their task ran out of time before they started, or the provider throttled
+    them): pending again at once (or after `delay`), and the attempt they were claimed with not counted."""
+    if emails:
+        Email.objects.filter(pk__in=[e.pk for e in emails], status=Email.Status.SENDING).update(
+            status=Email.Status.PENDING,
+            next_attempt_at=timezone.now() + delay,
+            attempts=Greatest(F("attempts") - 1, 0),
+            last_error=error,
+        )
 
 
 # Sent rows are written a group at a time. The price: a worker killed mid-group leaves up to this many sent
@@ -254,26 +317,46 @@ def _with_relations(ids):
 
 
 def send_claimed_emails(emails):
-    """Sends rows this worker already moved to `sending`, over one provider connection and with the site
-    settings loaded once; then, the same way, the emails their acceptance brought (_record_sent's follow-ups, with
-    the relations their hook gave them)."""
-    sent, unrecorded = 0, []
+    """Sends rows this worker already moved to `sending`, EMAIL_SEND_CONCURRENCY at a time, with the site settings
+    loaded once; then, the same way, the emails their acceptance brought (_record_sent's follow-ups, with the
+    relations their hook gave them). Cut short (the task's time limit), it records what went out and gives back
+    at once what had not started, so nothing waits for the stuck-row reset but the few requests under way."""
+    sent, unrecorded, in_flight, unstarted = 0, [], {}, []
     loaded = _batch_site.set(SiteSettings.load())
+    senders = _Senders(settings.EMAIL_SEND_CONCURRENCY)
     try:
-        with get_connection() as provider:
-            batch = _with_relations([e.pk for e in emails])
-            while batch:
-                follow_ups = []
-                for email in batch:
-                    if _send_one(email, provider):
-                        sent += 1
-                        unrecorded.append(email)
-                    if len(unrecorded) >= SENT_GROUP:
-                        follow_ups += _record_sent(unrecorded)
-                        unrecorded = []
-                follow_ups += _record_sent(unrecorded)
-                batch, unrecorded = follow_ups, []
+        batch = _with_relations([e.pk for e in emails])
+        while batch:
+            unstarted = list(reversed(batch))
+            while unstarted:
+                email = unstarted[-1]
+                try:
+                    message = render(email)
+                except Exception as error:  # a template or data error: that email's own failure
+                    unstarted.pop()
+                    _record_failure(email, error)
+                    continue
+                in_flight[senders.submit(message)] = unstarted.pop()
+            follow_ups = []
+            for future in as_completed(list(in_flight)):
+                email = in_flight.pop(future)
+                if _outcome(email, future):
+                    sent += 1
+                    unrecorded.append(email)
+                if len(unrecorded) >= SENT_GROUP:
+                    follow_ups += _record_sent(unrecorded)
+                    unrecorded = []
+            follow_ups += _record_sent(unrecorded)
+            batch, unrecorded = follow_ups, []
     finally:
+        senders.close()  # what had not started is cancelled; what was under way has finished
+        for future, email in in_flight.items():
+            if future.cancelled():
+                continue
+            if _outcome(email, future):
+                sent += 1
+                unrecorded.append(email)
+        _give_back(unstarted + [email for future, email in in_flight.items() if future.cancelled()])
         _batch_site.reset(loaded)
         # Also when the loop is cut short (a time limit): what went out is recorded as sent. A second record of a
         # group is harmless (the UPDATE moves only `sending` rows); follow-ups written here wait for the stuck reset.
@@ -281,13 +364,49 @@ def send_claimed_emails(emails):
     return sent
 
 
+def _outcome(email, future):
+    """A finished send: True when the provider accepted it (recorded in memory); a failure or a throttle is
+    written now."""
+    try:
+        _sent(email, future.result())
+    except Throttled as throttled:
+        logger.warning("email %s throttled by the provider; back in the queue", email.key)
+        _give_back([email], delay=timedelta(seconds=throttled.retry_after), error=str(throttled))
+        return False
+    except Exception as error:
+        _record_failure(email, error)
+        return False
+    return True
+
+
 def email_send(email_id):
     """Sends one outbox row if it is still pending (the task's entry point: a duplicate call sends nothing)."""
-    now = timezone.now()
-    claimed = Email.objects.filter(pk=email_id, status=Email.Status.PENDING).update(
-        status=Email.Status.SENDING, sending_started_at=now, attempts=F("attempts") + 1
-    )
-    return send_claimed_emails([Email(pk=email_id)]) if claimed else 0
+    return emails_send([email_id])
+
+
+def emails_send(email_ids):
+    """Sends those of these outbox rows that are still pending, claiming them first (a duplicate task, or the
+    outbox sweep that took them meanwhile, leaves this one nothing to send)."""
+    with transaction.atomic():
+        claimed = list(
+            Email.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=email_ids, status=Email.Status.PENDING)
+            .values_list("pk", flat=True)
+        )
+        Email.objects.filter(pk__in=claimed).update(
+            status=Email.Status.SENDING, sending_started_at=timezone.now(), attempts=F("attempts") + 1
+        )
+    return send_claimed_emails([Email(pk=pk) for pk in claimed]) if claimed else 0
+
+
+def hand_off(email_ids):
+    """Gives written `pending` emails to the workers' send tasks, EMAIL_SEND_CHUNK to a task, so the caller (the
+    delivery sweep) goes on at once and every worker process sends. A lost publish is only logged: the outbox sweep
+    takes the email after its grace."""
+    chunk = max(settings.EMAIL_SEND_CHUNK, 1)
+    for start in range(0, len(email_ids), chunk):
+        ids = email_ids[start : start + chunk]
+        transaction.on_commit(partial(tasks.send_emails.delay, ids), robust=True)
 
 
 def _send_alone(stuck, *, now):
@@ -306,10 +425,14 @@ def _send_alone(stuck, *, now):
         transaction.on_commit(partial(tasks.send_email.delay, pk), robust=True)
 
 
-def send_due_emails(*, now=None, batch_size=200):
-    """The outbox sweep: gives back rows stuck in `sending`, then sends every pending row that is due (a lost
-    task, a retry after a failure). Returns the number sent."""
-    now = now or timezone.now()
+# The outbox sweep stops after this many seconds (the next one goes on), well inside the task's time limit.
+SWEEP_BUDGET = 60
+
+
+def send_due_emails(*, now=None, batch_size=200, budget=SWEEP_BUDGET):
+    """The outbox sweep: gives back rows stuck in `sending`, then sends pending rows that are due (a lost task, a
+    retry after a failure) for up to `budget` seconds. Returns the number sent."""
+    now, started = now or timezone.now(), time.monotonic()
     stuck = Email.objects.filter(status=Email.Status.SENDING, sending_started_at__lt=now - STUCK_AFTER)
     # The retry budget holds for lost workers too, or a message that kills its worker is retried forever.
     spent = stuck.filter(attempts__gte=MAX_ATTEMPTS)
@@ -332,7 +455,7 @@ def send_due_emails(*, now=None, batch_size=200):
         if not ids:
             return sent
         sent += send_claimed_emails([Email(pk=pk) for pk in ids])
-        if len(ids) < batch_size:
+        if len(ids) < batch_size or time.monotonic() - started >= budget:
             return sent
 
 

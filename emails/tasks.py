@@ -11,6 +11,11 @@ def send_email(email_id):
     return services.email_send(email_id)
 
 
+@shared_task(name="emails.send_emails", ignore_result=True)
+def send_emails(email_ids):
+    return services.emails_send(email_ids)
+
+
 @shared_task(name="gifts.send_due_emails", ignore_result=True)
 def send_due_emails():
     return services.send_due_emails()

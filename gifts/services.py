@@ -3,9 +3,11 @@ details (the gifter's edit, the merchant API's update_gift, a corrected address)
 redemption. What redeeming would do, without doing it, is gifts/verification.py."""
 
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest
@@ -15,7 +17,7 @@ from accounts import services as accounts_services
 from accounts.models import Subscription
 from accounts.selectors import customer_for_email
 from emails.models import Email
-from emails.services import email_queue, send_claimed_emails
+from emails.services import email_queue, hand_off, send_claimed_emails
 from gifts import codes, signals
 from gifts.models import TRANSITIONS, Gift, GiftAction, GiftStatus, GiftTimeline, gift_fields_clean, scheduled_or_now
 from gifts.resources import gift_resource
@@ -193,14 +195,16 @@ def gift_create_from_order(*, order, invoice, now):
 # --- delivery -------------------------------------------------------------------------------------------
 
 
-def deliver_due_gifts(*, now=None, batch_size=200, send=True):
+def deliver_due_gifts(*, now=None, batch_size=200, send=True, hand_off=None, budget=None):
     """Delivers every `scheduled` gift whose time has come, however overdue, in batches. Each batch is claimed
     with SKIP LOCKED (so any number of workers share the work), moved and given its delivery emails in one
-    transaction, then sent after commit; the gifter's notice that it went out follows only once the provider has
-    accepted the recipient's (gifts.emails.delivery_sent), in the same send. Returns the number of gifts
-    delivered."""
-    delivered = 0
-    while True:
+    transaction; the gifter's notice that it went out follows only once the provider has accepted the recipient's
+    (gifts.emails.delivery_sent), in the same send. After each batch's commit its emails are sent here (`send`),
+    or, with `hand_off`, given to it by id to send elsewhere (the worker's send tasks, so the sweep never waits
+    on the provider), written `pending` so that the outbox sweep takes any whose task is lost. `budget`: seconds
+    after which the sweep stops (the next one goes on). Returns the number of gifts delivered."""
+    delivered, started = 0, time.monotonic()
+    while budget is None or time.monotonic() - started < budget:
         now_ = now or timezone.now()
         with transaction.atomic():
             gifts = list(
@@ -211,15 +215,46 @@ def deliver_due_gifts(*, now=None, batch_size=200, send=True):
             )
             if not gifts:
                 return delivered
-            emails = _deliver_batch(gifts, now_)
+            emails = _deliver_batch(gifts, now_, claimed=hand_off is None)
         delivered += len(gifts)
-        if send:
+        if hand_off is not None:
+            hand_off([email.pk for email in emails])
+        elif send:
             send_claimed_emails(emails)
         if len(gifts) < batch_size:
             return delivered
+    return delivered
 
 
-def _deliver_batch(gifts, now):
+# The beat's sweep stops after this many seconds (the next one, a DELIVERY_INTERVAL later, goes on), well inside
+# the task's time limit however large the backlog.
+SWEEP_BUDGET = 30
+SWEEP_LOCK = "gifts:delivery-sweep"
+
+
+def delivery_sweep():
+    """The beat's delivery sweep, every DELIVERY_INTERVAL (a second by default, so a due gift waits for no more):
+    a probe of the index first, then, if anything is due, one sweep at a time across all workers (a cache lock,
+    so beat's next ticks leave the other worker processes free to send), handing the emails to send tasks."""
+    if not gifts_due() or not cache.add(SWEEP_LOCK, 1, timeout=SWEEP_BUDGET + 30):
+        return 0
+    try:
+        return deliver_due_gifts(hand_off=hand_off, budget=SWEEP_BUDGET)
+    finally:
+        cache.delete(SWEEP_LOCK)
+
+
+def gifts_due(now=None):
+    """Whether any gift is due for delivery: one probe of the (status, scheduled_at) index, cheap enough to ask
+    every second."""
+    return Gift.objects.filter(status=GiftStatus.SCHEDULED, scheduled_at__lte=now or timezone.now()).exists()
+
+
+# A handed-off delivery email is left to its send task this long before the outbox sweep may take it.
+HAND_OFF_GRACE = timedelta(seconds=60)
+
+
+def _deliver_batch(gifts, now, *, claimed=True):
     auto_claimed = set()
     for gift in gifts:
         if gift.auto_claim:
@@ -247,8 +282,13 @@ def _deliver_batch(gifts, now):
         for gift in gifts
     ]
     for email in emails:
-        # Owned by this worker from the start; if it dies, the stuck-email reset hands them to the sweep.
-        email.status, email.attempts, email.sending_started_at, email.created_at = Email.Status.SENDING, 1, now, now
+        email.created_at = now
+        if claimed:
+            # Owned by this worker from the start; if it dies, the stuck-email reset hands them to the sweep.
+            email.status, email.attempts, email.sending_started_at = Email.Status.SENDING, 1, now
+        else:
+            # A send task claims it (or, should that task be lost, the outbox sweep after the grace).
+            email.status, email.next_attempt_at = Email.Status.PENDING, now + HAND_OFF_GRACE
     return Email.objects.bulk_create(emails)
 
 

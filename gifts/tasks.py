@@ -7,7 +7,7 @@ from gifts import reminders, services
 
 @shared_task(name="gifts.deliver_due_gifts", ignore_result=True)
 def deliver_due_gifts():
-    return services.deliver_due_gifts()
+    return services.delivery_sweep()
 
 
 @shared_task(name="gifts.expire_due_gifts", ignore_result=True)

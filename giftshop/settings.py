@@ -192,6 +192,12 @@ EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=12)
 EMAIL_BACKOFF_BASE = env.int("EMAIL_BACKOFF_BASE", default=30)
 EMAIL_BACKOFF_CAP = env.int("EMAIL_BACKOFF_CAP", default=30 * 60)
 EMAIL_STUCK_AFTER = env.int("EMAIL_STUCK_AFTER", default=10 * 60)
+# Sending is waiting on the provider: each send task sends over EMAIL_SEND_CONCURRENCY connections at once
+# (threads), EMAIL_SEND_CHUNK emails per task; EMAIL_RATE_LIMIT (requests a second, all workers together; 0: none)
+# is the provider's limit, and its "too many requests" pauses every sender (emails/throttle.py).
+EMAIL_SEND_CONCURRENCY = env.int("EMAIL_SEND_CONCURRENCY", default=32)
+EMAIL_SEND_CHUNK = env.int("EMAIL_SEND_CHUNK", default=100)
+EMAIL_RATE_LIMIT = env.float("EMAIL_RATE_LIMIT", default=0.0)
 # Every kind of email the outbox sends, registered by the app that writes it (the outbox imports none of them):
 # its admin label, the function that builds its templates' context when it is sent (templates/emails/<kind>-*),
 # and optionally, called in the outbox's transaction, the one told that the provider accepted such an email ("sent",
@@ -334,13 +340,15 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # The beat schedule, in one place: every periodic job of the product.
 # Sweeps select everything *overdue*, so beat or worker downtime is caught up on the next run; expiring a
 # task after one interval keeps a backlog of identical sweeps from piling up behind a stopped worker.
-# SWEEP_INTERVAL (seconds) paces the delivery and outbox sweeps: how late a due gift or a retry may go out.
+# SWEEP_INTERVAL (seconds) paces the outbox sweep: how late a retry, or an email whose task was lost, may go out.
 SWEEP_INTERVAL = env.float("SWEEP_INTERVAL", default=15.0)
+# DELIVERY_INTERVAL: how often beat asks whether a gift is due (one index probe); a due gift waits at most this.
+DELIVERY_INTERVAL = env.float("DELIVERY_INTERVAL", default=1.0)
 CELERY_BEAT_SCHEDULE = {
     "deliver-due-gifts": {
         "task": "gifts.deliver_due_gifts",
-        "schedule": SWEEP_INTERVAL,
-        "options": {"expires": SWEEP_INTERVAL},
+        "schedule": DELIVERY_INTERVAL,
+        "options": {"expires": max(DELIVERY_INTERVAL, 1.0)},
     },
     "send-due-emails": {
         "task": "gifts.send_due_emails",

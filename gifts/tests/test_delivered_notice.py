@@ -168,6 +168,8 @@ def test_a_bounce_that_beats_the_workers_write_of_sent_brings_only_the_could_not
     due_gift, settings, time_machine
 ):
     settings.EMAIL_BACKEND = f"{__name__}.BouncedWhileSendingBackend"
+    # In the task's own thread: the webhook it plays must see this test's (uncommitted) rows.
+    settings.EMAIL_SEND_CONCURRENCY = 1
     BouncedWhileSendingBackend.reset()
 
     services.deliver_due_gifts()
