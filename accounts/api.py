@@ -16,6 +16,7 @@ from giftshop.mediastore import (
     envelope,
     errors,
     in_envelope,
+    invalid_body,
     invalid_query,
     issue_jwt,
 )
@@ -99,8 +100,10 @@ class RegisterIn(serializers.Serializer):
     password = serializers.CharField(trim_whitespace=False)
     publisherId = serializers.CharField()
     locale = serializers.CharField(required=False, default="en_US", max_length=10)
-    country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, default="")
-    currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False, default="")
+    # Blank is allowed: Cleeng's SDK registers with what GET /locales answered, and the shop does not place
+    # visitors by address.
+    country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, default="", allow_blank=True)
+    currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False, default="", allow_blank=True)
     firstName = serializers.CharField(required=False, default="", allow_blank=True)
     lastName = serializers.CharField(required=False, default="", allow_blank=True)
 
@@ -312,3 +315,146 @@ class OfferForCustomerView(MediaStoreView):
         offer = offer_get(offer_id)
         granted = selectors.customer_has_access(request.user, offer)
         return envelope(CustomerOfferOut({"offer": offer, "access_granted": granted}).data)
+
+
+# --- what Cleeng's own front end (@cleeng/mediastore-sdk) asks for besides ---------------------------------
+
+
+class LocalesView(PublicMediaStoreView):
+    @extend_schema(tags=["customers"], auth=[], responses={200: in_envelope("Locales", serializers.DictField())})
+    def get(self, request):
+        """Cleeng answers the visitor's country, currency and locale (placed by IP address), and its SDK registers
+        new customers with them. The shop places nobody: its default locale, no country, no currency."""
+        return envelope({"country": "", "currency": "", "locale": "en_US"})
+
+
+class PasswordResetIn(serializers.Serializer):
+    customerEmail = serializers.EmailField(max_length=254)
+    publisherId = serializers.CharField()
+    resetUrl = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+
+
+class PasswordResetView(PublicMediaStoreView):
+    @extend_schema(
+        request=PasswordResetIn,
+        tags=["customers"],
+        auth=[],
+        responses={200: in_envelope("PasswordReset", serializers.DictField()), **errors(422)},
+    )
+    def put(self, request):
+        """The same answer for every address (SEC-9): the owner of an account, if any, is emailed a link to the
+        shop's own password page (`resetUrl` is not followed: a link to anywhere else would be a phishing aid)."""
+        data = self.valid(PasswordResetIn, request.data)
+        _check_publisher(data["publisherId"])
+        services.password_link_request(email=data["customerEmail"].strip())
+        return envelope({"success": True})
+
+
+# The shop asks one thing of its customers, as its web pages do by registering and buying: its terms.
+TERMS_CONSENT = {"name": "terms", "version": "1", "required": True, "label": "I accept the Terms and Conditions."}
+
+
+class PublisherConsentsView(PublicMediaStoreView):
+    @extend_schema(
+        tags=["customers"],
+        auth=[],
+        responses={200: in_envelope("PublisherConsents", serializers.DictField()), **errors(404)},
+    )
+    def get(self, request, publisher_id):
+        """The consents a customer gives when registering through a storefront: the shop's terms."""
+        if str(publisher_id) != str(settings.GIFTSHOP_PUBLISHER_ID):
+            raise Http404("Publisher not found.")
+        return envelope({"consents": [TERMS_CONSENT]})
+
+
+class ConsentIn(serializers.Serializer):
+    name = serializers.ChoiceField(choices=[TERMS_CONSENT["name"]])
+    version = serializers.CharField(required=False, max_length=20)
+    state = serializers.ChoiceField(choices=["accepted", "declined"])
+
+
+class ConsentsIn(serializers.Serializer):
+    consents = serializers.ListField(child=ConsentIn(), max_length=10)
+
+
+class CustomerConsentsView(MediaStoreView):
+    @extend_schema(
+        tags=["customers"], responses={200: in_envelope("Consents", serializers.DictField()), **errors(401, 404)}
+    )
+    def get(self, request, customer_id):
+        """An account is held under the shop's terms: they are accepted, in their only version. (Cleeng's SDK
+        also asks again and again while this list is empty.)"""
+        customer = selectors.customer_self(request.user, customer_id)
+        consent = {
+            **TERMS_CONSENT,
+            "customerId": str(customer.pk),
+            "state": "accepted",
+            "newestVersion": TERMS_CONSENT["version"],
+            "needsUpdate": False,
+            "date": int(customer.date_joined.timestamp()),
+        }
+        return envelope({"consents": [consent]})
+
+    @extend_schema(
+        request=ConsentsIn,
+        tags=["customers"],
+        responses={200: in_envelope("ConsentsUpdated", serializers.DictField()), **errors(401, 404, 422)},
+    )
+    def put(self, request, customer_id):
+        """The SDK sends the consents right after registering. Nothing is stored: an account is held under the
+        terms, so they cannot be declined."""
+        selectors.customer_self(request.user, customer_id)
+        consents = self.valid(ConsentsIn, request.data)["consents"]
+        if any(consent["state"] != "accepted" for consent in consents):
+            raise invalid_body("The terms are required to hold an account.")
+        return envelope({})
+
+
+class CaptureStatusView(MediaStoreView):
+    @extend_schema(
+        tags=["customers"], responses={200: in_envelope("CaptureStatus", serializers.DictField()), **errors(401, 404)}
+    )
+    def get(self, request, customer_id):
+        """Cleeng's Capture (extra questions after registering) is not a feature of the shop: never shown."""
+        selectors.customer_self(request.user, customer_id)
+        return envelope({"isCaptureEnabled": False, "shouldCaptureBeDisplayed": False, "settings": []})
+
+
+class SwitchAvailabilityView(MediaStoreView):
+    @extend_schema(
+        tags=["customers"],
+        responses={200: in_envelope("SwitchAvailability", serializers.DictField()), **errors(401, 404)},
+    )
+    def get(self, request, customer_id, offer_id):
+        """Moving a subscription to another plan (upgrade, downgrade) is not a feature of the shop: none available."""
+        selectors.customer_self(request.user, customer_id)
+        offer_get(offer_id)
+        return envelope({"available": [], "unavailable": []})
+
+
+class SwitchesView(MediaStoreView):
+    @extend_schema(tags=["customers"], responses={200: in_envelope("Switches", serializers.ListField()), **errors(401)})
+    def get(self, request):
+        """The customer's plan switches in progress: never any."""
+        return envelope([])
+
+
+class CaptureIn(serializers.Serializer):
+    firstName = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=150)
+    lastName = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=150)
+
+
+class CaptureView(MediaStoreView):
+    @extend_schema(
+        request=CaptureIn,
+        tags=["customers"],
+        responses={200: in_envelope("CaptureUpdated", serializers.DictField()), **errors(401, 404, 422)},
+    )
+    def put(self, request, customer_id):
+        """Cleeng's SDK saves a profile's names here too (its capture answers). The names are kept; the other
+        answers (address, phone, birth date, …) are not: the shop collects none."""
+        customer = selectors.customer_self(request.user, customer_id)
+        data = self.valid(CaptureIn, request.data)
+        names = {FIELD_NAMES[key]: value for key, value in data.items() if value is not None}
+        services.customer_update(customer=customer, **names)
+        return envelope({})

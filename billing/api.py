@@ -2,7 +2,7 @@
 customer's saved cards (payment details)."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
 
 from accounts import selectors
@@ -26,8 +26,15 @@ from giftshop.mediastore import (
 from giftshop.timezones import validate_time_zone
 from offers.selectors import offer_get
 
-# The publisher's payment methods (Cleeng: GET /payment-methods). The built-in gateway is the sandbox.
-PUBLISHER_PAYMENT_METHODS = [{"id": 1, "methodName": "card", "paymentGateway": "sandbox"}]
+# The publisher's payment methods (Cleeng: GET /payment-methods). The built-in gateway is the sandbox. The other two
+# are Cleeng's pseudo-methods for an order with nothing to pay (fully discounted by a coupon, or a free offer): its
+# SDK completes such an order only after choosing one of them.
+PUBLISHER_PAYMENT_METHODS = [
+    {"id": 1, "methodName": "card", "paymentGateway": "sandbox"},
+    {"id": 2, "methodName": "manual", "paymentGateway": "coupon"},
+    {"id": 3, "methodName": "manual", "paymentGateway": "free-offer"},
+]
+NOTHING_TO_PAY_METHODS = {2, 3}
 
 
 class DeliveryDetailsOut(serializers.Serializer):
@@ -64,6 +71,7 @@ class OrderOut(serializers.Serializer):
     taxRate = serializers.SerializerMethodField()
     discount = serializers.SerializerMethodField()
     paymentMethodId = serializers.SerializerMethodField()
+    requiredPaymentDetails = serializers.SerializerMethodField()
     buyAsAGift = serializers.BooleanField(source="buy_as_gift")
     deliveryDetails = DeliveryDetailsOut(source="*")
     expirationDate = serializers.SerializerMethodField()
@@ -87,15 +95,23 @@ class OrderOut(serializers.Serializer):
         return 0
 
     def get_discount(self, order) -> dict:
+        """`periods`: how many billing periods the discount lasts (Cleeng's SDK says so beside the price): a coupon
+        discounts this purchase only, renewals are at the offer's price."""
         return {
             "applied": bool(order.coupon_id),
             "type": "coupon" if order.coupon_id else "",
             "periodType": "",
+            "periods": 1 if order.coupon_id else 0,
             "code": order.coupon.code if order.coupon_id else "",
         }
 
     def get_paymentMethodId(self, order) -> int | None:
         return int(order.payment_method_id) if order.payment_method_id.isdigit() else None
+
+    def get_requiredPaymentDetails(self, order) -> bool:
+        """Whether paying needs a card: Cleeng's SDK asks for payment details only when this is true, and completes
+        a free order (a full discount) by paying it with none."""
+        return order.total_price > 0
 
     def get_expirationDate(self, order) -> int:
         return unix(order.expires_at)
@@ -137,7 +153,8 @@ class OrderPatchIn(serializers.Serializer):
 
 
 def _check_payment_method(method_id):
-    if method_id is not None and method_id not in {m["id"] for m in PUBLISHER_PAYMENT_METHODS}:
+    """A publisher's payment method id; 0 is Cleeng's "none chosen yet" (its SDK sends it with every new order)."""
+    if method_id and method_id not in {m["id"] for m in PUBLISHER_PAYMENT_METHODS}:
         raise invalid_body("Unknown paymentMethodId.")
 
 
@@ -189,7 +206,7 @@ class OrderView(MediaStoreView):
         if "couponCode" in data:
             changes["coupon_code"] = data["couponCode"] or None
         if "paymentMethodId" in data:
-            changes["payment_method_id"] = data["paymentMethodId"]
+            changes["payment_method_id"] = data["paymentMethodId"] or ""  # 0: none chosen
         details = data.get("deliveryDetails") or {}
         for wire, name in (
             ("recipientEmail", "recipient_email"),
@@ -228,6 +245,8 @@ class PaymentsView(MediaStoreView):
         data = self.valid(PaymentIn, request.data)
         _check_payment_method(data.get("paymentMethodId"))
         order = order_for_customer(request.user, data["orderId"])
+        if data.get("paymentMethodId") in NOTHING_TO_PAY_METHODS and order.total_price > 0:
+            raise invalid_body("This payment method only completes an order with nothing to pay.")
         method = None
         if data.get("paymentDetailId") is not None:
             method = get_object_or_404(PaymentMethod, pk=data["paymentDetailId"], customer=request.user)
@@ -308,6 +327,14 @@ class PaymentDetailsView(MediaStoreView):
             customer=customer, card_number=data["cardNumber"], exp_month=data["expMonth"], exp_year=data["expYear"]
         )
         return envelope(PaymentDetailOut(method).data, 201)
+
+
+@extend_schema_view(
+    get=extend_schema(operation_id="customers_payment_details_cleeng_retrieve"),
+    post=extend_schema(operation_id="customers_payment_details_cleeng_create"),
+)
+class CleengPaymentDetailsView(PaymentDetailsView):
+    """The same, at Cleeng's own spelling of the path (customers/{id}/payment_details), which its SDK calls."""
 
 
 class PaymentDetailView(MediaStoreView):

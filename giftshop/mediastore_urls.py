@@ -14,6 +14,12 @@ urlpatterns = [
     path("auths", accounts_api.LoginView.as_view(), name="auths"),
     path("auths/refresh_token", accounts_api.RefreshView.as_view(), name="refresh-token"),
     path("customers", accounts_api.CustomersView.as_view(), name="customers"),
+    path("customers/passwords", accounts_api.PasswordResetView.as_view(), name="password-reset"),
+    path("locales", accounts_api.LocalesView.as_view(), name="locales"),
+    path("publishers/<str:publisher_id>/consents", accounts_api.PublisherConsentsView.as_view(), name="consents"),
+    path("customers/<str:customer_id>/consents", accounts_api.CustomerConsentsView.as_view(), name="customer-consents"),
+    path("customers/<str:customer_id>/capture/status", accounts_api.CaptureStatusView.as_view(), name="capture-status"),
+    path("customers/<str:customer_id>/capture", accounts_api.CaptureView.as_view(), name="capture"),
     path("customers/<str:customer_id>", accounts_api.CustomerView.as_view(), name="customer"),
     path("customers/<str:customer_id>/transactions", accounts_api.TransactionsView.as_view(), name="transactions"),
     path("customers/<str:customer_id>/subscriptions", accounts_api.SubscriptionsView.as_view(), name="subscriptions"),
@@ -21,8 +27,21 @@ urlpatterns = [
     path(
         "customers/<str:customer_id>/payment-details", billing_api.PaymentDetailsView.as_view(), name="payment-details"
     ),
+    # Cleeng's own spelling, which its SDK calls; the hyphenated one above stays for existing clients.
+    path(
+        "customers/<str:customer_id>/payment_details",
+        billing_api.CleengPaymentDetailsView.as_view(),
+        name="payment-details-cleeng",
+    ),
     path("payment-details/<int:payment_detail_id>", billing_api.PaymentDetailView.as_view(), name="payment-detail"),
     path("v2/offers/<str:offer_id>", offers_api.OfferView.as_view(), name="offer"),
+    path("offers", offers_api.OffersView.as_view(), name="offers"),
+    path(
+        "customers/<str:customer_id>/subscription_switches/<str:offer_id>/availability",
+        accounts_api.SwitchAvailabilityView.as_view(),
+        name="switch-availability",
+    ),
+    path("subscription_switches", accounts_api.SwitchesView.as_view(), name="switches"),
     path(
         "offers/<str:offer_id>/customers/<str:email>",
         accounts_api.OfferForCustomerView.as_view(),

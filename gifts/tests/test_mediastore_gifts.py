@@ -134,10 +134,15 @@ def test_a_customer_cannot_see_anything_of_another_customer():
     assert Order.objects.get(pk=order["id"]).customer == alice
 
 
-# Endpoints anyone may call: login, token refresh, registration, the public catalogue and the API's own docs.
-PUBLIC = {"auths", "refresh-token", "customers", "offer", "schema", "docs"}
+# Endpoints anyone may call: login, token refresh, registration, the public catalogue and the API's own docs; and
+# what Cleeng's SDK asks before anyone logs in: the visitor's locale, the password email, the publisher's consents.
+PUBLIC = {
+    *("auths", "refresh-token", "customers", "offer", "offers", "schema", "docs"),
+    *("locales", "password-reset", "consents"),
+}
 SAMPLE_KWARGS = {
     "customer_id": "1",
+    "publisher_id": "123456789",
     "payment_detail_id": 1,
     "offer_id": "S123456789",
     "email": "someone@example.com",

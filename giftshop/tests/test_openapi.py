@@ -15,6 +15,11 @@ PUBLIC_OPERATIONS = {
     ("post", "/auths/refresh_token"),
     ("post", "/customers"),
     ("get", "/v2/offers/{offer_id}"),
+    # What Cleeng's SDK asks before anyone logs in (accounts/tests/test_mediastore_sdk.py).
+    ("get", "/locales"),
+    ("put", "/customers/passwords"),
+    ("get", "/publishers/{publisher_id}/consents"),
+    ("get", "/offers"),
 }
 METHODS = {"get", "post", "put", "patch", "delete"}
 
