@@ -25,6 +25,7 @@ from functools import cache, partial
 
 import requests
 from anymail.exceptions import AnymailAPIError, AnymailInvalidAddress, AnymailRecipientsRefused
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, connection, transaction
@@ -153,6 +154,8 @@ class _Senders:
         done = Future()
         try:
             done.set_result(self._send(message))
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up (raised here, in the task's thread): not this email's failure
         except Exception as error:
             done.set_exception(error)
         return done
@@ -169,6 +172,8 @@ class _Senders:
             try:
                 message.send()
                 return message
+            except SoftTimeLimitExceeded:
+                raise
             except Exception as error:
                 wait = throttle.retry_after(error)
                 if wait is None:
@@ -196,6 +201,7 @@ def _give_back(emails, *, delay=timedelta(0), error=""):
     """Claimed rows that were not sent (their task ran out of time before they started, or the provider throttled
     them): pending again at once (or after `delay`), and the attempt they were claimed with not counted."""
     if emails:
+        logger.info("%s email(s) not sent by this task: back in the queue (%s)", len(emails), error or "out of time")
         Email.objects.filter(pk__in=[e.pk for e in emails], status=Email.Status.SENDING).update(
             status=Email.Status.PENDING,
             next_attempt_at=timezone.now() + delay,
@@ -325,6 +331,7 @@ def send_claimed_emails(emails):
     loaded = _batch_site.set(SiteSettings.load())
     senders = _Senders(settings.EMAIL_SEND_CONCURRENCY)
     try:
+        unstarted = list(emails)  # should the time limit strike even before the first is loaded
         batch = _with_relations([e.pk for e in emails])
         while batch:
             unstarted = list(reversed(batch))
@@ -336,7 +343,11 @@ def send_claimed_emails(emails):
                     unstarted.pop()
                     _record_failure(email, error)
                     continue
-                in_flight[senders.submit(message)] = unstarted.pop()
+                # Out of `unstarted` first: should the time limit strike during this send (in the task's thread at
+                # a concurrency of 1), the email may have reached the provider, so it stays `sending` for the stuck
+                # reset, which warns of a possible duplicate.
+                unstarted.pop()
+                in_flight[senders.submit(message)] = email
             follow_ups = []
             for future in as_completed(list(in_flight)):
                 email = in_flight.pop(future)

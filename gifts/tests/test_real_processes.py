@@ -241,7 +241,8 @@ def test_a_worker_killed_before_the_provider_call_leaves_its_emails_to_the_stuck
 ):
     """CEL-7 and CEL-15: the whole worker (pool included) dies as its first email reaches the provider, which never
     accepts it. The gifts were delivered (committed before sending); their emails stay `sending` until the stuck
-    timeout, then go out once."""
+    timeout, then go out once (the others, sent at the same time by the worker's other senders, may have been
+    accepted before it died: sent again, each named as a possible duplicate, de-duplicated by the provider)."""
     gifts = due_gifts(3)
     first = f"gift:{gifts[0].pk}:delivery"
     provider.kill_on(first, celery.start("worker"), accepted=False)
@@ -250,13 +251,14 @@ def test_a_worker_killed_before_the_provider_call_leaves_its_emails_to_the_stuck
     assert provider.killed.wait(timeout=30), "the delivery email never reached the provider"
     assert _wait_for(lambda: celery.processes["worker"].poll() is not None, timeout=10)
     assert Email.objects.get(key=first).status == Email.Status.SENDING
-    assert provider.accepted == []
+    assert provider.accepted_of(first) == 0
     assert set(Gift.objects.filter(pk__in=[g.pk for g in gifts]).values_list("status", flat=True)) == {"unclaimed"}
 
     celery.start("worker")
     assert _wait_for(lambda: all_sent(delivery_keys(gifts)), timeout=STUCK_AFTER + 30), "not sent after restart"
     assert f"email {first} was stuck in sending" in celery.log("worker")
-    assert_nothing_lost_or_stuck(gifts, provider)
+    assert provider.accepted_of(first) == 1
+    assert_nothing_lost_or_stuck(gifts, provider, log=celery.log("worker"))
 
 
 @pytest.mark.parametrize("dedupe", [True, False], ids=["deduping-provider", "smtp-like-provider"])
@@ -265,7 +267,8 @@ def test_a_worker_killed_after_the_provider_accepted_sends_again_and_says_a_dupl
 ):
     """CEL-8: the provider accepts the first email, then the worker dies before marking it sent. The stuck reset
     sends it again: a provider de-duplicating on the email key delivers it once, an SMTP-like one twice (never
-    more), and the worker's log names the possible duplicate. No gift is lost."""
+    more), and the worker's log names the possible duplicate. No gift is lost. (The worker's other senders may have
+    had emails accepted in the same moments: the same holds for each of those.)"""
     provider.dedupe = dedupe
     gifts = due_gifts(3)
     first = f"gift:{gifts[0].pk}:delivery"
@@ -279,7 +282,7 @@ def test_a_worker_killed_after_the_provider_accepted_sends_again_and_says_a_dupl
 
     celery.start("worker")
     assert _wait_for(lambda: all_sent(delivery_keys(gifts)), timeout=STUCK_AFTER + 30), "not sent after restart"
-    assert provider.accepted_of(first) == 2 and len(provider.accepted) == len(delivery_keys(gifts)) + 1
+    assert provider.accepted_of(first) == 2 and len(provider.accepted) >= len(delivery_keys(gifts)) + 1
     assert provider.inbox_of(gifts[0].recipient_email) == {first: 1 if dedupe else 2}
     assert_nothing_lost_or_stuck(gifts, provider, log=celery.log("worker"))
 
@@ -351,10 +354,14 @@ def test_a_sweep_whose_database_connections_are_dropped_midway_still_delivers_ea
     assert_nothing_lost_or_stuck(gifts, provider, once=False)
 
 
-def test_a_sweep_cut_short_by_its_soft_time_limit_stops_sending_and_the_rest_goes_out_once(celery, provider):
-    """A provider slow enough that the first delivery sweep outlasts its soft time limit (8 s; the hard one is
-    9 s): the sweep stops there, keeps what it sent, and is not killed at the hard limit mid-group; what it had
-    claimed but not sent goes out after the stuck timeout."""
+def test_a_send_cut_short_by_its_soft_time_limit_gives_back_what_it_had_not_started_which_goes_out_once_soon(
+    celery, provider
+):
+    """A provider slow enough that a send task (here 400 emails to a task, one request at a time) outlasts its soft
+    time limit (8 s; the hard one is 9 s): the task stops there, records what it sent (the request under way
+    finishes first) and gives back at once what it had not started, which the outbox sweep sends within seconds,
+    not after the stuck timeout; it is not killed at the hard limit."""
+    celery.env.update(EMAIL_SEND_CHUNK="400", EMAIL_SEND_CONCURRENCY="1")
     provider.dedupe, provider.delay = True, 0.025
     gifts = due_gifts(300)
     celery.start("worker")
@@ -364,7 +371,9 @@ def test_a_sweep_cut_short_by_its_soft_time_limit_stops_sending_and_the_rest_goe
     log = celery.log("worker")
     assert "SoftTimeLimitExceeded" in log
     assert "Hard time limit" not in log and "WorkerLostError" not in log
-    assert_nothing_lost_or_stuck(gifts, provider, once=False)
+    assert "not sent by this task: back in the queue (out of time)" in log
+    # The one request under way when the limit struck may have been accepted: sent again, named in the log.
+    assert_nothing_lost_or_stuck(gifts, provider, log=log)
 
 
 # --- Redis --------------------------------------------------------------------------------------------------
@@ -588,11 +597,11 @@ def chaos(private_redis, celery, provider):
 def test_a_worker_whose_pool_processes_are_killed_mid_sweep_replaces_them_and_sends_each_email_at_most_twice(
     chaos, celery, provider, dedupe
 ):
-    """The pool processes die (SIGKILL, as the OOM killer does) just after the provider accepted the 13th email of
-    a sweep (the gifters' notices follow the 20 delivery emails), the 11th and 12th accepted but not yet recorded
-    (SENT_GROUP). The main process survives, fails the task with WorkerLostError, requeues its message
-    (reject_on_worker_lost) and forks new processes; the stuck reset sends those three again, with a warning each
-    (and the notices the first ten brought, written but not yet sent, once)."""
+    """The pool processes die (SIGKILL, as the OOM killer does) just after the provider accepted the 13th delivery
+    email, others accepted around it but not yet recorded (SENT_GROUP, and the other senders' requests under way).
+    The main process survives, fails the task with WorkerLostError, requeues its message (reject_on_worker_lost)
+    and forks new processes; the stuck reset sends the accepted but unrecorded emails again, with a warning each
+    (and the notices written but not yet sent, once)."""
     provider.dedupe = dedupe
     gifts = due_gifts(20)
     worker = celery.start("worker")
@@ -604,9 +613,10 @@ def test_a_worker_whose_pool_processes_are_killed_mid_sweep_replaces_them_and_se
     chaos.assert_survived(gifts)
     assert worker.poll() is None, "the main process died too"
     assert len(children(worker.pid)) == 2
-    received = Counter(re.findall(r"Task (gifts\.deliver_due_gifts\[[-\w]+\]) received", celery.log("worker")))
+    tasks = r"Task ((?:gifts\.deliver_due_gifts|emails\.send_emails)\[[-\w]+\]) received"
+    received = Counter(re.findall(tasks, celery.log("worker")))
     assert 2 in received.values(), "the lost task was not delivered again"
-    assert sum(count == 2 for count in Counter(key for key, _ in provider.accepted).values()) == 3
+    assert sum(count == 2 for count in Counter(key for key, _ in provider.accepted).values()) >= 1
 
 
 def test_a_worker_killed_in_its_main_process_mid_sweep_takes_its_pool_along_and_after_a_restart_sends_again(
