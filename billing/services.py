@@ -223,9 +223,10 @@ def order_pay(*, order: Order, payment_method: PaymentMethod = None, card_token=
     reference = f"free-{payment.pk}"  # a payment of 0 that no gateway saw
     if not free:
         try:
-            reference = get_gateway().charge(
+            charge = get_gateway().charge(
                 token=token, amount=payment.amount, currency=payment.currency, idempotency_key=payment.idempotency_key
-            ).reference
+            )
+            reference = charge.reference
         except PaymentError as error:
             _payment_failed(payment, error)
             coupons_give_back(coupons)
@@ -501,9 +502,10 @@ def refund(*, payment, reason=""):
     reference = f"refund-{payment.reference}"  # nothing was charged (a free order): no gateway to ask
     if payment.amount:
         try:
-            reference = get_gateway().refund(
+            result = get_gateway().refund(
                 reference=payment.reference, amount=payment.amount, currency=payment.currency, idempotency_key=key
-            ).reference
+            )
+            reference = result.reference
         except PaymentError as error:
             logger.error("refund of payment %s failed: %s", payment.pk, error.message)
             Payment.objects.filter(pk=refund_row.pk).update(failure_code=error.code, failure_message=error.message)
