@@ -6,6 +6,7 @@
     .venv/bin/python bench/burst.py --gifts 5000 --errors 0.01       # 1 % of requests answered 503
     .venv/bin/python bench/burst.py --gifts 3000 --spread 120        # due over two minutes (steady state)
     .venv/bin/python bench/burst.py --processes 1                    # one worker process instead of two
+    .venv/bin/python bench/burst.py --batch 50                       # Postmark's batch API, 50 messages a request
 
 Starts a fake Postmark on loopback in a process of its own (its send API `/email` and batch API `/email/batch`, as
 anymail's Postmark backend calls them: each answer after `--latency` seconds; above `--rate-limit` requests a second
@@ -207,6 +208,9 @@ def main():
     parser.add_argument(
         "--send-concurrency", type=int, default=None, help="EMAIL_SEND_CONCURRENCY (default: the product's)"
     )
+    parser.add_argument(
+        "--batch", type=int, default=0, help="send through Postmark's batch API, this many messages a request (0: one)"
+    )
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -228,6 +232,8 @@ def main():
             "EMAIL_RATE_LIMIT": str(args.rate_limit),
             "EMAIL_BACKOFF_BASE": "2",  # a 503 is retried after 2 s (30 s by default): the run measures the retry
         }
+        if args.batch:
+            extra.update(EMAIL_BACKEND="emails.backends.PostmarkBatchBackend", EMAIL_BATCH_SIZE=str(args.batch))
         if args.send_concurrency:
             extra["EMAIL_SEND_CONCURRENCY"] = str(args.send_concurrency)
         env = common.environment(**extra)
@@ -316,6 +322,7 @@ def main():
         f"\n{len(ids)} gifts, provider latency {args.latency * 1000:.0f} ms"
         f"{f', limit {args.rate_limit:.0f}/s' if args.rate_limit else ''}"
         f"{f', {args.errors:.0%} 503s' if args.errors else ''}, {args.processes} worker process(es)"
+        f"{f', batches of {args.batch}' if args.batch else ', one message a request'}"
     )
     print(f"  end to end      {seconds:8.1f} s   {rate:8.1f} gifts/s   ({2 * rate:.0f} emails/s)")
     print(

@@ -140,38 +140,45 @@ THROTTLED_TRIES = 5
 class _Senders:
     """EMAIL_SEND_CONCURRENCY threads that send rendered messages, each over a provider connection of its own
     (anymail's backends hold a requests session, which is not shared between threads), each request in its turn
-    under the provider's rate limit. Only the HTTP call runs in a thread: rendering and every database write stay
-    in the task's own thread. A concurrency of 1 sends in the task's own thread, one message at a time."""
+    under the provider's rate limit. A backend with a batch call (`send_batch`, emails/backends.py) gets up to
+    EMAIL_BATCH_SIZE messages a request; any other, one. Only the HTTP call runs in a thread: rendering and every
+    database write stay in the task's own thread. A concurrency of 1 sends in the task's own thread."""
 
     def __init__(self, size):
         self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="email-send") if size > 1 else None
         self._local = threading.local()
         self._connections, self._lock = [], threading.Lock()
+        batching = callable(getattr(get_connection(), "send_batch", None))
+        self.group_size = max(settings.EMAIL_BATCH_SIZE, 1) if batching else 1
 
-    def submit(self, message):
+    def submit(self, messages):
+        """Sends `messages` (one request); the future's result is, per message, None (accepted) or the error that
+        refused it. An error of the whole request is the future's exception."""
         if self._pool is not None:
-            return self._pool.submit(self._send, message)
+            return self._pool.submit(self._send, messages)
         done = Future()
         try:
-            done.set_result(self._send(message))
+            done.set_result(self._send(messages))
         except SoftTimeLimitExceeded:
-            raise  # the task's time is up (raised here, in the task's thread): not this email's failure
+            raise  # the task's time is up (raised here, in the task's thread): not these emails' failure
         except Exception as error:
             done.set_exception(error)
         return done
 
-    def _send(self, message):
+    def _send(self, messages):
         connection_ = getattr(self._local, "connection", None)
         if connection_ is None:
             connection_ = self._local.connection = get_connection()
             with self._lock:
                 self._connections.append(connection_)
-        message.connection = connection_
         for _try in range(THROTTLED_TRIES):
             throttle.wait_turn()
             try:
-                message.send()
-                return message
+                if self.group_size > 1:
+                    return connection_.send_batch(messages)
+                messages[0].connection = connection_
+                messages[0].send()
+                return [None]
             except SoftTimeLimitExceeded:
                 raise
             except Exception as error:
@@ -323,10 +330,10 @@ def _with_relations(ids):
 
 
 def send_claimed_emails(emails):
-    """Sends rows this worker already moved to `sending`, EMAIL_SEND_CONCURRENCY at a time, with the site settings
-    loaded once; then, the same way, the emails their acceptance brought (_record_sent's follow-ups, with the
-    relations their hook gave them). Cut short (the task's time limit), it records what went out and gives back
-    at once what had not started, so nothing waits for the stuck-row reset but the few requests under way."""
+    """Sends rows this worker already moved to `sending`, EMAIL_SEND_CONCURRENCY requests at a time, with the site
+    settings loaded once; then, the same way, the emails their acceptance brought (_record_sent's follow-ups, with
+    the relations their hook gave them). Cut short (the task's time limit), it records what went out and gives back
+    at once what had not started, so nothing waits for the stuck-row reset but the requests under way."""
     sent, unrecorded, in_flight, unstarted = 0, [], {}, []
     loaded = _batch_site.set(SiteSettings.load())
     senders = _Senders(settings.EMAIL_SEND_CONCURRENCY)
@@ -334,26 +341,28 @@ def send_claimed_emails(emails):
         unstarted = list(emails)  # should the time limit strike even before the first is loaded
         batch = _with_relations([e.pk for e in emails])
         while batch:
-            unstarted = list(reversed(batch))
-            while unstarted:
-                email = unstarted[-1]
+            unstarted, rendered = list(batch), []
+            for email in batch:
                 try:
-                    message = render(email)
+                    rendered.append((email, render(email)))
                 except Exception as error:  # a template or data error: that email's own failure
-                    unstarted.pop()
+                    unstarted.remove(email)
                     _record_failure(email, error)
-                    continue
+            for start in range(0, len(rendered), senders.group_size):
+                group = rendered[start : start + senders.group_size]
                 # Out of `unstarted` first: should the time limit strike during this send (in the task's thread at
-                # a concurrency of 1), the email may have reached the provider, so it stays `sending` for the stuck
+                # a concurrency of 1), these may have reached the provider, so they stay `sending` for the stuck
                 # reset, which warns of a possible duplicate.
-                unstarted.pop()
-                in_flight[senders.submit(message)] = email
+                for email, _message in group:
+                    unstarted.remove(email)
+                in_flight[senders.submit([message for _email, message in group])] = group
             follow_ups = []
             for future in as_completed(list(in_flight)):
-                email = in_flight.pop(future)
-                if _outcome(email, future):
-                    sent += 1
-                    unrecorded.append(email)
+                group = in_flight.pop(future)
+                for email, accepted in _outcomes(group, future):
+                    if accepted:
+                        sent += 1
+                        unrecorded.append(email)
                 if len(unrecorded) >= SENT_GROUP:
                     follow_ups += _record_sent(unrecorded)
                     unrecorded = []
@@ -361,13 +370,14 @@ def send_claimed_emails(emails):
             batch, unrecorded = follow_ups, []
     finally:
         senders.close()  # what had not started is cancelled; what was under way has finished
-        for future, email in in_flight.items():
-            if future.cancelled():
-                continue
-            if _outcome(email, future):
-                sent += 1
-                unrecorded.append(email)
-        _give_back(unstarted + [email for future, email in in_flight.items() if future.cancelled()])
+        for future, group in in_flight.items():
+            if not future.cancelled():
+                for email, accepted in _outcomes(group, future):
+                    if accepted:
+                        sent += 1
+                        unrecorded.append(email)
+        cancelled = [email for future, group in in_flight.items() if future.cancelled() for email, _message in group]
+        _give_back(unstarted + cancelled)
         _batch_site.reset(loaded)
         # Also when the loop is cut short (a time limit): what went out is recorded as sent. A second record of a
         # group is harmless (the UPDATE moves only `sending` rows); follow-ups written here wait for the stuck reset.
@@ -375,19 +385,26 @@ def send_claimed_emails(emails):
     return sent
 
 
-def _outcome(email, future):
-    """A finished send: True when the provider accepted it (recorded in memory); a failure or a throttle is
-    written now."""
+def _outcomes(group, future):
+    """A finished request's emails, each with whether the provider accepted it (recorded in memory); a refusal, a
+    failure of the whole request or a throttle is written now."""
     try:
-        _sent(email, future.result())
+        results = future.result()
     except Throttled as throttled:
-        logger.warning("email %s throttled by the provider; back in the queue", email.key)
-        _give_back([email], delay=timedelta(seconds=throttled.retry_after), error=str(throttled))
-        return False
+        logger.warning("%s email(s) throttled by the provider; back in the queue", len(group))
+        emails = [email for email, _message in group]
+        _give_back(emails, delay=timedelta(seconds=throttled.retry_after), error=str(throttled))
+        return [(email, False) for email in emails]
     except Exception as error:
-        _record_failure(email, error)
-        return False
-    return True
+        results = [error] * len(group)
+    outcomes = []
+    for (email, message), error in zip(group, results, strict=True):
+        if error is None:
+            _sent(email, message)
+        else:
+            _record_failure(email, error)
+        outcomes.append((email, error is None))
+    return outcomes
 
 
 def email_send(email_id):
