@@ -196,10 +196,10 @@ EMAIL_STUCK_AFTER = env.int("EMAIL_STUCK_AFTER", default=10 * 60)
 # (threads), EMAIL_SEND_CHUNK emails per task; EMAIL_RATE_LIMIT (requests a second, all workers together; 0: none)
 # is the provider's limit, and its "too many requests" pauses every sender (emails/throttle.py).
 EMAIL_SEND_CONCURRENCY = env.int("EMAIL_SEND_CONCURRENCY", default=32)
-EMAIL_SEND_CHUNK = env.int("EMAIL_SEND_CHUNK", default=100)
+EMAIL_SEND_CHUNK = env.int("EMAIL_SEND_CHUNK", default=200)
 EMAIL_RATE_LIMIT = env.float("EMAIL_RATE_LIMIT", default=0.0)
 # With a backend that has a batch call (emails.backends.PostmarkBatchBackend), this many messages a request.
-EMAIL_BATCH_SIZE = env.int("EMAIL_BATCH_SIZE", default=50)
+EMAIL_BATCH_SIZE = env.int("EMAIL_BATCH_SIZE", default=25)
 # Every kind of email the outbox sends, registered by the app that writes it (the outbox imports none of them):
 # its admin label, the function that builds its templates' context when it is sent (templates/emails/<kind>-*),
 # and optionally, called in the outbox's transaction, the one told that the provider accepted such an email ("sent",
