@@ -18,7 +18,7 @@ from accounts.models import Subscription
 from accounts.selectors import customer_for_email
 from emails.models import Email
 from emails.services import email_queue, hand_off, send_claimed_emails
-from gifts import codes, signals
+from gifts import codes, health, signals
 from gifts.models import TRANSITIONS, Gift, GiftAction, GiftStatus, GiftTimeline, gift_fields_clean, scheduled_or_now
 from gifts.resources import gift_resource
 from gifts.selectors import gift_for_update, gifts_for_update
@@ -236,6 +236,7 @@ def delivery_sweep():
     """The beat's delivery sweep, every DELIVERY_INTERVAL (a second by default, so a due gift waits for no more):
     a probe of the index first, then, if anything is due, one sweep at a time across all workers (a cache lock,
     so beat's next ticks leave the other worker processes free to send), handing the emails to send tasks."""
+    health.sweep_ran()
     if not gifts_due() or not cache.add(SWEEP_LOCK, 1, timeout=SWEEP_BUDGET + 30):
         return 0
     try:

@@ -26,3 +26,11 @@ def _redact_worker_logs(logger, **kwargs):
     # A worker or beat replaces the handlers Django's LOGGING made with its own: they mask codes and tokens too.
     redact_handlers(logger)
     redact_handlers(logging.getLogger())
+
+
+def broker_reachable():
+    """A readiness check (settings.HEALTH_CHECKS): the broker accepts a connection; without one, nothing is
+    delivered or sent."""
+    with app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=2)
+    return True, "answers"

@@ -242,7 +242,7 @@ SECURE_SSL_REDIRECT = _https and env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _https else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _https
 SECURE_HSTS_PRELOAD = _https
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^health/"]
 
 REST_FRAMEWORK = {
     # DRF's default is AllowAny; every API view states what it allows, and the default refuses.
@@ -338,6 +338,22 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # every email the worker sends, and each one is not a warning.
 CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+
+# Readiness (GET /health/ready, manage.py healthcheck): each app's check, by dotted path. Seconds before a check
+# fails: the beat's delivery sweep not run (it runs every DELIVERY_INTERVAL), a due gift or email still waiting.
+HEALTH_CHECKS = {
+    "database": "giftshop.health.database",
+    "migrations": "giftshop.health.migrations",
+    "cache": "giftshop.health.cache_reachable",
+    "broker": "giftshop.celery.broker_reachable",
+    "delivery": "gifts.health.delivery",
+    "outbox": "emails.health.outbox",
+}
+HEALTH_SWEEP_MAX_AGE = env.int("HEALTH_SWEEP_MAX_AGE", default=120)
+HEALTH_DELIVERY_MAX_AGE = env.int("HEALTH_DELIVERY_MAX_AGE", default=300)
+HEALTH_OUTBOX_MAX_AGE = env.int("HEALTH_OUTBOX_MAX_AGE", default=900)
+# Bearer token that shows /health/ready's details (each check's result); without it, only the status.
+HEALTH_TOKEN = env.str("HEALTH_TOKEN", default="")
 
 # The beat schedule, in one place: every periodic job of the product.
 # Sweeps select everything *overdue*, so beat or worker downtime is caught up on the next run; expiring a

@@ -15,6 +15,8 @@ urlpatterns = [
     # The account's pages, with billing's saved-card pages under the same namespace ("accounts:payment_methods").
     path("", include(([*accounts_urls.urlpatterns, *billing_urls.account_urlpatterns], accounts_urls.app_name))),
     path("healthz", views.healthz, name="healthz"),
+    path("health/live", views.live, name="health_live"),
+    path("health/ready", views.ready, name="health_ready"),
     # Browsers ask for /favicon.ico on every page, the admin's and the API docs' too. Lazy: the hashed name of the
     # static file is known only once the storage is ready. Not permanent, as the hashed name changes with the file.
     path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg"))),
