@@ -292,19 +292,27 @@ def _no_answer(error):
     return isinstance(error, (requests.RequestException, smtplib.SMTPServerDisconnected, TimeoutError))
 
 
+def describe(error):
+    """An error as support and the logs need it: its type, the provider's HTTP status and the provider's own words
+    (anymail's errors carry the answer in their text; their repr() is often just `AnymailRequestsAPIError()`)."""
+    status = getattr(error, "status_code", None)
+    words = " ".join(str(error).split()) or repr(error)
+    return f"{type(error).__name__}{f' (HTTP {status})' if status else ''}: {words}"[:2000]
+
+
 def _record_failure(email, error):
     now = timezone.now()
     permanent = _is_permanent(error)
     if permanent or email.attempts >= MAX_ATTEMPTS:
         logger.error(
-            "email %s (gift %s) failed for good after %s attempt(s): %r",
+            "email %s (gift %s) failed for good after %s attempt(s): %s",
             email.key,
             email.gift_id,
             email.attempts,
-            error,
+            describe(error),
         )
         failed = Email.objects.filter(pk=email.pk, status=Email.Status.SENDING).update(
-            status=Email.Status.FAILED, last_error=repr(error)[:2000]
+            status=Email.Status.FAILED, last_error=describe(error)
         )
         if failed:
             with transaction.atomic():
@@ -313,9 +321,9 @@ def _record_failure(email, error):
     what = "failed, will retry"
     if _no_answer(error):
         what = "got no answer from the provider, will retry; a duplicate is possible"
-    logger.warning("email %s attempt %s %s: %r", email.key, email.attempts, what, error)
+    logger.warning("email %s attempt %s %s: %s", email.key, email.attempts, what, describe(error))
     Email.objects.filter(pk=email.pk, status=Email.Status.SENDING).update(
-        status=Email.Status.PENDING, next_attempt_at=now + backoff(email.attempts), last_error=repr(error)[:2000]
+        status=Email.Status.PENDING, next_attempt_at=now + backoff(email.attempts), last_error=describe(error)
     )
 
 

@@ -227,3 +227,21 @@ def test_one_delivery_sweep_at_a_time_and_only_when_a_gift_is_due():
     cache.delete(gift_services.SWEEP_LOCK)
     assert gift_services.delivery_sweep() == 2
     assert set(Gift.objects.values_list("status", flat=True)) == {GiftStatus.UNCLAIMED}
+
+
+class RefusingWithReasonBackend(RecordingBackend):
+    def send_messages(self, messages):
+        raise provider_error(422, "Invalid 'To' address: 'friend0@example.com' is on the suppression list.")
+
+
+def test_a_refusal_keeps_the_providers_status_and_words_in_the_log_and_the_row(settings, caplog):
+    settings.EMAIL_BACKEND = f"{__name__}.RefusingWithReasonBackend"
+    (gift,) = due_gifts(1)
+
+    gift_services.deliver_due_gifts()
+
+    email = delivery_emails([gift]).get()
+    assert email.status == Email.Status.FAILED
+    for text in (email.last_error, caplog.text):
+        assert "HTTP 422" in text and "suppression list" in text
+    assert "AnymailAPIError()" not in caplog.text
