@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin
 
 from accounts.forms import AdminLoginForm, CustomerAddForm, CustomerChangeForm
 from accounts.models import Customer, PaymentMethod, Subscription, Transaction
+from accounts.views import personal_data_response
 
 # Staff log in under the same attempt limits as customers (accounts.views.admin_login adds the 429).
 admin.site.login_form = AdminLoginForm
@@ -18,6 +19,15 @@ class PaymentMethodInline(admin.TabularInline):
 @admin.register(Customer)
 class CustomerAdmin(UserAdmin):
     form, add_form = CustomerChangeForm, CustomerAddForm
+    actions = ["download_personal_data"]
+
+    @admin.action(description="Download the personal data (JSON, one customer)")
+    def download_personal_data(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one customer to download their data.", level="error")
+            return None
+        return personal_data_response(queryset.get())
+
     ordering = ["email"]
     list_display = ["email", "first_name", "last_name", "country", "is_staff", "date_joined"]
     list_filter = ["is_staff", "is_superuser", "is_active", "country"]

@@ -44,5 +44,6 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("account/subscriptions/", views.subscriptions, name="subscriptions"),
+    path("account/data/", views.personal_data, name="personal_data"),
     path("account/transactions/", views.transactions, name="transactions"),
 ]

@@ -6,14 +6,18 @@ from urllib.parse import urlencode
 from django.contrib import admin, messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseRedirect
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET
 
 from accounts import selectors, services
 from accounts.forms import DetailsForm, LoginForm, RegisterForm, add_service_error
 from accounts.models import Transaction
+from accounts.personal_data import export as personal_data_export
 from accounts.tokens import address_confirmation_token
 from giftshop import ratelimit
 from giftshop.errors import ServiceError
@@ -91,6 +95,23 @@ def confirm_address(request, uidb64, token):
     status = 200 if confirmed or already else 400
     context = {"confirmed": confirmed, "already": already}
     return render(request, "registration/address_confirmed.html", context, status=status)
+
+
+@login_required
+@require_GET
+def personal_data(request):
+    """The customer's own data as a JSON download (accounts/personal_data.py)."""
+    return personal_data_response(request.user)
+
+
+def personal_data_response(customer):
+    """`customer`'s personal data copy, as a JSON file to save."""
+    response = JsonResponse(
+        personal_data_export(customer), encoder=DjangoJSONEncoder, json_dumps_params={"indent": 2, "sort_keys": False}
+    )
+    name = f"giftshop-data-{customer.pk}-{timezone.now():%Y%m%d}.json"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 def register_done(request):

@@ -339,6 +339,16 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
+# A customer's personal data copy (the account's "Download your data", the admin's action): each app's part.
+PERSONAL_DATA = {
+    "account": "accounts.personal_data.account",
+    "cards": "accounts.personal_data.cards",
+    "subscriptions": "accounts.personal_data.subscriptions",
+    "transactions": "accounts.personal_data.transactions",
+    "orders": "billing.personal_data.orders",
+    "gifts": "gifts.personal_data.gifts",
+}
+
 # Readiness (GET /health/ready, manage.py healthcheck): each app's check, by dotted path. Seconds before a check
 # fails: the beat's delivery sweep not run (it runs every DELIVERY_INTERVAL), a due gift or email still waiting.
 HEALTH_CHECKS = {
