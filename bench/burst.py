@@ -24,7 +24,6 @@ over the rate limit (replayed through the provider's own bucket)."""
 
 import argparse
 import json
-import math
 import multiprocessing
 import random
 import signal
@@ -157,10 +156,6 @@ def provider_stats(port):
 # --- the run -----------------------------------------------------------------------------------------------
 
 
-def percentile(ordered, p):
-    return ordered[max(math.ceil(p / 100 * len(ordered)) - 1, 0)]
-
-
 def rss_mb(pid):
     """Resident memory of `pid` and its children (a prefork worker's pool), in MB."""
     total = 0
@@ -258,7 +253,7 @@ def main():
                     env=env,
                     log_path=tmp / f"{name}.log",
                 )
-            wait_for_worker(processes["worker"])
+            common.wait_for_worker(processes["worker"])
 
             print(f"seeding {args.gifts} gifts …", flush=True)
             due = timezone.now() + timedelta(seconds=max(5, args.gifts / 4000))
@@ -326,7 +321,7 @@ def main():
     )
     print(f"  end to end      {seconds:8.1f} s   {rate:8.1f} gifts/s   ({2 * rate:.0f} emails/s)")
     print(
-        f"  lateness        p50 {percentile(lateness, 50):.1f} s   p99 {percentile(lateness, 99):.1f} s"
+        f"  lateness        p50 {common.percentile(lateness, 50):.1f} s   p99 {common.percentile(lateness, 99):.1f} s"
         f"   max {lateness[-1]:.1f} s"
     )
     print(
@@ -335,7 +330,7 @@ def main():
     )
     print(f"  worker RSS      {peak_rss} MB at most (largest process)")
     if args.spread:
-        met = percentile(lateness, 99) <= TARGET_P99_STEADY
+        met = common.percentile(lateness, 99) <= TARGET_P99_STEADY
         target = f"p99 lateness <= {TARGET_P99_STEADY:.0f} s: {'ok' if met else 'MISSED'}"
     else:
         target = f">= {TARGET_RATE} gifts/s: {'ok' if rate >= TARGET_RATE else 'MISSED'}"
@@ -345,18 +340,6 @@ def main():
     if not problems:
         print("  checked: every gift delivered once, both emails sent, none accepted twice, the limit kept")
     return 1 if problems else 0
-
-
-def wait_for_worker(worker, timeout=60):
-    from giftshop.celery import app
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            raise RuntimeError(f"the worker exited with {worker.returncode}")
-        if app.control.ping(timeout=1.0):
-            return
-    raise RuntimeError(f"the worker did not answer a ping within {timeout} s")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """What the benchmarks share: their environment (own database and Redis db, never the app's), an empty bench
 database, and due gifts inserted in bulk."""
 
+import math
 import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -133,3 +135,21 @@ def stop(process):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def wait_for_worker(worker, timeout=60):
+    """Waits until the Celery worker (a process started with start_process) answers a ping."""
+    from giftshop.celery import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited with {worker.returncode}")
+        if app.control.ping(timeout=1.0):
+            return
+    raise RuntimeError(f"the worker did not answer a ping within {timeout} s")
+
+
+def percentile(ordered, p):
+    """Nearest rank: the smallest value with at least p% of the values at or below it."""
+    return ordered[max(math.ceil(p / 100 * len(ordered)) - 1, 0)]

@@ -11,7 +11,6 @@ so little of the lateness is waiting for the next sweep. Target: p99 at most 30 
 """
 
 import argparse
-import math
 import signal
 import sys
 import tempfile
@@ -26,18 +25,6 @@ TARGET_P99 = 30
 
 def start(name, arguments, *, env, logs):
     return common.start_process(["celery", "--app", "giftshop", *arguments], env=env, log_path=logs / f"{name}.log")
-
-
-def wait_for_worker(worker, timeout=60):
-    from giftshop.celery import app
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            raise RuntimeError(f"the worker exited with {worker.returncode}")
-        if app.control.ping(timeout=1.0):
-            return
-    raise RuntimeError(f"the worker did not answer a ping within {timeout} s")
 
 
 def wait_for_deliveries(ids, *, deadline, processes):
@@ -55,11 +42,6 @@ def wait_for_deliveries(ids, *, deadline, processes):
             print(f"  {done:>4} of {len(ids)} delivered")
             last_report = time.monotonic()
         time.sleep(1)
-
-
-def percentile(ordered, p):
-    """Nearest rank: the smallest value with at least p% of the values at or below it."""
-    return ordered[max(math.ceil(p / 100 * len(ordered)) - 1, 0)]
 
 
 def lateness(ids):
@@ -106,7 +88,7 @@ def main():
             processes["worker"] = start("worker", worker_args, env=env, logs=tmp)
             beat_args = ["beat", "--schedule", str(tmp / "celerybeat-schedule"), "--loglevel", "WARNING"]
             processes["beat"] = start("beat", beat_args, env=env, logs=tmp)
-            wait_for_worker(processes["worker"])
+            common.wait_for_worker(processes["worker"])
 
             first = timezone.now() + timedelta(seconds=5)
             step = args.spread / max(args.gifts - 1, 1)
@@ -123,7 +105,7 @@ def main():
                 if name in processes:
                     common.stop(processes[name])
 
-    p50, p99, worst = percentile(delays, 50), percentile(delays, 99), delays[-1]
+    p50, p99, worst = common.percentile(delays, 50), common.percentile(delays, 99), delays[-1]
     print(f"lateness of the recipient's email over {len(delays)} gifts (sent_at - scheduled_at):")
     print(f"  p50 {p50:5.1f} s   p99 {p99:5.1f} s   max {worst:5.1f} s   (min {delays[0]:.1f} s)")
     print(f"  target p99 <= {TARGET_P99} s: {'ok' if p99 <= TARGET_P99 else 'MISSED'}")

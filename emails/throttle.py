@@ -69,13 +69,15 @@ class _LocalSchedule:
             self.paused = max(self.paused, time.monotonic() + seconds)
 
 
+# One schedule per Redis server for the whole process. Keyed by the server, not by the cache backend: Django builds
+# a backend (and a Redis client with its own connection pool) per thread, and every send task has new threads.
 _schedules = {}
 _schedules_lock = threading.Lock()
 
 
 def _schedule():
     backend = caches["default"]
-    key = id(backend._cache) if isinstance(backend, RedisCache) else "local"
+    key = tuple(backend._servers) if isinstance(backend, RedisCache) else "local"
     with _schedules_lock:
         if key not in _schedules:
             if isinstance(backend, RedisCache):

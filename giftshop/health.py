@@ -18,9 +18,18 @@ def database():
     return True, "answers"
 
 
+_migrated = set()  # databases found fully migrated: a running process's code never gains migrations
+
+
 def migrations():
+    """Every migration of this code is applied (loading the migration graph takes ~30 ms: once found applied, the
+    answer is kept for the process's life)."""
+    if connection.alias in _migrated:
+        return True, "applied"
     executor = MigrationExecutor(connection)
     pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if not pending:
+        _migrated.add(connection.alias)
     return not pending, f"{len(pending)} migration(s) not applied" if pending else "applied"
 
 

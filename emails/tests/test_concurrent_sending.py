@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from emails import services as outbox
+from emails import throttle
 from emails.models import Email
 from emails.tests.email_backends import KEY_HEADER, RecordingBackend, provider_error
 from gifts import services as gift_services
@@ -101,8 +102,12 @@ def test_the_rate_limit_spaces_every_request(slow_provider, settings):
     settings.EMAIL_SEND_CONCURRENCY, settings.EMAIL_RATE_LIMIT = 8, 20.0
     slow_provider.reset(latency=0.01)
     due_gifts(10)
+    throttle._schedules.clear()
 
     gift_services.deliver_due_gifts()
+
+    # One schedule (one Redis client) for the process, however many sender threads took slots on it.
+    assert len(throttle._schedules) == 1
 
     starts = sorted(slow_provider.started)
     assert len(starts) == 20
