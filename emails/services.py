@@ -245,7 +245,15 @@ def _record_sent(emails, *, again=True):
             )
             # Not a row a bounce webhook moved first (it beat this write): that one did not arrive.
             moved = {pk for (pk,) in cursor.fetchall()}
-            return _accepted([e for e in emails if e.pk in moved])
+            accepted = [e for e in emails if e.pk in moved]
+            for email in accepted:
+                logger.info(
+                    "email %s sent (message id %r)",
+                    email.key,
+                    email.provider_message_id,
+                    extra={"gift_id": email.gift_id},
+                )
+            return _accepted(accepted)
     except IntegrityError:
         if not again:
             raise

@@ -57,6 +57,8 @@ def gift_transition(*, gift_ids, to, now, actor="", **fields):
         # Only possible when the caller did not lock the rows: redo per gift so the answer stays exact.
         ids = [pk for pk in ids if Gift.objects.filter(pk=pk, status=to, updated_at=now).exists()]
     GiftTimeline.objects.bulk_create([GiftTimeline(gift_id=pk, status=to, occurred_at=now, actor=actor) for pk in ids])
+    for pk in ids:
+        logger.info("gift %s is now %s (%s)", pk, to, actor or "system", extra={"gift_id": pk})
     events_record(gift_ids=ids, event_type=f"gift_{to}", now=now)
     return ids
 
@@ -171,6 +173,7 @@ def gift_create(
         now,
     )
     GiftTimeline.objects.create(gift=gift, status=GiftStatus.SCHEDULED, occurred_at=now, actor=f"customer:{gifter.pk}")
+    logger.info("gift %s bought (%s), due %s", gift.pk, source, scheduled_at.isoformat(), extra={"gift_id": gift.pk})
     events_record(gift_ids=[gift.pk], event_type="gift_scheduled", now=now)
     email_queue(kind=Email.Kind.GIFT_RECEIPT, key=f"gift:{gift.pk}:receipt", to=gifter.email, gift=gift)
     return gift

@@ -2,9 +2,17 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    before_task_publish,
+    task_postrun,
+    task_prerun,
+)
+from django.conf import settings
 
-from giftshop.logs import redact_handlers
+from giftshop import tracing
+from giftshop.logs import configure_handlers
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "giftshop.settings")
 
@@ -22,10 +30,17 @@ def ping():
 
 @after_setup_logger.connect
 @after_setup_task_logger.connect
-def _redact_worker_logs(logger, **kwargs):
-    # A worker or beat replaces the handlers Django's LOGGING made with its own: they mask codes and tokens too.
-    redact_handlers(logger)
-    redact_handlers(logging.getLogger())
+def _configure_worker_logs(logger, **kwargs):
+    # A worker or beat replaces the handlers Django's LOGGING made with its own: they mask codes and tokens too,
+    # carry the request id, and write JSON lines when LOG_FORMAT=json.
+    configure_handlers(logger, settings.LOG_FORMAT)
+    configure_handlers(logging.getLogger(), settings.LOG_FORMAT)
+
+
+# A request's id travels in the headers of the tasks it enqueues, and a task's lines carry it (giftshop/tracing.py).
+before_task_publish.connect(tracing.task_published, weak=False)
+task_prerun.connect(tracing.task_started, weak=False)
+task_postrun.connect(tracing.task_ended, weak=False)
 
 
 def broker_reachable():

@@ -3,10 +3,18 @@ product configures (Django's, Celery's) and by gunicorn's access log (gunicorn.c
 
 A code in a log line is a gift anyone with log access can redeem, so codes keep only their last four characters
 (`••••-7QX2`, enough for support to match a customer's complaint) and link tokens nothing. Imports nothing from
-Django: gunicorn's master process loads it before any app is set up."""
+Django: gunicorn's master process loads it before any app is set up.
 
+It also gives every line its context: the request id (giftshop/tracing.py) and the gift id where there is one
+(`extra={"gift_id": …}` on the call, or `bind(gift_id=…)` around a block), as fields of the JSON lines
+(LOG_FORMAT=json) and as a `[request id]` in the plain ones."""
+
+import contextvars
 import logging
 import re
+from contextlib import contextmanager
+
+from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 MASK = "••••"
 
@@ -59,8 +67,78 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def redact_handlers(logger):
-    """Puts the filter on every handler of `logger` (Celery builds its own handlers when a worker starts)."""
+# --- context: which request (and gift) a line is about -----------------------------------------------------------
+
+_context = contextvars.ContextVar("giftshop_log_context", default=None)
+CONTEXT_FIELDS = ("request_id", "gift_id", "task", "task_id")
+
+
+def current():
+    """The context bound now: {"request_id": …, "gift_id": …} as far as known."""
+    return _context.get() or {}
+
+
+@contextmanager
+def bind(**fields):
+    """Adds `fields` to the context of every line logged inside the block (in this thread or task run)."""
+    token = _context.set({**current(), **{k: v for k, v in fields.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+class ContextFilter(logging.Filter):
+    """Puts the bound request id and gift id on the record (a gift id given in `extra` wins), for the formatters."""
+
+    def filter(self, record):
+        context = current()
+        for field in CONTEXT_FIELDS:
+            if getattr(record, field, None) is None and context.get(field) is not None:
+                setattr(record, field, context[field])
+        return True
+
+
+class PlainFormatter(logging.Formatter):
+    """The human format: time, level, logger, `[request id]` when there is one, the message."""
+
+    def format(self, record):
+        request_id = getattr(record, "request_id", None)
+        record.context = f" [{request_id}]" if request_id else ""
+        return super().format(record)
+
+
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s%(context)s %(message)s"
+
+
+class JsonFormatter(_JsonFormatter):
+    """One JSON object per line: timestamp (UTC, ISO 8601), level, logger, message, request_id and gift_id when
+    known, any other `extra` fields, and the (redacted) traceback as `exc_info`."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger"})
+        kwargs.setdefault("timestamp", True)
+        super().__init__("%(levelname)s %(name)s %(message)s", **kwargs)
+
+    def process_log_record(self, log_data):
+        return {key: value for key, value in log_data.items() if value is not None and key != "context"}
+
+    def formatException(self, ei):
+        return redact(super().formatException(ei))
+
+
+def formatter(log_format):
+    """The formatter for LOG_FORMAT ("plain" or "json")."""
+    return JsonFormatter() if log_format == "json" else PlainFormatter(PLAIN_FORMAT)
+
+
+def configure_handlers(logger, log_format):
+    """Redaction and context on every handler of `logger`, and JSON lines if chosen (Celery and gunicorn build their
+    own handlers, whose plain formats are kept; Django's are configured by settings.LOGGING)."""
     for handler in logger.handlers:
         if not any(isinstance(f, RedactSecrets) for f in handler.filters):
             handler.addFilter(RedactSecrets())
+        if not any(isinstance(f, ContextFilter) for f in handler.filters):
+            handler.addFilter(ContextFilter())
+        if log_format == "json":
+            handler.setFormatter(JsonFormatter())

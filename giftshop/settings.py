@@ -4,10 +4,13 @@ With nothing configured it runs a local demo on SQLite with an embedded (filesys
 With DEBUG off it refuses to start unless the secrets and hosts a production deployment needs are set.
 """
 
+import logging
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from giftshop import sentry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -93,6 +96,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "giftshop.tracing.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -365,6 +369,7 @@ HEALTH_OUTBOX_MAX_AGE = env.int("HEALTH_OUTBOX_MAX_AGE", default=900)
 # Bearer token that shows /health/ready's details (each check's result); without it, only the status.
 HEALTH_TOKEN = env.str("HEALTH_TOKEN", default="")
 
+
 # The beat schedule, in one place: every periodic job of the product.
 # Sweeps select everything *overdue*, so beat or worker downtime is caught up on the next run; expiring a
 # task after one interval keeps a backlog of identical sweeps from piling up behind a stopped worker.
@@ -398,13 +403,47 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Error reporting: SENTRY_DSN turns on sentry-sdk (web requests, tasks, error log lines), scrubbed of codes, tokens,
+# card data, notes and addresses (giftshop/sentry.py). SENTRY_ENVIRONMENT / SENTRY_RELEASE label the events.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    sentry.init(
+        SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default=""),
+        release=env.str("SENTRY_RELEASE", default=""),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
+
+# LOG_FORMAT=json: one JSON object per line (timestamp, level, logger, message, request_id, gift_id, task), for a
+# log pipeline; "plain" (the default) for people. Either way every line carries the request id that the web request
+# (or beat's task) began with, across the tasks it enqueued (giftshop/tracing.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
+if LOG_FORMAT == "json":
+    logging.captureWarnings(True)  # Python's warnings become log lines too (logger py.warnings), not loose text
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {
+            "()": "giftshop.logs.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s%(context)s %(message)s",
+        },
+        "json": {"()": "giftshop.logs.JsonFormatter"},
+    },
     # Gift codes and link tokens are masked in every line (giftshop/logs.py), whoever logs them.
-    "filters": {"redact_secrets": {"()": "giftshop.logs.RedactSecrets"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
+    "filters": {
+        "redact_secrets": {"()": "giftshop.logs.RedactSecrets"},
+        "context": {"()": "giftshop.logs.ContextFilter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["redact_secrets", "context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

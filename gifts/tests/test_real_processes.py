@@ -16,13 +16,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import kombu.pools
@@ -47,7 +46,7 @@ from gifts.tests.factories import GiftFactory, GuestFactory
 from gifts.tests.fake_postmark import FakePostmark, children, running
 from gifts.tests.merchant import MerchantClient, gift_params, gifter_with_card
 from giftshop.celery import app
-from giftshop.tests.processes import stop_process
+from giftshop.tests.processes import RedisServer, stop_process, wait_for
 from offers.tests.factories import OfferFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_broker, pytest.mark.django_db(transaction=True)]
@@ -62,15 +61,6 @@ FAST = {
     "EMAIL_BACKOFF_BASE": "1",
     "EMAIL_BACKOFF_CAP": "2",
 }
-
-
-def _wait_for(condition, *, timeout, interval=0.5):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval)
-    return True
 
 
 class CeleryProcesses:
@@ -107,7 +97,7 @@ class CeleryProcesses:
         return self.log_path(name).read_text()
 
     def wait_ready(self, name):
-        assert _wait_for(lambda: " ready." in self.log(name), timeout=30), f"{name} did not start"
+        assert wait_for(lambda: " ready." in self.log(name), timeout=30), f"{name} did not start"
 
     def alive(self):
         return all(process.poll() is None for process in self.processes.values())
@@ -207,7 +197,7 @@ def test_a_gift_due_now_is_emailed_once_by_beat_and_a_real_worker_configured_for
     celery.start("worker")
     celery.start("beat")
 
-    assert _wait_for(lambda: all_sent(delivery_keys([gift])) or not celery.alive(), timeout=30), "not delivered"
+    assert wait_for(lambda: all_sent(delivery_keys([gift])) or not celery.alive(), timeout=30), "not delivered"
     assert celery.alive(), "the worker or beat exited"
     time.sleep(2 * SWEEP_INTERVAL)  # later sweeps find nothing left to deliver
     assert_nothing_lost_or_stuck([gift], provider)
@@ -228,7 +218,7 @@ def test_two_beats_by_mistake_still_send_each_of_30_gifts_once(celery, provider)
     for name in ("worker-1", "worker-2", "beat-1", "beat-2"):
         celery.start(name)
 
-    assert _wait_for(lambda: all_sent(delivery_keys(gifts)) or not celery.alive(), timeout=45), "not delivered"
+    assert wait_for(lambda: all_sent(delivery_keys(gifts)) or not celery.alive(), timeout=45), "not delivered"
     assert celery.alive()
     time.sleep(2 * SWEEP_INTERVAL)
     for beat in ("beat-1", "beat-2"):  # both kept sending the sweeps
@@ -249,13 +239,13 @@ def test_a_worker_killed_before_the_provider_call_leaves_its_emails_to_the_stuck
     celery.start("beat")
 
     assert provider.killed.wait(timeout=30), "the delivery email never reached the provider"
-    assert _wait_for(lambda: celery.processes["worker"].poll() is not None, timeout=10)
+    assert wait_for(lambda: celery.processes["worker"].poll() is not None, timeout=10)
     assert Email.objects.get(key=first).status == Email.Status.SENDING
     assert provider.accepted_of(first) == 0
     assert set(Gift.objects.filter(pk__in=[g.pk for g in gifts]).values_list("status", flat=True)) == {"unclaimed"}
 
     celery.start("worker")
-    assert _wait_for(lambda: all_sent(delivery_keys(gifts)), timeout=STUCK_AFTER + 30), "not sent after restart"
+    assert wait_for(lambda: all_sent(delivery_keys(gifts)), timeout=STUCK_AFTER + 30), "not sent after restart"
     assert f"email {first} was stuck in sending" in celery.log("worker")
     assert provider.accepted_of(first) == 1
     assert_nothing_lost_or_stuck(gifts, provider, log=celery.log("worker"))
@@ -277,11 +267,11 @@ def test_a_worker_killed_after_the_provider_accepted_sends_again_and_says_a_dupl
 
     assert provider.killed.wait(timeout=30), "the delivery email never reached the provider"
     assert provider.delivered(first) == 1
-    assert _wait_for(lambda: celery.processes["worker"].poll() is not None, timeout=10)
+    assert wait_for(lambda: celery.processes["worker"].poll() is not None, timeout=10)
     assert Email.objects.get(key=first).status == Email.Status.SENDING
 
     celery.start("worker")
-    assert _wait_for(lambda: all_sent(delivery_keys(gifts)), timeout=STUCK_AFTER + 30), "not sent after restart"
+    assert wait_for(lambda: all_sent(delivery_keys(gifts)), timeout=STUCK_AFTER + 30), "not sent after restart"
     assert provider.accepted_of(first) == 2 and len(provider.accepted) >= len(delivery_keys(gifts)) + 1
     assert provider.inbox_of(gifts[0].recipient_email) == {first: 1 if dedupe else 2}
     assert_nothing_lost_or_stuck(gifts, provider, log=celery.log("worker"))
@@ -298,7 +288,7 @@ def test_a_provider_down_past_the_retry_budget_fails_the_email_alerts_and_leaves
     celery.start("beat")
 
     failed = Email.objects.filter(key=delivery, status=Email.Status.FAILED)
-    assert _wait_for(failed.exists, timeout=45), "the delivery email did not fail"
+    assert wait_for(failed.exists, timeout=45), "the delivery email did not fail"
     assert failed.get().attempts == 3 and provider.requests_of(delivery) == 3
     alert = f"ERROR emails.services email {delivery} (gift {gift.pk}) failed for good after 3 attempt(s)"
     assert alert in celery.log("worker")
@@ -307,11 +297,11 @@ def test_a_provider_down_past_the_retry_budget_fails_the_email_alerts_and_leaves
 
     provider.down = False
     resend = services.gift_resend(gift_id=gift.pk, actor="support")
-    assert _wait_for(lambda: all_sent([resend.key]), timeout=20), "the resend was not sent"
+    assert wait_for(lambda: all_sent([resend.key]), timeout=20), "the resend was not sent"
     assert provider.inbox_of(gift.recipient_email) == {resend.key: 1}
     gift.refresh_from_db()
     assert gift.status == GiftStatus.UNCLAIMED and gift.sent_at
-    assert _wait_for(
+    assert wait_for(
         lambda: not Email.objects.filter(status__in=[Email.Status.PENDING, Email.Status.SENDING]).exists(), timeout=20
     )
     assert Email.objects.get(key=delivery).status == Email.Status.FAILED
@@ -347,7 +337,7 @@ def test_a_sweep_whose_database_connections_are_dropped_midway_still_delivers_ea
     celery.start("worker")
     celery.start("beat")
 
-    assert _wait_for(lambda: all_sent(delivery_keys(gifts)), timeout=STUCK_AFTER + 60), "not all sent"
+    assert wait_for(lambda: all_sent(delivery_keys(gifts)), timeout=STUCK_AFTER + 60), "not all sent"
     assert terminated, "no connection was dropped"
     # PostgreSQL's notice, or, when the worker was waiting on the provider as its connection went, the client's.
     dropped = ("terminating connection due to administrator command", "server closed the connection unexpectedly")
@@ -369,7 +359,7 @@ def test_a_send_cut_short_by_its_soft_time_limit_gives_back_what_it_had_not_star
     celery.start("worker")
     celery.start("beat")
 
-    assert _wait_for(lambda: all_sent(delivery_keys(gifts)), timeout=STUCK_AFTER + 60), "not all sent"
+    assert wait_for(lambda: all_sent(delivery_keys(gifts)), timeout=STUCK_AFTER + 60), "not all sent"
     log = celery.log("worker")
     assert "SoftTimeLimitExceeded" in log
     assert "Hard time limit" not in log and "WorkerLostError" not in log
@@ -442,35 +432,6 @@ def test_a_purchase_while_the_broker_is_down_commits_and_the_sweep_sends_the_rec
     assert send_due_emails() == 0 and len(mailoutbox) == 1
 
 
-class RedisServer:
-    """A redis-server of the test's own on a free loopback port, without persistence (a restart empties it)."""
-
-    def __init__(self, log_path):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.log_path, self.process = log_path, None
-
-    def start(self):
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        with self.log_path.open("a") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-
-        def answers():
-            with suppress(redis.ConnectionError):
-                return client.ping()
-            return False
-
-        assert _wait_for(answers, timeout=10, interval=0.1), "redis-server did not start"
-
-    def stop(self):
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-
 @pytest.fixture
 def private_redis(tmp_path):
     if not shutil.which("redis-server"):
@@ -515,7 +476,7 @@ def test_a_purchase_over_the_api_while_redis_is_stopped_succeeds_and_its_emails_
     assert other.status == GiftStatus.UNCLAIMED
 
     private_redis.start()
-    assert _wait_for(lambda: all_sent(keys) or not celery.alive(), timeout=60), "not sent after Redis restarted"
+    assert wait_for(lambda: all_sent(keys) or not celery.alive(), timeout=60), "not sent after Redis restarted"
     assert celery.alive()
     assert celery.log("worker").count("Connected to redis://") >= 2  # it lost Redis and found it again
     time.sleep(2 * SWEEP_INTERVAL)
@@ -569,7 +530,7 @@ class Chaos:
         """TOOL-5's invariants: every email of `gifts` ends `sent`; the run is bounded (`assert_bounded`); nothing
         lost or stuck, with at most a logged duplicate per email (or, `once`, none at all)."""
         keys = delivery_keys(gifts)
-        assert _wait_for(lambda: all_sent(keys), timeout=STUCK_AFTER + 45), "not all sent"
+        assert wait_for(lambda: all_sent(keys), timeout=STUCK_AFTER + 45), "not all sent"
         self.assert_bounded(keys)
         log = self.celery.log("worker")
         assert_nothing_lost_or_stuck(gifts, self.provider, **({"once": True} if once else {"log": log}))
@@ -581,7 +542,7 @@ class Chaos:
         stop_process(self.celery.processes["beat"])
         queue = redis.Redis.from_url(self.broker.url)
         # A killed worker's unacknowledged messages (prefetch 1, 2 processes) wait for the visibility timeout.
-        assert _wait_for(lambda: queue.llen("celery") == 0 and queue.hlen("unacked") <= 2, timeout=30), "still queued"
+        assert wait_for(lambda: queue.llen("celery") == 0 and queue.hlen("unacked") <= 2, timeout=30), "still queued"
         requests = Counter(key for key, _ in self.provider.requests)
         assert set(requests) <= set(keys) and max(requests.values()) <= 2, "an email was sent more than twice"
         assert self.watch.longest < SENDING_AT_MOST
@@ -611,7 +572,7 @@ def test_a_worker_whose_pool_processes_are_killed_mid_sweep_replaces_them_and_se
     celery.start("beat")
 
     assert provider.killed.wait(timeout=30), "the email never reached the provider"
-    assert _wait_for(lambda: "WorkerLostError" in celery.log("worker"), timeout=20)
+    assert wait_for(lambda: "WorkerLostError" in celery.log("worker"), timeout=20)
     chaos.assert_survived(gifts)
     assert worker.poll() is None, "the main process died too"
     assert len(children(worker.pid)) == 2
@@ -635,7 +596,7 @@ def test_a_worker_killed_in_its_main_process_mid_sweep_takes_its_pool_along_and_
     celery.start("beat")
 
     assert provider.killed.wait(timeout=30), "the email never reached the provider"
-    assert _wait_for(lambda: worker.poll() is not None and not any(map(running, pool)), timeout=10), "orphans"
+    assert wait_for(lambda: worker.poll() is not None and not any(map(running, pool)), timeout=10), "orphans"
     celery.start("worker")
     chaos.assert_survived(gifts)
 
@@ -651,7 +612,7 @@ def test_a_warm_shutdown_mid_sweep_records_every_email_it_sent_and_after_a_resta
     provider.on_request(60, lambda: worker.send_signal(signal.SIGTERM))
     celery.start("beat")
 
-    assert _wait_for(lambda: worker.poll() is not None, timeout=45), "the worker did not stop"
+    assert wait_for(lambda: worker.poll() is not None, timeout=45), "the worker did not stop"
     assert worker.returncode == 0
     accepted = {key for key, _ in provider.accepted}
     assert len(accepted) >= 60
@@ -675,10 +636,10 @@ def test_redis_restarted_mid_sweep_loses_nothing_worker_and_beat_reconnect_and_g
     celery.start("beat")
     provider.on_request(25, private_redis.stop)
 
-    assert _wait_for(lambda: "Connection to broker lost" in celery.log("worker"), timeout=30), "Redis did not stop"
+    assert wait_for(lambda: "Connection to broker lost" in celery.log("worker"), timeout=30), "Redis did not stop"
     later = due_gifts(5)
     private_redis.start()
-    assert _wait_for(
+    assert wait_for(
         lambda: celery.log("worker").count("Connected to redis://") >= 2 or worker.poll() is not None, timeout=30
     ), "the worker did not reconnect"
     assert worker.poll() is None, "the worker exited when it lost Redis"
@@ -702,7 +663,7 @@ def test_an_email_that_kills_its_worker_every_time_fails_alone_after_its_attempt
     celery.start("beat")
 
     unsettled = Email.objects.filter(status__in=[Email.Status.PENDING, Email.Status.SENDING])
-    assert _wait_for(lambda: Email.objects.exists() and not unsettled.exists(), timeout=45), "not settled"
+    assert wait_for(lambda: Email.objects.exists() and not unsettled.exists(), timeout=45), "not settled"
     keys = delivery_keys(gifts)
     chaos.assert_bounded(keys)
     assert provider.requests_of(poison) == 2 and provider.accepted_of(poison) == 0
