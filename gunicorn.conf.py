@@ -4,9 +4,17 @@ follow LOG_FORMAT (json: one object per line); each access line carries the requ
 
 import os
 
+from django.conf import settings as _settings
 from gunicorn.glogging import Logger
 
 from giftshop import logs as _logs  # not `bind`: every top-level name here is a gunicorn setting
+
+# Metrics (giftshop/metrics.py): the settings set PROMETHEUS_MULTIPROC_DIR, which prometheus_client reads when it is
+# imported. So the master reads them first and only then imports it: the workers it forks inherit it, and record into
+# files that /metrics adds up.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "giftshop.settings")
+_settings.METRICS_DIR  # noqa: B018 - reads the settings now
+from giftshop import metrics as _metrics  # noqa: E402
 
 _LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
 # The plain access line: gunicorn's usual one plus the request id the app answered with.
@@ -26,3 +34,12 @@ class ContextLogger(Logger):
 
 
 logger_class = ContextLogger
+
+
+def on_starting(server):
+    # This process group starts: the metric files of the processes of an earlier one go.
+    _metrics.forget_dead_processes()
+
+
+def child_exit(server, worker):
+    _metrics.process_exited(worker.pid)

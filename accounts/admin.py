@@ -1,8 +1,11 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin
+from django.template.response import TemplateResponse
 
+from accounts.erasure import customer_erase
 from accounts.forms import AdminLoginForm, CustomerAddForm, CustomerChangeForm
-from accounts.models import Customer, PaymentMethod, Subscription, Transaction
+from accounts.models import Customer, ErasureRecord, PaymentMethod, Subscription, Transaction
 from accounts.views import personal_data_response
 
 # Staff log in under the same attempt limits as customers (accounts.views.admin_login adds the 429).
@@ -19,7 +22,7 @@ class PaymentMethodInline(admin.TabularInline):
 @admin.register(Customer)
 class CustomerAdmin(UserAdmin):
     form, add_form = CustomerChangeForm, CustomerAddForm
-    actions = ["download_personal_data"]
+    actions = ["download_personal_data", "erase_personal_data"]
 
     @admin.action(description="Download the personal data (JSON, one customer)")
     def download_personal_data(self, request, queryset):
@@ -28,17 +31,40 @@ class CustomerAdmin(UserAdmin):
             return None
         return personal_data_response(queryset.get())
 
+    @admin.action(description="Erase personal data", permissions=["change"])
+    def erase_personal_data(self, request, queryset):
+        """Asks first (as Django's delete does), then erases each customer (accounts/erasure.py) in a transaction
+        of its own, and logs it under the customer's pseudonym."""
+        if "apply" not in request.POST:
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Erase personal data",
+                "opts": self.opts,
+                "customers": queryset.order_by("pk"),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "media": self.media,
+            }
+            return TemplateResponse(request, "admin/accounts/customer/erase_confirmation.html", context)
+        for customer in queryset.order_by("pk"):
+            if customer_erase(customer=customer, requested_by=f"admin:{request.user.pk}") is None:
+                self.message_user(request, f"Customer {customer.pk}: erased already.", messages.WARNING)
+                continue
+            customer.refresh_from_db()  # logged under the pseudonym, never the address just erased
+            self.log_change(request, customer, "Erased the personal data.")
+            self.message_user(request, f"Customer {customer.pk}: personal data erased.", messages.SUCCESS)
+        return None
+
     ordering = ["email"]
     list_display = ["email", "first_name", "last_name", "country", "is_staff", "date_joined"]
-    list_filter = ["is_staff", "is_superuser", "is_active", "country"]
+    list_filter = ["is_staff", "is_superuser", "is_active", "country", ("erased_at", admin.EmptyFieldListFilter)]
     search_fields = ["email", "first_name", "last_name"]
-    readonly_fields = ["id", "date_joined", "last_login", "email_verified_at", "duplicate_of"]
+    readonly_fields = ["id", "date_joined", "last_login", "email_verified_at", "duplicate_of", "erased_at"]
     inlines = [PaymentMethodInline]
     fieldsets = [
         (None, {"fields": ["id", "email", "password"]}),
         ("Profile", {"fields": ["first_name", "last_name", "time_zone", "locale", "country", "currency"]}),
         ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
-        ("Dates", {"fields": ["last_login", "date_joined"]}),
+        ("Dates", {"fields": ["last_login", "date_joined", "erased_at"]}),
         ("Address", {"fields": ["email_verified_at", "duplicate_of"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
@@ -86,6 +112,26 @@ class TransactionAdmin(admin.ModelAdmin):
     ordering = ["-occurred_at"]
 
     # The ledger is written by payments only; admins read it.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ErasureRecord)
+class ErasureRecordAdmin(admin.ModelAdmin):
+    """The audit trail of erasures: read only, written by accounts/erasure.py alone."""
+
+    list_display = ["id", "customer_id", "requested_by", "erased_at"]
+    list_filter = ["requested_by"]
+    search_fields = ["=customer__id"]
+    date_hierarchy = "erased_at"
+    ordering = ["-erased_at"]
+
     def has_add_permission(self, request):
         return False
 

@@ -8,7 +8,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import Customer
-from accounts.tokens import address_confirmation_token
+from accounts.tokens import address_confirmation_token, erasure_token
 
 
 def set_password_url(customer):
@@ -57,3 +57,12 @@ def confirm_address(email):
         "login_url": f"{settings.SITE_URL}{reverse('accounts:login')}",
         "site_url": settings.SITE_URL,
     }
+
+
+def erase_account(email):
+    """The customer asked, from their account page, to erase it: a link to confirm (proving the mailbox), which
+    works for three days (PASSWORD_RESET_TIMEOUT) and only until the account's password or address changes."""
+    customer = Customer.objects.owning(email.to_email).get()
+    uidb64 = urlsafe_base64_encode(force_bytes(customer.pk))
+    path = reverse("accounts:erase_confirm", kwargs={"uidb64": uidb64, "token": erasure_token.make_token(customer)})
+    return {"customer": customer, "confirm_url": f"{settings.SITE_URL}{path}", "site_url": settings.SITE_URL}

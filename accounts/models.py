@@ -1,5 +1,5 @@
 """People and what they hold: customers (the user model), their cards, subscriptions and the transaction ledger,
-and the storefront's refresh tokens."""
+the storefront's refresh tokens, and the record of each erasure of a customer's personal data."""
 
 import hashlib
 import hmac
@@ -83,6 +83,11 @@ class Customer(AbstractBaseUser, PermissionsMixin):
         on_delete=models.CASCADE,
         related_name="duplicates",
         help_text="A storefront registration of an address that already had this account.",
+    )
+    erased_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When this customer's personal data was erased (accounts/erasure.py): what is left is a pseudonym.",
     )
     objects = CustomerManager()
 
@@ -292,6 +297,21 @@ class Transaction(models.Model):
     @property
     def transaction_id(self):
         return f"T{self.pk:09d}"
+
+
+class ErasureRecord(models.Model):
+    """The audit record of one erasure of a customer's personal data: who asked and when, never what was erased (it
+    holds no personal data itself, so it outlives the erasure it records)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="erasures")
+    requested_by = models.CharField(max_length=100, help_text='"customer" (confirmed by email) or "admin:<id>".')
+    erased_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-erased_at", "-id"]
+
+    def __str__(self):
+        return f"erasure of customer {self.customer_id} at {self.erased_at:%Y-%m-%d %H:%M:%S}"
 
 
 class RefreshToken(models.Model):

@@ -1,10 +1,14 @@
 """A customer's own data, as the copy they (or support, for them) can download: each app gives its part,
 registered in settings.PERSONAL_DATA and read by dotted path. Never a secret: no password hash, card token, gift
-code or link token."""
+code or link token. And the account's part of an erasure (accounts/erasure.py, settings.PERSONAL_DATA_ERASERS)."""
 
 from django.conf import settings
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 from django.utils.module_loading import import_string
+
+from accounts.models import Customer, RefreshToken
 
 
 def export(customer):
@@ -72,3 +76,38 @@ def transactions(customer):
         }
         for row in customer.transactions.select_related("offer").order_by("occurred_at", "pk")
     ]
+
+
+def erase_account(erasure):
+    """The account's part of an erasure: the customer keeps their row (invoices, payments, the ledger and gifts
+    point at it) under the pseudonymous address, with no name, no place, no card and no way in. Their password
+    becomes unusable, which ends every web session (Django's session hash) and storefront token (the session stamp);
+    refresh tokens go, and the account is inactive, so no password link can open it again. Subscriptions stop
+    renewing: nothing is charged to an erased account. The ledger's rows keep their card labels (brand and last
+    four digits: the payment's reference, which accounting keeps)."""
+    customer, now = erasure.customer, erasure.now
+    customer.payment_methods.all().delete()
+    RefreshToken.objects.filter(customer=customer).delete()
+    customer.subscriptions.filter(auto_renew=True).update(auto_renew=False, updated_at=now)
+    customer.groups.clear()
+    customer.user_permissions.clear()
+    # The admin's history names a changed customer by its address (the object's str() when it was changed).
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Customer), object_id=str(customer.pk)
+    ).update(object_repr=erasure.address)
+    customer.set_unusable_password()
+    Customer.objects.filter(pk=customer.pk).update(
+        email=erasure.address,
+        password=customer.password,
+        first_name="",
+        last_name="",
+        time_zone="",
+        country="",
+        locale=Customer._meta.get_field("locale").default,
+        email_verified_at=None,
+        last_login=None,
+        is_active=False,
+        is_staff=False,
+        is_superuser=False,
+        erased_at=now,
+    )

@@ -1,4 +1,4 @@
-"""The tokens of the links that prove a mailbox."""
+"""The tokens of the links that prove a mailbox (and, with it, a request made from the account)."""
 
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 
@@ -14,3 +14,16 @@ class AddressConfirmationTokenGenerator(PasswordResetTokenGenerator):
 
 
 address_confirmation_token = AddressConfirmationTokenGenerator()
+
+
+class ErasureTokenGenerator(PasswordResetTokenGenerator):
+    """Django's signed, expiring token (PASSWORD_RESET_TIMEOUT), for the emailed link that confirms a customer's
+    request to erase their account: void once the account is erased, or its password or address changes."""
+
+    key_salt = "giftshop.accounts.ErasureTokenGenerator"
+
+    def _make_hash_value(self, user, timestamp):
+        return f"{user.pk}{user.email}{user.password}{user.erased_at}{timestamp}"
+
+
+erasure_token = ErasureTokenGenerator()

@@ -45,5 +45,7 @@ urlpatterns = [
     ),
     path("account/subscriptions/", views.subscriptions, name="subscriptions"),
     path("account/data/", views.personal_data, name="personal_data"),
+    path("account/erase/", views.erase_request, name="erase_request"),
+    path("account/erase/<uidb64>/<token>/", views.erase_confirm, name="erase_confirm"),
     path("account/transactions/", views.transactions, name="transactions"),
 ]

@@ -4,6 +4,7 @@ subscriptions and transactions (the saved cards' pages are billing's). Every cha
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.serializers.json import DjangoJSONEncoder
@@ -12,13 +13,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import selectors, services
+from accounts import erasure, selectors, services
 from accounts.forms import DetailsForm, LoginForm, RegisterForm, add_service_error
 from accounts.models import Transaction
 from accounts.personal_data import export as personal_data_export
-from accounts.tokens import address_confirmation_token
+from accounts.tokens import address_confirmation_token, erasure_token
 from giftshop import ratelimit
 from giftshop.errors import ServiceError
 from giftshop.pages import PAGE_SIZE, local_time, page_number, pager
@@ -112,6 +113,35 @@ def personal_data_response(customer):
     name = f"giftshop-data-{customer.pk}-{timezone.now():%Y%m%d}.json"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+@login_required
+@require_POST
+def erase_request(request):
+    """The account page's "Erase my account": nothing is erased yet; an emailed link confirms it (the mailbox's
+    owner, not just whoever holds a signed-in browser)."""
+    erasure.erasure_request(customer=request.user)
+    messages.success(
+        request, "We have emailed you a link to confirm that your account should be erased. It works for three days."
+    )
+    return redirect("accounts:account")
+
+
+@require_http_methods(["GET", "POST"])
+def erase_confirm(request, uidb64, token):
+    """The emailed link: GET says what erasing does and asks once more; POST erases and signs out. A wrong, used or
+    expired link erases nothing (400)."""
+    customer = selectors.customer_for_link(uidb64)
+    if customer is None or not erasure_token.check_token(customer, token):
+        return render(request, "accounts/erase_confirm.html", {"valid": False}, status=400)
+    if request.method == "POST":
+        # Asked before erasing: afterwards the session no longer finds its (inactive) user, and would keep its id.
+        signed_in = request.user.is_authenticated and request.user.pk == customer.pk
+        erasure.customer_erase(customer=customer, requested_by="customer")
+        if signed_in:
+            logout(request)
+        return render(request, "accounts/erased.html")
+    return render(request, "accounts/erase_confirm.html", {"valid": True, "customer": customer})
 
 
 def register_done(request):

@@ -1,4 +1,13 @@
-"""The customer's orders in their personal data copy (accounts/personal_data.py)."""
+"""The customer's orders in their personal data copy (accounts/personal_data.py), and billing's part of an erasure
+(accounts/erasure.py) and of the gifts' retention rule (gifts/retention.py): the orders' copies of a gift's delivery
+details. Invoices, payments and the ledger hold no name or address (they point at the customer, whose row keeps a
+pseudonym), so accounting keeps every amount, date, tax and number."""
+
+from django.db.models import Q
+
+from billing.models import Order
+
+DELIVERY_DETAILS_REMOVED = {"recipient_email": "", "recipient_first_name": "", "personal_note": "", "signature": ""}
 
 
 def orders(customer):
@@ -15,3 +24,21 @@ def orders(customer):
         }
         for order in customer.orders.select_related("offer").order_by("created_at", "pk")
     ]
+
+
+def erase_orders(erasure):
+    """Billing's part of an erasure: their orders keep their prices and dates but lose the delivery details they
+    carried (the paid ones' gifts have their own copy, which the gifts' part decides on); others' orders addressed
+    to them name the pseudonymous address instead, without the recipient's name."""
+    Order.objects.filter(customer=erasure.customer).update(**DELIVERY_DETAILS_REMOVED)
+    to_them = Q()
+    for address in erasure.addresses:
+        to_them |= Q(recipient_email__iexact=address)
+    if erasure.addresses:
+        Order.objects.filter(to_them).update(recipient_email=erasure.address, recipient_first_name="")
+
+
+def gift_orders_details_remove(sender, *, gift_ids, **kwargs):
+    """The orders of gifts whose personal details the retention rule removed lose their copy of them too
+    (gifts.signals.gift_details_removed, connected in billing/receivers.py)."""
+    Order.objects.filter(gift__in=gift_ids).update(**DELIVERY_DETAILS_REMOVED)

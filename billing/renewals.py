@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import RENEWAL_RETRY_AFTER, Subscription, Transaction
+from billing import metrics
 from billing.gateways import PaymentError
 from billing.models import Payment
 from billing.services import charge, invoice_create, ledger_record
@@ -94,8 +95,10 @@ def _settle(pk, now):
             idempotency_key=f"renewal:{subscription.pk}:{subscription.term_end.isoformat()}",
         )
     except PaymentError as error:
+        metrics.renewal_declined()
         _retry_later(subscription, now, error)
         return
+    metrics.renewal_charged()
     _book_renewal(subscription, payment, now)
 
 

@@ -35,8 +35,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from emails import tasks, throttle
+from emails import metrics, tasks, throttle
 from emails.models import Email
+from emails.personal_data import NOT_SENT, is_erased_address
 from giftshop.models import SiteSettings
 
 logger = logging.getLogger(__name__)
@@ -116,8 +117,18 @@ def _undeliverable(email, *, status, now):
 # --- sending ---------------------------------------------------------------------------------------------
 
 
+class AddresseeErased(Exception):
+    """The email is addressed to an erased customer's pseudonym (emails/personal_data.py): it can never arrive, so
+    it fails for good without a provider call, as a refused address would (its kind's "undeliverable" hook runs)."""
+
+    def __init__(self):
+        super().__init__(NOT_SENT)
+
+
 def _is_permanent(error):
-    if isinstance(error, (AnymailRecipientsRefused, AnymailInvalidAddress, smtplib.SMTPRecipientsRefused)):
+    if isinstance(
+        error, (AddresseeErased, AnymailRecipientsRefused, AnymailInvalidAddress, smtplib.SMTPRecipientsRefused)
+    ):
         return True
     if isinstance(error, AnymailAPIError) and error.status_code is not None:
         return 400 <= error.status_code < 500 and error.status_code not in (408, 429)
@@ -174,11 +185,12 @@ class _Senders:
         for _try in range(THROTTLED_TRIES):
             throttle.wait_turn()
             try:
-                if self.group_size > 1:
-                    return connection_.send_batch(messages)
-                messages[0].connection = connection_
-                messages[0].send()
-                return [None]
+                with metrics.provider_request():
+                    if self.group_size > 1:
+                        return connection_.send_batch(messages)
+                    messages[0].connection = connection_
+                    messages[0].send()
+                    return [None]
             except SoftTimeLimitExceeded:
                 raise
             except Exception as error:
@@ -303,6 +315,8 @@ def _no_answer(error):
 def describe(error):
     """An error as support and the logs need it: its type, the provider's HTTP status and the provider's own words
     (anymail's errors carry the answer in their text; their repr() is often just `AnymailRequestsAPIError()`)."""
+    if isinstance(error, AddresseeErased):
+        return str(error)  # ours, not a provider's
     status = getattr(error, "status_code", None)
     words = " ".join(str(error).split()) or repr(error)
     return f"{type(error).__name__}{f' (HTTP {status})' if status else ''}: {words}"[:2000]
@@ -311,8 +325,10 @@ def describe(error):
 def _record_failure(email, error):
     now = timezone.now()
     permanent = _is_permanent(error)
+    metrics.email_failed(email, for_good=permanent or email.attempts >= MAX_ATTEMPTS)
     if permanent or email.attempts >= MAX_ATTEMPTS:
-        logger.error(
+        logger.log(
+            logging.INFO if isinstance(error, AddresseeErased) else logging.ERROR,  # as asked, not a fault to alert on
             "email %s (gift %s) failed for good after %s attempt(s): %s",
             email.key,
             email.gift_id,
@@ -360,8 +376,10 @@ def send_claimed_emails(emails):
             unstarted, rendered = list(batch), []
             for email in batch:
                 try:
+                    if is_erased_address(email.to_email):
+                        raise AddresseeErased
                     rendered.append((email, render(email)))
-                except Exception as error:  # a template or data error: that email's own failure
+                except Exception as error:  # a template or data error, an erased addressee: that email's own failure
                     unstarted.remove(email)
                     _record_failure(email, error)
             for start in range(0, len(rendered), senders.group_size):
@@ -417,6 +435,7 @@ def _outcomes(group, future):
     for (email, message), error in zip(group, results, strict=True):
         if error is None:
             _sent(email, message)
+            metrics.email_sent(email)
         else:
             _record_failure(email, error)
         outcomes.append((email, error is None))

@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 
+from emails import metrics
+
 # KEYS: the next-slot key, the pause key. ARGV: the interval between requests in microseconds.
 # Returns how many microseconds the caller waits before its request (0: go now).
 _TAKE = """
@@ -99,6 +101,7 @@ def wait_turn():
 
 def pause(seconds):
     """The provider said "too many requests": every sender waits `seconds` before its next request."""
+    metrics.throttled()
     _schedule().pause(max(seconds, 0.05))
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.emails import set_password_url
 from emails import services as outbox
 from emails.models import Email
+from gifts import metrics
 from gifts.models import Gift, GiftAction
 from gifts.services import events_record
 
@@ -106,6 +107,7 @@ def delivery_sent(*, emails, now):
     outbox, which writes them in its transaction and sends them with the rest of its batch (with the gift it has
     already loaded). A bounce reported later (after acceptance) still brings its own notice: "delivered", then
     "could not deliver", is true then."""
+    metrics.deliveries_accepted(emails)
     return [
         Email(
             key=delivered_notice_key(email.gift_id),

@@ -18,6 +18,8 @@ from giftshop.timezones import in_words, in_words_elsewhere, validate_time_zone
 # The gifter's personal note, as Cleeng caps it (the web form's own, lower cap is a UI choice).
 NOTE_MAX_LENGTH = 255
 NAME_MAX_LENGTH = 150
+# Who a gift is from, to its recipient, once its gifter's personal data was erased (their name is gone with it).
+ERASED_GIFTER_NAME = "Someone"
 # Chargebee caps update_gift's comment, which is kept in the gift_updated event.
 COMMENT_MAX_LENGTH = 300
 
@@ -245,8 +247,10 @@ class Gift(models.Model):
     @property
     def from_name(self):
         """Who the recipient is told the gift is from: the name the gifter signed it with, else their account's
-        name (or, without one, address)."""
-        return self.signature or self.gifter.get_full_name()
+        name (or, without one, address); a gifter whose personal data was erased is no one we can name."""
+        if self.signature:
+            return self.signature
+        return ERASED_GIFTER_NAME if self.gifter.erased_at else self.gifter.get_full_name()
 
     def delivery_in_words(self, now=None):
         """The delivery (or sending) time and the edit cutoff in the gift's zone, and the delivery in the

@@ -10,7 +10,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts.models import Customer, Subscription
-from gifts import codes
+from gifts import codes, metrics
 from gifts.models import Gift, GiftStatus
 from gifts.selectors import gifts_for_update
 from giftshop import ratelimit
@@ -86,7 +86,8 @@ def code_attempt(*, identities, code, action):
     and the account's attempts, and a typed one also one of the global budget; an existing code, whatever its fate,
     gives the attempt back. Raises ratelimit.LimitExceeded, before running `action`, when the attempt is refused."""
     typed = not codes.is_link_token(code)
-    return ratelimit.attempt("gift-code", identities, action, is_guess=is_code_guess, typed=typed)
+    with metrics.code_attempt_counted(typed=typed, is_guess=is_code_guess):
+        return ratelimit.attempt("gift-code", identities, action, is_guess=is_code_guess, typed=typed)
 
 
 def gift_by_code(code, *, lock=False, gifts=None):

@@ -8,8 +8,10 @@ from celery.signals import (
     before_task_publish,
     task_postrun,
     task_prerun,
+    worker_init,
 )
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 from giftshop import tracing
 from giftshop.logs import configure_handlers
@@ -41,6 +43,11 @@ def _configure_worker_logs(logger, **kwargs):
 before_task_publish.connect(tracing.task_published, weak=False)
 task_prerun.connect(tracing.task_started, weak=False)
 task_postrun.connect(tracing.task_ended, weak=False)
+
+# Metrics (giftshop/metrics.py): a worker's main process forgets the metric files of dead processes and serves its
+# pool's metrics on CELERY_METRICS_PORT. By dotted path: this module is imported before the settings are read, and
+# prometheus_client may be imported only after them (they set PROMETHEUS_MULTIPROC_DIR, which it reads at import).
+worker_init.connect(lambda **kwargs: import_string("giftshop.metrics.worker_started")(), weak=False)
 
 
 def broker_reachable():

@@ -97,6 +97,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "giftshop.tracing.RequestIdMiddleware",
+    "giftshop.metrics.RequestMetricsMiddleware",  # counts and times every request (see "Metrics" below)
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -222,6 +223,7 @@ EMAIL_KINDS = {
     "gift_redeemed": {"label": "Gift redeemed (gifter)", "render": "gifts.emails.gift_redeemed"},
     "set_password": {"label": "Set your password (an account without one)", "render": "accounts.emails.set_password"},
     "confirm_address": {"label": "Confirm your address (a new account)", "render": "accounts.emails.confirm_address"},
+    "erase_account": {"label": "Confirm erasing your account", "render": "accounts.emails.erase_account"},
     "claim_expiring": {"label": "Gift about to expire unredeemed (recipient)", "render": "gifts.emails.claim_expiring"},
     "term_ending": {"label": "Gift term ending (recipient)", "render": "billing.emails.term_ending"},
     "gift_expired": {"label": "Gift expired unredeemed (gifter)", "render": "gifts.emails.gift_expired"},
@@ -352,6 +354,19 @@ PERSONAL_DATA = {
     "orders": "billing.personal_data.orders",
     "gifts": "gifts.personal_data.gifts",
 }
+# Erasing a customer's personal data (accounts/erasure.py: the admin's action, or the customer's own request confirmed
+# by email): each app erases its part, in this order, in one transaction. The account's part goes last.
+PERSONAL_DATA_ERASERS = {
+    "orders": "billing.personal_data.erase_orders",
+    "gifts": "gifts.personal_data.erase_gifts",
+    "emails": "emails.personal_data.erase_emails",
+    "merchant_api_replays": "giftshop.personal_data.erase_idempotency_records",
+    "account": "accounts.personal_data.erase_account",
+}
+# Days after a gift was redeemed, expired or cancelled until its personal note, signature and the recipient's address
+# and names are removed (gifts/retention.py, daily by beat's "remove-ended-gift-details").
+GIFT_DATA_RETENTION_DAYS = env.int("GIFT_DATA_RETENTION_DAYS", default=90)
+
 
 # Readiness (GET /health/ready, manage.py healthcheck): each app's check, by dotted path. Seconds before a check
 # fails: the beat's delivery sweep not run (it runs every DELIVERY_INTERVAL), a due gift or email still waiting.
@@ -369,6 +384,29 @@ HEALTH_OUTBOX_MAX_AGE = env.int("HEALTH_OUTBOX_MAX_AGE", default=900)
 # Bearer token that shows /health/ready's details (each check's result); without it, only the status.
 HEALTH_TOKEN = env.str("HEALTH_TOKEN", default="")
 
+# Metrics (giftshop/metrics.py): GET /metrics for Prometheus, with METRICS_TOKEN as a bearer token (unset: 404).
+# Every process of this machine records into files under PROMETHEUS_MULTIPROC_DIR (gunicorn's workers, a Celery
+# worker's pool), which /metrics adds up; prometheus_client reads that variable when it is imported, so it is set here,
+# before any app is loaded. Empty: each process keeps only its own (the tests). A Celery worker's main process serves
+# its pool's metrics on CELERY_METRICS_ADDR:CELERY_METRICS_PORT (0: not served; no token there, so keep it private).
+# METRICS_COLLECTORS: each app's gauges read from the database at each scrape, by dotted path.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default=str(DATA_DIR / "metrics"))
+if METRICS_DIR:
+    Path(METRICS_DIR).mkdir(parents=True, exist_ok=True)
+    env.ENVIRON["PROMETHEUS_MULTIPROC_DIR"] = METRICS_DIR
+else:
+    env.ENVIRON.pop("PROMETHEUS_MULTIPROC_DIR", None)  # set but empty would still turn the file mode on
+CELERY_METRICS_PORT = env.int("CELERY_METRICS_PORT", default=9808)
+CELERY_METRICS_ADDR = env.str("CELERY_METRICS_ADDR", default="0.0.0.0")  # noqa: S104 - a worker machine's own port
+METRICS_COLLECTORS = {
+    "outbox": "emails.metrics.outbox",
+    "gifts": "gifts.metrics.gifts",
+    "gift_code_budget": "gifts.metrics.code_budget",
+    "webhooks": "giftshop.webhook_metrics.backlog",
+}
+# Prometheus may scrape a web machine directly over the private network, where there is no TLS to redirect to.
+SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^metrics$"]
 
 # The beat schedule, in one place: every periodic job of the product.
 # Sweeps select everything *overdue*, so beat or worker downtime is caught up on the next run; expiring a
@@ -399,6 +437,11 @@ CELERY_BEAT_SCHEDULE = {
     "reap-idempotency-keys": {
         "task": "accounts.reap_idempotency_keys",
         "schedule": 3600.0,
+        "options": {"expires": 3600},
+    },
+    "remove-ended-gift-details": {
+        "task": "gifts.remove_ended_gift_details",
+        "schedule": 86400.0,
         "options": {"expires": 3600},
     },
 }

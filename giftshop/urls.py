@@ -7,7 +7,7 @@ from django.views.generic import RedirectView
 from accounts import urls as accounts_urls
 from accounts import views as accounts_views
 from billing import urls as billing_urls
-from giftshop import views
+from giftshop import metrics, views
 
 urlpatterns = [
     path("", include("billing.urls")),
@@ -17,6 +17,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("health/live", views.live, name="health_live"),
     path("health/ready", views.ready, name="health_ready"),
+    path("metrics", metrics.metrics, name="metrics"),
     # Browsers ask for /favicon.ico on every page, the admin's and the API docs' too. Lazy: the hashed name of the
     # static file is known only once the storage is ready. Not permanent, as the hashed name changes with the file.
     path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg"))),
