@@ -7,6 +7,7 @@ from accounts.erasure import customer_erase
 from accounts.forms import AdminLoginForm, CustomerAddForm, CustomerChangeForm
 from accounts.models import Customer, ErasureRecord, PaymentMethod, Subscription, Transaction
 from accounts.views import personal_data_response
+from giftshop.admin import ReadOnlyAdmin
 
 # Staff log in under the same attempt limits as customers (accounts.views.admin_login adds the 429).
 admin.site.login_form = AdminLoginForm
@@ -93,7 +94,9 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Transaction)
-class TransactionAdmin(admin.ModelAdmin):
+class TransactionAdmin(ReadOnlyAdmin):
+    """The ledger: written by payments only; admins read it."""
+
     list_display = [
         "transaction_id",
         "occurred_at",
@@ -111,19 +114,9 @@ class TransactionAdmin(admin.ModelAdmin):
     list_select_related = ["customer", "offer"]
     ordering = ["-occurred_at"]
 
-    # The ledger is written by payments only; admins read it.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ErasureRecord)
-class ErasureRecordAdmin(admin.ModelAdmin):
+class ErasureRecordAdmin(ReadOnlyAdmin):
     """The audit trail of erasures: read only, written by accounts/erasure.py alone."""
 
     list_display = ["id", "customer_id", "requested_by", "erased_at"]
@@ -131,12 +124,3 @@ class ErasureRecordAdmin(admin.ModelAdmin):
     search_fields = ["=customer__id"]
     date_hierarchy = "erased_at"
     ordering = ["-erased_at"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

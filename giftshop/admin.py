@@ -9,6 +9,19 @@ from giftshop.models import ApiKey, Event, SiteSettings, WebhookDelivery, Webhoo
 from giftshop.services import api_key_create
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records only the product writes (a ledger, an audit trail): admins read them, never add, change or delete."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(SiteSettings)
 class SiteSettingsAdmin(admin.ModelAdmin):
     list_display = ["__str__", "redeem_url", "default_auto_claim", "default_claim_expiry_days", "time_zone"]

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -46,7 +45,7 @@ from gifts.tests.factories import GiftFactory, GuestFactory
 from gifts.tests.fake_postmark import FakePostmark, children, running
 from gifts.tests.merchant import MerchantClient, gift_params, gifter_with_card
 from giftshop.celery import app
-from giftshop.tests.processes import RedisServer, stop_process, wait_for
+from giftshop.tests.processes import RedisServer, start_logged, stop_process, wait_for
 from offers.tests.factories import OfferFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_broker, pytest.mark.django_db(transaction=True)]
@@ -79,15 +78,7 @@ class CeleryProcesses:
         else:
             command = [*CELERY, "worker", "--concurrency", str(concurrency), "--loglevel", "INFO"]
             command += ["--hostname", f"{name}@%h"]
-        with self.log_path(name).open("a") as log:
-            self.processes[name] = subprocess.Popen(
-                command,
-                cwd=settings.BASE_DIR,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.processes[name] = start_logged(command, env=self.env, log_path=self.log_path(name), cwd=settings.BASE_DIR)
         return self.processes[name]
 
     def log_path(self, name):

@@ -18,6 +18,12 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def start_logged(command, *, env, log_path, cwd):
+    """Starts `command` in a process group of its own, its output appended to `log_path`."""
+    with log_path.open("a") as log:
+        return subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
 def stop_process(process):
     """Warm shutdown (SIGTERM, as a supervisor sends it), then SIGKILL for the process and any pool child left."""
     if process.poll() is None:

@@ -19,7 +19,7 @@ from gifts.models import GiftStatus
 from gifts.tests.factories import GiftFactory
 from giftshop.celery import app
 from giftshop.mediastore import issue_jwt
-from giftshop.tests.processes import RedisServer, free_port, stop_process, wait_for
+from giftshop.tests.processes import RedisServer, free_port, start_logged, stop_process, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_broker, pytest.mark.django_db(transaction=True)]
 
@@ -37,15 +37,7 @@ class Deployment:
         self.base = f"http://127.0.0.1:{self.port}"
 
     def start(self, name, command):
-        with self.log_path(name).open("a") as log:
-            self.processes[name] = subprocess.Popen(
-                command,
-                cwd=settings.BASE_DIR,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.processes[name] = start_logged(command, env=self.env, log_path=self.log_path(name), cwd=settings.BASE_DIR)
 
     def web(self):
         gunicorn = [sys.executable, "-m", "gunicorn", "giftshop.wsgi", "--bind", f"127.0.0.1:{self.port}"]
