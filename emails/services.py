@@ -29,7 +29,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Prefetch
 from django.db.models.functions import Greatest
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -351,12 +351,19 @@ def _record_failure(email, error):
     )
 
 
+def _designs():
+    """The gifts' designs, without their images (an email names a design's image by URL); the model is found by the
+    relation, as the outbox imports none of the apps it serves."""
+    design = Email.gift.field.related_model.design.field.related_model
+    return Prefetch("gift__design", queryset=design.objects.defer("image"))
+
+
 def _with_relations(ids):
     # Prefetched rather than joined: a delivery batch's emails share gifts (two each), one offer and a few
     # gifters, and building each of those once is cheaper than the few extra queries.
     return list(
         Email.objects.filter(pk__in=ids, status=Email.Status.SENDING)
-        .prefetch_related("gift__offer", "gift__gifter", "gift__order", "gift__invoice", "order__offer")
+        .prefetch_related("gift__offer", "gift__gifter", "gift__order", "gift__invoice", "order__offer", _designs())
         .order_by("pk")
     )
 

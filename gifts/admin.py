@@ -11,7 +11,7 @@ from django.utils.cache import add_never_cache_headers
 
 from emails.admin import EmailInline
 from emails.models import Email
-from gifts import codes, reports, services
+from gifts import codes, design_admin, reports, services  # noqa: F401 - design_admin registers
 from gifts.models import Gift, GiftTimeline, gift_fields_clean
 from giftshop.errors import ServiceError
 

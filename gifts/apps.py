@@ -6,3 +6,10 @@ class GiftsConfig(AppConfig):
 
     name = "gifts"
     verbose_name = "Gifts"
+
+    def ready(self):
+        from django.core.checks import register
+
+        from gifts import checks
+
+        register(checks.certificates_can_render)

@@ -12,7 +12,7 @@ from accounts.emails import set_password_url
 from emails import services as outbox
 from emails.models import Email
 from gifts import metrics
-from gifts.models import Gift, GiftAction
+from gifts.models import Gift, GiftAction, GiftDesign
 from gifts.services import events_record
 
 
@@ -33,7 +33,17 @@ def _gift_context(gift):
 
 def gift_delivery(email):
     gift = email.gift
-    return {**_gift_context(gift), "code": gift.code, "redeem_link": redeem_link(gift)}
+    return {**_gift_context(gift), **_design_context(gift), "code": gift.code, "redeem_link": redeem_link(gift)}
+
+
+def _design_context(gift):
+    """The gift's design (its colours, and its own image by URL: emails cannot carry inline data reliably), as the
+    certificate shows it; the plain design for a gift without one."""
+    design = gift.design or GiftDesign.default()
+    image_url = ""
+    if design.pk and design.image_type:
+        image_url = f"{settings.SITE_URL}{reverse('gifts:design_image', args=[design.slug])}"
+    return {"design": design, "design_image_url": image_url}
 
 
 def gift_delivered(email):

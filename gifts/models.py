@@ -2,10 +2,14 @@
 its timestamps; next to it, every other rule of one gift: which actions its state allows (ACTIONS, Gift.refusal), when
 its claim window has passed, and how its text fields are checked."""
 
+import re
+import time as time_module
 import zoneinfo
 from datetime import UTC, datetime, time
 from functools import cached_property, partial
 
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -171,6 +175,9 @@ class Gift(models.Model):
         "accounts.Subscription", null=True, blank=True, on_delete=models.PROTECT, related_name="gifts"
     )
     redeem_mode = models.CharField(max_length=6, blank=True)  # NEW | EXTEND, once claimed
+    design = models.ForeignKey(
+        "GiftDesign", null=True, blank=True, on_delete=models.PROTECT, related_name="gifts", help_text="Its look."
+    )
     recipient_changes = models.PositiveSmallIntegerField(
         default=0, help_text="Times the gifter changed the recipient's address (limited: RECIPIENT_CHANGES_PER_GIFT)."
     )
@@ -360,3 +367,72 @@ class GiftTimeline(models.Model):
 
     def __str__(self):
         return f"{self.status} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+
+# --- Designs (the look of a gift's email and certificate) ---------------------------------------------------------
+
+HEX_COLOUR = r"^#[0-9a-fA-F]{6}$"
+COLOUR = RegexValidator(HEX_COLOUR, "Enter a colour as #rrggbb, e.g. #1f4e79.")
+
+
+def _channel(value):
+    value = value / 255
+    return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
+
+
+def contrast_ratio(first, second):
+    """WCAG's contrast ratio of two `#rrggbb` colours (1 to 21)."""
+
+    def luminance(colour):
+        red, green, blue = (_channel(int(colour[i : i + 2], 16)) for i in (1, 3, 5))
+        return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+    lighter, darker = sorted((luminance(first), luminance(second)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+class GiftDesign(models.Model):
+    """A look for a gift, chosen at checkout: colours and, optionally, an image; the delivery email and the printable
+    certificate use it alike. The admin adds designs without code: the image is kept in the database (PNG, JPEG or
+    WebP, small), so every web machine serves it without shared file storage. The built-in designs (plain,
+    birthday, holidays) draw their artwork from templates/gifts/designs/<slug>.svg when they have no image."""
+
+    name = models.CharField(max_length=60)
+    slug = models.SlugField(max_length=40, unique=True)
+    background_colour = models.CharField(max_length=7, default="#ffffff", validators=[COLOUR])
+    accent_colour = models.CharField(max_length=7, default="#1f4e79", validators=[COLOUR])
+    text_colour = models.CharField(max_length=7, default="#1a1a1a", validators=[COLOUR])
+    image = models.BinaryField(blank=True, default=b"", editable=False)
+    image_type = models.CharField(max_length=20, blank=True, editable=False)
+    builtin_artwork = models.BooleanField(default=False, editable=False)
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order at checkout (smallest first).")
+    is_active = models.BooleanField(default=True, help_text="Offered at checkout (gifts keep the design they have).")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        super().clean()
+        if not re.match(HEX_COLOUR, self.background_colour or ""):
+            return
+        for field in ("text_colour", "accent_colour"):
+            colour = getattr(self, field)
+            if re.match(HEX_COLOUR, colour or "") and contrast_ratio(colour, self.background_colour) < 4.5:
+                message = "Not readable on the background: choose a colour with a contrast ratio of 4.5:1 or more."
+                raise ValidationError({field: message})
+
+    _default = (0.0, None)  # (monotonic time it is good until, the design): a delivery batch asks for each email
+
+    @classmethod
+    def default(cls):
+        """The design of a gift that has none (the plain one, or the first active), read at most once a minute."""
+        good_until, design = cls._default
+        if design is None or time_module.monotonic() > good_until:
+            designs = cls.objects.defer("image")
+            design = designs.filter(slug="plain").first() or designs.filter(is_active=True).first() or cls()
+            cls._default = (time_module.monotonic() + 60, design)
+        return design

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from gifts import views
+from gifts import certificate_views, views
 
 app_name = "gifts"
 urlpatterns = [
@@ -9,4 +9,6 @@ urlpatterns = [
     path("account/gifts/", views.gifts, name="gifts"),
     path("account/gifts/<int:gift_id>/edit/", views.gift_edit, name="gift_edit"),
     path("account/gifts/<int:gift_id>/recipient/", views.correct_recipient, name="correct_recipient"),
+    path("account/gifts/<int:gift_id>/certificate/", certificate_views.certificate, name="certificate"),
+    path("gifts/designs/<slug:slug>/image", certificate_views.design_image, name="design_image"),
 ]

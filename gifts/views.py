@@ -265,6 +265,8 @@ def _gift_item(gift, now):
         "bounced": bounced,
         # A bounced delivery can be resent to a corrected address; an expired gift's page says what can be done.
         "correctable": bounced or gift.status == GiftStatus.EXPIRED,
+        # Its code still works: a certificate to hand over in person (gifts/certificates.py).
+        "printable": gift.status in (GiftStatus.SCHEDULED, GiftStatus.UNCLAIMED),
     }
 
 

@@ -7,7 +7,7 @@ Django: gunicorn's master process loads it before any app is set up.
 
 It also gives every line its context: the request id (giftshop/tracing.py) and the gift id where there is one
 (`extra={"gift_id": …}` on the call, or `bind(gift_id=…)` around a block), as fields of the JSON lines
-(LOG_FORMAT=json) and as a `[request id]` in the plain ones."""
+(LOG_FORMAT=json) and as a `[request id]` at the end of the plain ones."""
 
 import contextvars
 import logging
@@ -100,7 +100,8 @@ class ContextFilter(logging.Filter):
 
 
 class PlainFormatter(logging.Formatter):
-    """The human format: time, level, logger, `[request id]` when there is one, the message."""
+    """The human format: time, level, logger, the message, then `[request id]` when there is one (last, so a line
+    reads, and is grepped, as it always did)."""
 
     def format(self, record):
         request_id = getattr(record, "request_id", None)
@@ -108,7 +109,7 @@ class PlainFormatter(logging.Formatter):
         return super().format(record)
 
 
-PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s%(context)s %(message)s"
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s%(context)s"
 
 
 class JsonFormatter(_JsonFormatter):

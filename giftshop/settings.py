@@ -471,7 +471,7 @@ LOGGING = {
     "formatters": {
         "plain": {
             "()": "giftshop.logs.PlainFormatter",
-            "format": "%(asctime)s %(levelname)s %(name)s%(context)s %(message)s",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s%(context)s",
         },
         "json": {"()": "giftshop.logs.JsonFormatter"},
     },
@@ -488,5 +488,10 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # WeasyPrint (certificates) narrates each step of a layout, and loads its stylesheet at import, at INFO.
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }
