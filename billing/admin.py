@@ -1,13 +1,44 @@
 from django.contrib import admin
 
 from billing import gift_sales
-from billing.models import Invoice, InvoiceLine, Order, Payment
+from billing.models import Dispute, Invoice, InvoiceLine, Order, Payment, StripeEvent
 from gifts import admin as gifts_admin
 from gifts.models import Gift
+from giftshop.admin import ReadOnlyAdmin
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class OrderPaymentInline(ReadOnlyInline):
+    """The order's charges and refunds, as the gateway answered them."""
+
+    model = Payment
+    fk_name = "order"
+    fields = ["kind", "amount", "currency", "status", "gateway", "reference", "failure_message", "completed_at"]
+    readonly_fields = fields
+
+
+class OrderDisputeInline(ReadOnlyInline):
+    """Chargebacks of the order's payment (Stripe's `charge.dispute.*` webhooks)."""
+
+    model = Dispute
+    fields = ["stripe_id", "amount", "currency", "reason", "status", "evidence_due_by", "created_at"]
+    readonly_fields = fields
 
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
+    inlines = [OrderPaymentInline, OrderDisputeInline]
     list_display = ["id", "customer", "offer", "total_price", "currency", "buy_as_gift", "status", "created_at"]
     list_filter = ["status", "buy_as_gift", "currency"]
     search_fields = ["=id", "customer__email", "recipient_email"]
@@ -54,6 +85,25 @@ class PaymentAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(Dispute)
+class DisputeAdmin(ReadOnlyAdmin):
+    """Disputed payments, as Stripe reports them: answer them in Stripe's Dashboard before `evidence_due_by`."""
+
+    list_display = ["stripe_id", "order", "amount", "currency", "reason", "status", "evidence_due_by", "created_at"]
+    list_filter = ["status", "reason"]
+    search_fields = ["stripe_id", "payment_intent", "=order__id"]
+    ordering = ["-created_at"]
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    """The Stripe webhook events processed (each once)."""
+
+    list_display = ["event_id", "type", "created", "processed_at"]
+    list_filter = ["type"]
+    search_fields = ["=event_id"]
 
 
 def _refund_note(gift):

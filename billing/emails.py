@@ -8,6 +8,8 @@ from django.urls import reverse
 from accounts.emails import set_password_url
 from accounts.models import Subscription
 from billing.models import Payment
+from billing.renewals import renewal_subscription
+from billing.stripe_payments import authenticate_token
 
 
 def order_receipt(email):
@@ -61,5 +63,19 @@ def gift_cancelled(email):
         "paid": paid,
         "gifts_url": f"{settings.SITE_URL}{reverse('gifts:gifts')}",
         "set_password_url": set_password_url(gift.gifter),
+        "site_url": settings.SITE_URL,
+    }
+
+
+def renewal_authentication(email):
+    """The customer's link to authenticate a renewal payment their bank declined for authentication (3-D Secure).
+    The email's key names the payment (`renewal-auth:<payment id>`)."""
+    payment = Payment.objects.select_related("customer").get(pk=int(email.key.split(":")[1]))
+    subscription, _ = renewal_subscription(payment)
+    path = reverse("billing:stripe_authenticate", args=[authenticate_token(payment)])
+    return {
+        "payment": payment,
+        "offer": subscription.offer,
+        "authenticate_url": f"{settings.SITE_URL}{path}",
         "site_url": settings.SITE_URL,
     }

@@ -65,9 +65,18 @@ class CheckoutForm(forms.Form):
     saved_card = forms.ChoiceField(label="Pay with", required=False)
     confirm_own_address = forms.BooleanField(label="Yes, this gift is for me", required=False)
 
-    def __init__(self, *args, customer=None, as_gift=False, **kwargs):
+    def __init__(self, *args, customer=None, as_gift=False, browser_card=False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.customer, self.as_gift = customer, as_gift
+        self.customer, self.as_gift, self.browser_card = customer, as_gift, browser_card
+        if browser_card:
+            # Stripe: the card is given on the next page, to Stripe's Payment Element; this form never sees one.
+            for name in [*CARD_FIELDS, "cvc"]:
+                del self.fields[name]
+            self.fields["save_card"] = forms.BooleanField(
+                label="Keep this card for renewals and later purchases",
+                required=False,
+                help_text="Stripe keeps it; you can remove it from your account at any time.",
+            )
         if customer is not None:
             del self.fields["email"]
             cards = list(customer.payment_methods.all())
@@ -93,7 +102,7 @@ class CheckoutForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if self.customer is None or not data.get("saved_card"):
+        if not self.browser_card and (self.customer is None or not data.get("saved_card")):
             missing = [name for name in CARD_FIELDS if not data.get(name) and name not in self.errors]
             if len(missing) == len(CARD_FIELDS):
                 self.add_error("card_number", "Enter your card details.")

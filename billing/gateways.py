@@ -77,8 +77,9 @@ class SandboxGateway:
         outcome, brand = SANDBOX_CARDS[number]
         return Card(f"tok_sandbox_{outcome}_{secrets.token_hex(8)}", brand, number[-4:], int(exp_month), int(exp_year))
 
-    def exchange(self, token):
-        """A reusable card token for a one-time token a client got from the gateway (sandbox: tok_visa, …)."""
+    def exchange(self, token, *, customer=None):
+        """A reusable card token for a one-time token a client got from the gateway (sandbox: tok_visa, …); a
+        gateway that keeps cards per customer (Stripe) files it under `customer`."""
         if token not in SANDBOX_TOKENS:
             raise PaymentError("invalid_token", DECLINE_MESSAGES["invalid_token"])
         outcome, brand, last4 = SANDBOX_TOKENS[token]
@@ -99,7 +100,8 @@ class SandboxGateway:
                     return outcome
         return "invalid_token"
 
-    def charge(self, *, token, amount, currency, idempotency_key):
+    def charge(self, *, token, amount, currency, idempotency_key, off_session=False):
+        """`off_session`: no customer is there to authenticate (a renewal); the sandbox never asks for it."""
         with self._lock:
             if idempotency_key in self._charges:
                 return self._charges[idempotency_key]

@@ -216,6 +216,19 @@ def gift_cancel(*, gift_id, now=None, actor="merchant"):
     if paid is not None:
         # A failed refund is logged by refund(); its pending row is there for support to retry.
         with contextlib.suppress(PaymentError):
-            refund(payment=paid, reason=f"gift {gift.pk} cancelled")
+            refund(payment=paid, reason=f"gift {gift.pk} cancelled", **_share_of(gift, paid))
     gift.refresh_from_db()
     return gift
+
+
+def _share_of(gift, payment):
+    """What cancelling one gift refunds of the payment that bought it: all of it, or, for one gift of a bulk list
+    (an invoice for N of the offer, issue 18), the list's total divided by N, under a refund key of the gift's own
+    (so each gift of the list is refunded once, and never the whole list)."""
+    invoice = payment.invoice
+    quantity = invoice.lines.filter(entity_type="plan").values_list("quantity", flat=True).first() or 1
+    if quantity == 1:
+        return {}
+    # Rounded shares can add up to a cent more than the total: the last ones are capped by what is left.
+    share = min(quantize(invoice.total / quantity), invoice.total - invoice.amount_refunded)
+    return {"amount": share, "key": f"refund:{payment.pk}:gift:{gift.pk}"}

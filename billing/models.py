@@ -43,6 +43,14 @@ class Order(models.Model):
     tax_value = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
     total_price = models.DecimalField(max_digits=12, decimal_places=2)
     buy_as_gift = models.BooleanField(default=False)
+    # A bulk gift list's order (issue 18) is for many gifts at once: offer_price is then the subtotal of all of them.
+    quantity = models.PositiveIntegerField(default=1)
+    fulfilment = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='What paying makes instead of one gift or subscription: {"kind": …, its arguments} '
+        "(settings.ORDER_FULFILMENTS), so whoever completes the payment (this request, or Stripe's webhook) makes it.",
+    )
     recipient_email = models.EmailField(blank=True)
     scheduled_at = models.DateTimeField(null=True, blank=True, help_text="Empty or past: deliver at once.")
     time_zone = models.CharField(
@@ -190,3 +198,51 @@ class Payment(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.amount} {self.currency} ({self.status})"
+
+
+class StripeCustomer(models.Model):
+    """The customer's Customer at Stripe (one each), which their saved cards are attached to."""
+
+    customer = models.OneToOneField("accounts.Customer", on_delete=models.CASCADE, related_name="stripe_customer")
+    stripe_id = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.stripe_id
+
+
+class StripeEvent(models.Model):
+    """A Stripe webhook event already processed: a repeat delivery of its id changes nothing."""
+
+    event_id = models.CharField(max_length=100, unique=True)
+    type = models.CharField(max_length=100)
+    created = models.DateTimeField(help_text="When Stripe made the event.")
+    processed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-processed_at"]
+
+    def __str__(self):
+        return f"{self.type} {self.event_id}"
+
+
+class Dispute(models.Model):
+    """A cardholder's dispute (chargeback) of a payment, as Stripe reported it (`charge.dispute.*`)."""
+
+    stripe_id = models.CharField(max_length=100, unique=True)
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="disputes")
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="disputes")
+    payment_intent = models.CharField(max_length=100, blank=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=50, blank=True)
+    status = models.CharField(max_length=30)
+    evidence_due_by = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(help_text="When the cardholder disputed it.")
+    updated_at = models.DateTimeField(help_text="Stripe's time of the event we last took it from.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Dispute {self.stripe_id} ({self.status})"

@@ -14,7 +14,9 @@ from accounts.models import RENEWAL_RETRY_AFTER, Subscription, Transaction
 from billing import metrics
 from billing.gateways import PaymentError
 from billing.models import Payment
-from billing.services import charge, invoice_create, ledger_record
+from billing.services import charge, invoice_create, ledger_record, refund
+from billing.stripe_gateway import AuthenticationRequired
+from emails.services import email_queue
 from giftshop.money import quantize
 
 logger = logging.getLogger(__name__)
@@ -96,6 +98,8 @@ def _settle(pk, now):
         )
     except PaymentError as error:
         metrics.renewal_declined()
+        if isinstance(error, AuthenticationRequired):
+            _authentication_ask(subscription, error)
         _retry_later(subscription, now, error)
         return
     metrics.renewal_charged()
@@ -163,3 +167,50 @@ def _book_renewal(subscription, payment, now):
         occurred_at=now,
     )
     logger.info("subscription %s renewed until %s", subscription.pk, subscription.offer.term_end(old_end))
+
+
+def _renewal_key(subscription):
+    return f"renewal:{subscription.pk}:{subscription.term_end.isoformat()}"
+
+
+def _authentication_ask(subscription, error):
+    """The bank wants the cardholder to authenticate the renewal (SCA): the declined attempt keeps the
+    PaymentIntent, and the customer is emailed a link to confirm it (billing/stripe_payments.py). The retry
+    schedule goes on meanwhile."""
+    payment = (
+        Payment.objects.filter(idempotency_key__startswith=f"{_renewal_key(subscription)}:failed:")
+        .order_by("-pk")
+        .first()
+    )
+    if payment is None or not error.intent_id:
+        return
+    Payment.objects.filter(pk=payment.pk).update(reference=error.intent_id)
+    email_queue(kind="renewal_authentication", key=f"renewal-auth:{payment.pk}", to=subscription.customer.email)
+
+
+def renewal_subscription(payment):
+    """The subscription and term end a renewal payment was for (its key is `renewal:<id>:<term end>[:failed:…]`)."""
+    _, pk, rest = payment.idempotency_key.split(":", 2)
+    term_end = rest.split(":failed:", 1)[0]
+    subscription = Subscription.objects.select_related("offer", "customer").filter(pk=pk).first()
+    return subscription, term_end
+
+
+def renewal_book_authenticated(*, payment, reference, now=None):
+    """A renewal the bank declined for authentication has been authenticated and paid by the customer: the term it
+    was for is booked once (the payment moves from failed to succeeded only once). If the subscription moved on
+    meanwhile (renewed by a retry, or ended), the payment is refunded: nobody pays for nothing."""
+    now = now or timezone.now()
+    taken = Payment.objects.filter(
+        pk=payment.pk, status=Payment.Status.FAILED, failure_code="authentication_required"
+    ).update(status=Payment.Status.SUCCEEDED, reference=reference, completed_at=now)
+    if not taken:
+        return False
+    payment.refresh_from_db()
+    subscription, term_end = renewal_subscription(payment)
+    if subscription is not None and subscription.term_end.isoformat() == term_end:
+        _book_renewal(subscription, payment, now)
+    if not Payment.objects.filter(pk=payment.pk, invoice__isnull=False).exists():
+        logger.warning("authenticated renewal payment %s came too late: refunding it", payment.pk)
+        refund(payment=payment, reason="the renewal it was for was settled meanwhile")
+    return True

@@ -9,10 +9,13 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from accounts.models import Customer, PaymentMethod, Subscription, Transaction
 from billing.gateways import PaymentError, get_gateway
@@ -22,7 +25,7 @@ from gifts.models import gift_fields_clean
 from gifts.services import gift_create_from_order
 from giftshop.errors import ServiceError
 from giftshop.money import quantize
-from offers.models import Coupon, Offer
+from offers.models import Coupon, Offer, quantity_percent_off
 
 logger = logging.getLogger(__name__)
 # A payment attempt younger than this blocks a second attempt on the same order (double-click protection).
@@ -74,15 +77,25 @@ PRICE_FIELDS = ["currency", "offer_price", "discount_amount", "tax_value", "tota
 
 def _price(order):
     order.currency = order.offer.currency
-    order.offer_price = quantize(order.offer.price)
-    order.discount_amount = order.coupon.discount_on(order.offer_price, order.currency) if order.coupon else quantize(0)
+    order.offer_price = quantize(order.offer.price) * order.quantity
+    # A bulk list's quantity tier first (offers.QuantityTier), then the coupon on what is left, as on one gift.
+    tier = quantize(order.offer_price * quantity_percent_off(order.offer, order.quantity) / 100)
+    coupon = order.coupon.discount_on(order.offer_price - tier, order.currency) if order.coupon else quantize(0)
+    order.discount_amount = min(tier + coupon, order.offer_price)
     order.tax_value = quantize(0)  # prices are tax-inclusive; a tax engine would plug in here
     order.total_price = order.offer_price - order.discount_amount + order.tax_value
 
 
 @transaction.atomic
 def order_create(
-    *, customer: Customer, offer: Offer, buy_as_gift=False, coupon_code=None, payment_method_id="", checkout_key=None
+    *,
+    customer: Customer,
+    offer: Offer,
+    buy_as_gift=False,
+    coupon_code=None,
+    payment_method_id="",
+    checkout_key=None,
+    quantity=1,
 ):
     now = timezone.now()
     if not offer.active:
@@ -95,6 +108,7 @@ def order_create(
         buy_as_gift=buy_as_gift,
         payment_method_id=payment_method_id or "",
         checkout_key=checkout_key,
+        quantity=quantity,
     )
     order.coupon = coupon_find(coupon_code, offer=offer, now=now) if coupon_code else None
     _price(order)
@@ -209,17 +223,20 @@ def _payment_source(customer, *, payment_method=None, card_token=None):
 FREE_LABEL = "no payment needed"
 
 
-def order_pay(*, order: Order, payment_method: PaymentMethod = None, card_token=None) -> PaymentResult:
+def order_pay(*, order: Order, payment_method: PaymentMethod = None, card_token=None, fulfil=None) -> PaymentResult:
     """Charges the order once and fulfils it: the invoice, the ledger row, and the gift or subscription, all or
     nothing. A decline raises PaymentError and leaves the order payable with another card. A free order (a full
-    discount) paid with no card is completed without the gateway."""
+    discount) paid with no card is completed without the gateway. `fulfil(order=, invoice=, now=)`, when given,
+    makes what the order pays for instead (a bulk gift list: billing/bulk_sales.py) in the completing transaction
+    and returns the ledger row's (target_type, target_id)."""
+    fulfil = fulfil or stored_fulfilment(order)
     free = payment_method is None and not card_token and order.total_price == 0
     if free:
         token, method, label = None, None, FREE_LABEL
     else:
         token, method, label = _payment_source(order.customer, payment_method=payment_method, card_token=card_token)
     _price_still_holds(order)  # a free order whose price rose is refused here, before anything is recorded
-    payment, coupons = _payment_start(order=order, method=method, label=label)
+    payment, coupons = _payment_start(order=order, method=method, label=label, one_gift=fulfil is None)
     reference = f"free-{payment.pk}"  # a payment of 0 that no gateway saw
     if not free:
         try:
@@ -237,7 +254,7 @@ def order_pay(*, order: Order, payment_method: PaymentMethod = None, card_token=
     )
     payment.refresh_from_db()
     with refunded_on_failure(payment, coupons, reason=f"order {order.pk} could not be completed"):
-        return _payment_complete(payment=payment)
+        return _payment_complete(payment=payment, fulfil=fulfil)
 
 
 @contextmanager
@@ -249,6 +266,8 @@ def refunded_on_failure(payment, coupons=(), *, reason):
         yield
     except Exception:
         logger.exception("payment %s taken but the purchase failed: refunding it", payment.pk)
+        with contextlib.suppress(DatabaseError):  # what the rolled-back transaction wrote to it (an invoice) is gone
+            payment.refresh_from_db()
         coupons_give_back(coupons)
         with contextlib.suppress(PaymentError):  # refund() logs it; its pending row is there for support
             refund(payment=payment, reason=reason)
@@ -258,7 +277,7 @@ def refunded_on_failure(payment, coupons=(), *, reason):
 
 
 @transaction.atomic
-def _payment_start(*, order, method, label):
+def _payment_start(*, order, method, label, one_gift=True):
     order = Order.objects.select_for_update(of=("self",)).select_related("offer").get(pk=order.pk)
     now = timezone.now()
     if order.status == Order.Status.PAID:
@@ -270,7 +289,7 @@ def _payment_start(*, order, method, label):
     if order.buy_as_gift:
         if not order.offer.giftable:
             raise OrderError("This offer cannot be bought as a gift.", field="buyAsAGift", code="not_giftable")
-        if not order.recipient_email:
+        if not order.recipient_email and one_gift:  # a bulk list's recipients are its rows
             raise OrderError("Give the recipient's email address first.", field="recipientEmail", code="missing")
     if order.coupon_id:
         coupon_find(order.coupon.code, offer=order.offer, now=now)
@@ -312,14 +331,24 @@ def _price_still_holds(order):
         )
 
 
+def stored_fulfilment(order):
+    """The order's own fulfilment (Order.fulfilment, by settings.ORDER_FULFILMENTS) as a `fulfil` callable, or None
+    for an order of one gift or subscription."""
+    if not order.fulfilment:
+        return None
+    arguments = dict(order.fulfilment)
+    return partial(import_string(settings.ORDER_FULFILMENTS[arguments.pop("kind")]), **arguments)
+
+
 @transaction.atomic
-def _payment_complete(*, payment):
+def _payment_complete(*, payment, fulfil=None):
     now = timezone.now()
     order = (
         Order.objects.select_for_update(of=("self",))
         .select_related("offer", "customer", "coupon")
         .get(pk=payment.order_id)
     )
+    fulfil = fulfil or stored_fulfilment(order)  # a payment the browser confirmed (Stripe) fulfils the same
     Order.objects.filter(pk=order.pk).update(status=Order.Status.PAID, paid_at=now)
     order.status, order.paid_at = Order.Status.PAID, now
     invoice = invoice_create(
@@ -329,11 +358,14 @@ def _payment_complete(*, payment):
         discount=order.discount_amount,
         is_gifted=order.buy_as_gift,
         paid_at=now,
+        quantity=order.quantity,
     )
     Payment.objects.filter(pk=payment.pk).update(invoice=invoice)
     payment.refresh_from_db()
     result = PaymentResult(order=order, payment=payment, invoice=invoice, transaction=None)
-    if order.buy_as_gift:
+    if fulfil is not None:
+        target = fulfil(order=order, invoice=invoice, now=now)
+    elif order.buy_as_gift:
         result.gift = gift_create_from_order(order=order, invoice=invoice, now=now)
         target = (Transaction.TargetType.GIFT, result.gift.pk)
     else:
@@ -391,17 +423,27 @@ def ledger_record(
 
 
 def invoice_create(
-    *, customer, offer, order=None, discount=None, addons=(), is_gifted=False, paid_at=None, term_finalized=True
+    *,
+    customer,
+    offer,
+    order=None,
+    discount=None,
+    addons=(),
+    is_gifted=False,
+    paid_at=None,
+    term_finalized=True,
+    quantity=1,
 ):
-    """An invoice with one plan line and a line per (addon, quantity); `discount` comes off the subtotal."""
+    """An invoice with one plan line (`quantity` of the offer: a bulk gift list's gifts) and a line per (addon,
+    quantity); `discount` comes off the subtotal."""
     lines = [
         InvoiceLine(
             description=offer.title,
             entity_type="plan",
             entity_id=offer.long_id,
-            quantity=1,
+            quantity=quantity,
             unit_amount=quantize(offer.price),
-            amount=quantize(offer.price),
+            amount=quantize(offer.price) * quantity,
         )
     ]
     for addon, quantity in addons:
@@ -463,8 +505,13 @@ def charge(*, customer, amount, currency, payment_method, idempotency_key, order
     if not created and payment.status == Payment.Status.SUCCEEDED:
         return payment  # a retry of a request whose charge went through
     try:
+        # No one is there to authenticate (a renewal, a merchant-API sale): the gateway charges off session.
         result = get_gateway().charge(
-            token=payment_method.token, amount=amount, currency=currency, idempotency_key=idempotency_key
+            token=payment_method.token,
+            amount=amount,
+            currency=currency,
+            idempotency_key=idempotency_key,
+            off_session=True,
         )
     except PaymentError as error:
         _payment_failed(payment, error)
@@ -478,10 +525,12 @@ def charge(*, customer, amount, currency, payment_method, idempotency_key, order
     return payment
 
 
-def refund(*, payment, reason=""):
-    """Refunds a succeeded charge in full through the gateway (outside any transaction) and books it: a refund
-    Payment, the invoice's refunded amount and a refund row in the customer's ledger. Safe to call again."""
-    key = f"refund:{payment.pk}"
+def refund(*, payment, reason="", amount=None, key=None):
+    """Refunds a succeeded charge through the gateway (outside any transaction) and books it: a refund Payment, the
+    invoice's refunded amount and a refund row in the customer's ledger. Safe to call again. In full, or `amount` of
+    it under its own `key` (one gift of a bulk list's charge: billing/gift_sales.gift_cancel)."""
+    key = key or f"refund:{payment.pk}"
+    amount = payment.amount if amount is None else amount
     refund_row, _ = Payment.objects.get_or_create(
         idempotency_key=key,
         defaults={
@@ -489,7 +538,7 @@ def refund(*, payment, reason=""):
             "order_id": payment.order_id,
             "invoice_id": payment.invoice_id,
             "kind": Payment.Kind.REFUND,
-            "amount": payment.amount,
+            "amount": amount,
             "currency": payment.currency,
             "gateway": payment.gateway,
             "payment_method_id": payment.payment_method_id,
@@ -500,10 +549,10 @@ def refund(*, payment, reason=""):
     if refund_row.status == Payment.Status.SUCCEEDED:
         return refund_row
     reference = f"refund-{payment.reference}"  # nothing was charged (a free order): no gateway to ask
-    if payment.amount:
+    if amount:
         try:
             result = get_gateway().refund(
-                reference=payment.reference, amount=payment.amount, currency=payment.currency, idempotency_key=key
+                reference=payment.reference, amount=amount, currency=payment.currency, idempotency_key=key
             )
             reference = result.reference
         except PaymentError as error:
@@ -515,11 +564,12 @@ def refund(*, payment, reason=""):
             status=Payment.Status.SUCCEEDED, reference=reference, completed_at=timezone.now()
         )
         if done and payment.invoice_id:
-            Invoice.objects.filter(pk=payment.invoice_id).update(amount_refunded=F("amount_refunded") + payment.amount)
+            Invoice.objects.filter(pk=payment.invoice_id).update(amount_refunded=F("amount_refunded") + amount)
             original = Transaction.objects.filter(payment_reference=payment.reference).select_related("offer").first()
             if original is not None:
                 ledger_record(
                     payment=payment,
+                    amount=amount,
                     kind=Transaction.Kind.REFUND,
                     offer=original.offer,
                     reference=reference,
@@ -545,6 +595,7 @@ def checkout(
     signature="",
     payment_method=None,
     card_token=None,
+    pay=True,
 ):
     """The web checkout in one call: the order for this form render (found again on a double submit or a retry
     after a decline), updated and paid. Returns the paid order; raises OrderError or PaymentError. A guest's new
@@ -581,6 +632,8 @@ def checkout(
             customer.time_zone = time_zone
     try:
         order = order_update(order=order, **changes)
+        if not pay:
+            return order  # the browser pays it (Stripe's Payment Element: billing/stripe_payments.py)
         order_pay(order=order, payment_method=payment_method, card_token=card_token)
     except OrderError as error:
         if error.code not in ("payment_in_progress", "order_paid"):
@@ -598,10 +651,13 @@ def _wait_until_paid(order, timeout=15.0):
         time.sleep(0.1)
 
 
-def price_preview(*, offer, coupon_code=None):
-    """What an order for `offer` with this coupon would cost (nothing is saved); OrderError for a bad coupon."""
+def price_preview(*, offer, coupon_code=None, quantity=1):
+    """What an order for `quantity` of `offer` with this coupon would cost (nothing is saved); OrderError for a bad
+    coupon."""
     order = Order(
-        offer=offer, coupon=coupon_find(coupon_code, offer=offer, now=timezone.now()) if coupon_code else None
+        offer=offer,
+        coupon=coupon_find(coupon_code, offer=offer, now=timezone.now()) if coupon_code else None,
+        quantity=quantity,
     )
     _price(order)
     return order
@@ -627,7 +683,7 @@ def payment_method_add(*, customer, card_number, exp_month, exp_year, make_defau
 def payment_method_from_token(*, customer, token):
     """Saves a card the client already tokenised with the gateway (sandbox: tok_visa, …)."""
     try:
-        card = get_gateway().exchange(token)
+        card = get_gateway().exchange(token, customer=customer)
     except PaymentError as error:
         raise ServiceError(error.message, code=error.code, field="token_id") from None
     return _card_save(customer=customer, card=card, make_default=False)
@@ -657,6 +713,9 @@ def payment_method_remove(*, payment_method):
     was_default = payment_method.is_default
     customer = payment_method.customer
     payment_method.delete()
+    forget = getattr(get_gateway(), "forget", None)  # a gateway that keeps cards (Stripe) detaches it
+    if forget is not None and payment_method.gateway == get_gateway().name:
+        transaction.on_commit(lambda: forget(payment_method.token))
     if was_default:
         successor = customer.payment_methods.order_by("-created_at").first()
         if successor:
@@ -676,3 +735,60 @@ def subscriptions_renewal_switch_on(*, customer, now=None):
         renewable=True,
         term_end__gt=now,
     ).update(auto_renew=True, updated_at=now)
+
+
+# --- payments the browser confirms (Stripe's Payment Element: billing/stripe_payments.py) ---------------------
+
+
+def payment_open(*, order, method=None, label="card"):
+    """Starts a payment of the order that the customer will confirm in the browser: the order priced again, its
+    coupon taken, a pending Payment recorded (its idempotency key is the attempt's). Raises OrderError as
+    order_pay does."""
+    _price_still_holds(order)
+    payment, _ = _payment_start(order=order, method=method, label=label, one_gift=not order.fulfilment)
+    return payment
+
+
+def payment_abandon(*, payment, code, message):
+    """A browser payment that will not be completed (given up for a new attempt): failed, its coupon given back."""
+    done = Payment.objects.filter(pk=payment.pk, status=Payment.Status.PENDING).update(
+        status=Payment.Status.FAILED, failure_code=code, failure_message=message[:200], completed_at=timezone.now()
+    )
+    if done and payment.order_id:
+        order = Order.objects.select_related("coupon").get(pk=payment.order_id)
+        coupons_give_back([order.coupon] if order.coupon_id else [])
+
+
+def payment_settle(*, payment, reference):
+    """The gateway says the browser's payment succeeded: the order is completed exactly once, whoever tells first
+    (the browser's return or the webhook; the other finds it done and returns False). The payment's row is locked
+    while its order is completed, so a process killed half-way leaves it pending for the next telling. Whatever
+    fails after the money was taken (say, the order was paid meanwhile by another payment) refunds it, and the
+    payment is marked failed so that no later telling completes it."""
+    failure = None
+    with transaction.atomic():
+        locked = Payment.objects.select_for_update().filter(pk=payment.pk, status=Payment.Status.PENDING).first()
+        if locked is None:
+            return False
+        try:
+            with transaction.atomic():
+                Payment.objects.filter(pk=locked.pk).update(
+                    status=Payment.Status.SUCCEEDED, reference=reference, completed_at=timezone.now()
+                )
+                locked.refresh_from_db()
+                _payment_complete(payment=locked)
+        except Exception as error:
+            failure = error
+            Payment.objects.filter(pk=locked.pk).update(
+                status=Payment.Status.FAILED,
+                reference=reference,
+                failure_code="not_completed",
+                failure_message=f"Paid, but the order could not be completed: refunded ({type(error).__name__}).",
+                completed_at=timezone.now(),
+            )
+    if failure is not None:
+        locked.refresh_from_db()
+        order = Order.objects.select_related("coupon").get(pk=locked.order_id)
+        with refunded_on_failure(locked, [order.coupon] if order.coupon_id else [], reason=f"order {order.pk} failed"):
+            raise failure
+    return True

@@ -13,11 +13,11 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.forms import add_service_error
 from accounts.models import Customer, PaymentMethod
 from accounts.selectors import customer_for_email, customer_has_access
-from billing import services
+from billing import services, stripe_payments
 from billing.forms import CardForm, CheckoutForm, new_checkout_key
 from billing.gateways import PaymentError, get_gateway
 from billing.models import Order
-from gifts.models import GiftAction
+from gifts.models import GiftAction, GroupCode
 from giftshop.errors import ServiceError
 from offers.selectors import offer_get, offer_list_on_sale
 
@@ -50,7 +50,11 @@ def checkout(request, offer_id, as_gift=False):
         raise Http404("This plan cannot be given as a gift.")
     customer = request.user if request.user.is_authenticated else None
     form = CheckoutForm(
-        request.POST or None, customer=customer, as_gift=as_gift, initial={"checkout_key": new_checkout_key()}
+        request.POST or None,
+        customer=customer,
+        as_gift=as_gift,
+        initial={"checkout_key": new_checkout_key()},
+        browser_card=stripe_payments.enabled(),
     )
     preview, coupon_error = _preview(offer, request.POST.get("coupon") if request.method == "POST" else None)
     if request.method == "POST" and request.POST.get("action") != "price" and form.is_valid():
@@ -59,6 +63,8 @@ def checkout(request, offer_id, as_gift=False):
                            "Check the new total and pay again.")  # fmt: skip
         else:
             order = _pay(request, form, offer, as_gift, customer)
+            if order is not None and form.browser_card and order.status != Order.Status.PAID:
+                return redirect("billing:stripe_pay", order_id=order.pk)  # the card is given there, to Stripe
             if order is not None:
                 return redirect("billing:thanks", order_id=order.pk)
     elif coupon_error and request.method == "POST":
@@ -102,9 +108,10 @@ def _pay(request, form, offer, as_gift, customer):
             return None
         customer = customer or customer_for_email(data["email"])
     method, token = None, None
+    in_browser = form.browser_card and preview_total(offer, data.get("coupon")) > 0
     if data.get("saved_card"):
         method = get_object_or_404(PaymentMethod, pk=data["saved_card"], customer=customer)
-    else:
+    elif not form.browser_card:
         try:
             token = (
                 get_gateway()
@@ -127,11 +134,14 @@ def _pay(request, form, offer, as_gift, customer):
             recipient_first_name=data.get("recipient_first_name", ""),
             signature=data.get("signature", ""),
             time_zone=data.get("time_zone", ""),
-            payment_method=method,
+            payment_method=None if form.browser_card else method,  # Stripe: paid on the next page, or free
             card_token=token,
+            pay=not in_browser,
         )
+        if in_browser and order.status != Order.Status.PAID:
+            stripe_payments.order_payment(order=order, payment_method=method, save_card=data.get("save_card", False))
     except PaymentError as error:
-        form.add_error("saved_card" if method else "card_number", error.message)
+        form.add_error("saved_card" if method else None if form.browser_card else "card_number", error.message)
         return None
     except ServiceError as error:
         field = FORM_FIELDS.get(error.field, error.field)
@@ -140,6 +150,11 @@ def _pay(request, form, offer, as_gift, customer):
     if not request.user.is_authenticated:
         request.session[GUEST_ORDERS] = [*request.session.get(GUEST_ORDERS, []), order.pk][-20:]
     return order
+
+
+def preview_total(offer, coupon_code):
+    """What the order will cost: nothing to pay (a full discount) needs no payment page."""
+    return _preview(offer, coupon_code)[0].total_price
 
 
 def order_for_visitor(request, order_id):
@@ -155,6 +170,9 @@ def order_for_visitor(request, order_id):
 
 def thanks(request, order_id):
     order = order_for_visitor(request, order_id)
+    made = _made_elsewhere(order)
+    if made is not None:
+        return made
     gift = getattr(order, "gift", None)
     context = {"order": order, "offer": order.offer, "gift": gift}
     if gift is not None:
@@ -170,6 +188,17 @@ def thanks(request, order_id):
     if order.status != Order.Status.PAID:
         messages.info(request, "Your payment is still being processed; this page will show it once it is done.")
     return render(request, "billing/thanks.html", context)
+
+
+def _made_elsewhere(order):
+    """A paid order of a gift list or a group code has its own page (where Stripe's return lands too)."""
+    kind = (order.fulfilment or {}).get("kind")
+    if order.status != Order.Status.PAID or kind is None:
+        return None
+    if kind == "bulk_list":
+        return redirect("gifts:bulk_list", list_id=order.fulfilment["list_id"])
+    group = GroupCode.objects.filter(order=order).first()
+    return redirect("gifts:group_code", group_id=group.pk) if group else None
 
 
 @require_GET
@@ -209,7 +238,8 @@ def payment_methods(request):
             messages.success(request, f"{card.label} is saved as your default card.")
             return redirect("accounts:payment_methods")
     cards = request.user.payment_methods.all()
-    return render(request, "accounts/payment_methods.html", {"form": form, "cards": cards})
+    context = {"form": form, "cards": cards, "stripe": stripe_payments.enabled()}
+    return render(request, "accounts/payment_methods.html", context)
 
 
 @login_required

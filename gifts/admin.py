@@ -11,8 +11,8 @@ from django.utils.cache import add_never_cache_headers
 
 from emails.admin import EmailInline
 from emails.models import Email
-from gifts import codes, design_admin, reports, services  # noqa: F401 - design_admin registers
-from gifts.models import Gift, GiftTimeline, gift_fields_clean
+from gifts import codes, design_admin, group_codes, reports, services  # noqa: F401 - design_admin registers
+from gifts.models import BulkList, Gift, GiftTimeline, GroupCode, gift_fields_clean
 from giftshop.errors import ServiceError
 
 
@@ -300,3 +300,58 @@ class GiftAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --- bulk gift lists and group codes (issue 18) ---
+
+
+@admin.register(BulkList)
+class BulkListAdmin(admin.ModelAdmin):
+    """Lists are made and paid by their gifter; support reads them (the gifts are in Gifts, one per row)."""
+
+    list_display = ["pk", "gifter", "offer", "status", "gifts_created", "gifts_to_create", "created_at", "paid_at"]
+    list_filter = ["status"]
+    search_fields = ["gifter__email", "name"]
+    readonly_fields = [field.name for field in BulkList._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+class GroupCodeForm(forms.ModelForm):
+    class Meta:
+        model = GroupCode
+        fields = ["gifter", "offer", "seats", "expires_at", "personal_note"]
+
+
+@admin.register(GroupCode)
+class GroupCodeAdmin(admin.ModelAdmin):
+    """An admin gives a group code (no payment), to a customer who hands it out (they see it in My gifts)."""
+
+    form = GroupCodeForm
+    list_display = ["pk", "masked_code", "gifter", "offer", "seats_used", "seats", "expires_at", "created_at"]
+    search_fields = ["gifter__email", "code_last4"]
+    raw_id_fields = ["gifter"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["gifter", "offer", "seats", "seats_used", "masked_code", "order", "invoice"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["expires_at", "personal_note"])
+            return
+        try:
+            group = group_codes.group_code_create(
+                gifter=obj.gifter,
+                offer=obj.offer,
+                seats=obj.seats,
+                expires_at=obj.expires_at,
+                personal_note=obj.personal_note,
+            )
+        except ServiceError as error:
+            raise PermissionDenied(error.message) from None
+        obj.__dict__.update(group.__dict__)
+        # Never the code in the message list (stored in the session): its gifter reads it in "My gifts".
+        messages.success(
+            request, f"Group code {group.masked_code} for {group.seats} seats: its gifter sees it in My gifts."
+        )

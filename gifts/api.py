@@ -3,10 +3,10 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
-from gifts import services
+from gifts import group_codes, services
 from gifts.models import NOTE_MAX_LENGTH, GiftAction
 from gifts.selectors import gift_for_gifter
-from gifts.verification import RedeemRefused, code_attempt, gift_verify
+from gifts.verification import RedeemRefused, code_attempt
 from giftshop import ratelimit
 from giftshop.mediastore import (
     MediaStoreError,
@@ -102,6 +102,9 @@ class VerificationOut(serializers.Serializer):
     offerId = serializers.CharField()
     subscriptionId = serializers.IntegerField(allow_null=True, required=False)
     accessUntil = serializers.IntegerField(allow_null=True)
+    seatsLeft = serializers.IntegerField(
+        required=False, help_text="A group code's seats still free (after this redemption, once redeemed)."
+    )
 
 
 def verification_out(verification, *, redeemed=False):
@@ -116,6 +119,8 @@ def verification_out(verification, *, redeemed=False):
     }
     if redeemed:
         data["subscriptionId"] = verification.subscription.pk
+    if getattr(verification, "seats_left", None) is not None:  # a group code (gifts/group_codes.py)
+        data["seatsLeft"] = verification.seats_left
     return data
 
 
@@ -143,7 +148,9 @@ class VerificationView(MediaStoreView):
         responses={200: in_envelope("GiftVerification", VerificationOut), **errors(400, 401, 404, 429, 503)},
     )
     def get(self, request, code):
-        verification = code_attempt_in_envelope(request, code, lambda: gift_verify(customer=request.user, code=code))
+        verification = code_attempt_in_envelope(
+            request, code, lambda: group_codes.code_verify(customer=request.user, code=code)
+        )
         return envelope(verification_out(verification))
 
 
@@ -162,7 +169,7 @@ class RedeemView(MediaStoreView):
     def post(self, request, code):
         try:
             verification = code_attempt_in_envelope(
-                request, code, lambda: services.gift_redeem(customer=request.user, code=code)
+                request, code, lambda: group_codes.code_redeem(customer=request.user, code=code)
             )
         except RedeemRefused as refused:
             raise MediaStoreError(

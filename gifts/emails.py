@@ -12,7 +12,7 @@ from accounts.emails import set_password_url
 from emails import services as outbox
 from emails.models import Email
 from gifts import metrics
-from gifts.models import Gift, GiftAction, GiftDesign
+from gifts.models import BulkRow, Gift, GiftAction, GiftDesign
 from gifts.services import events_record
 
 
@@ -118,6 +118,8 @@ def delivery_sent(*, emails, now):
     already loaded). A bounce reported later (after acceptance) still brings its own notice: "delivered", then
     "could not deliver", is true then."""
     metrics.deliveries_accepted(emails)
+    # A list's gifts have no notice each (a gifter of 5,000 would get 5,000): the list page shows them (issue 18).
+    in_lists = set(BulkRow.objects.filter(gift_id__in=[e.gift_id for e in emails]).values_list("gift_id", flat=True))
     return [
         Email(
             key=delivered_notice_key(email.gift_id),
@@ -126,7 +128,7 @@ def delivery_sent(*, emails, now):
             to_email=email.gift.gifter.email,
         )
         for email in emails
-        if email.gift_id
+        if email.gift_id and email.gift_id not in in_lists
     ]
 
 
@@ -155,3 +157,18 @@ def bounce_notice_key(gift_id, email_id):
 def bounced_email_of_notice(notice):
     """The delivery email a bounce notice is about (its key names it), for the notice's text."""
     return Email.objects.get(pk=int(notice.key.rsplit(":", 1)[1]), gift_id=notice.gift_id)
+
+
+# --- bulk gift lists (issue 18) ---
+
+
+def bulk_done(email):
+    """The gifter's notice that every gift of their list exists (each goes out on its own date), with a link to the
+    list's statuses. The email's order is the list's."""
+    bulk_list = email.order.bulk_list
+    return {
+        "bulk_list": bulk_list,
+        "offer": bulk_list.offer,
+        "count": bulk_list.gifts_created,
+        "list_url": f"{settings.SITE_URL}{reverse('gifts:bulk_list', args=[bulk_list.pk])}",
+    }

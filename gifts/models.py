@@ -11,7 +11,7 @@ from functools import cached_property, partial
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from gifts import codes
@@ -436,3 +436,155 @@ class GiftDesign(models.Model):
             design = designs.filter(slug="plain").first() or designs.filter(is_active=True).first() or cls()
             cls._default = (time_module.monotonic() + 60, design)
         return design
+
+
+# --- Bulk gift lists (issue 18: gifts by the hundred) --------------------------------------------------------------
+
+
+class BulkList(models.Model):
+    """A gifter's list of recipients for one offer (gifts/bulk.py): uploaded and checked row by row, paid by one order,
+    then made into one ordinary gift per row by a background task that can stop and resume at any row."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Being checked"
+        PAID = "paid", "Paid; gifts being created"
+        DONE = "done", "Gifts created"
+
+    gifter = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="bulk_lists")
+    offer = models.ForeignKey("offers.Offer", on_delete=models.PROTECT, related_name="bulk_lists")
+    order = models.OneToOneField(
+        "billing.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="bulk_list"
+    )
+    invoice = models.ForeignKey(
+        "billing.Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="bulk_lists"
+    )
+    name = models.CharField(max_length=200, blank=True, help_text="The uploaded file's name.")
+    status = models.CharField(max_length=5, choices=Status.choices, default=Status.DRAFT)
+    # Bumped by every change to the rows: an order priced for one revision cannot pay for another.
+    revision = models.PositiveIntegerField(default=1)
+    gifts_to_create = models.PositiveIntegerField(default=0, help_text="Rows paid for (set at payment).")
+    gifts_created = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["draft", "paid", "done"]), name="bulk_list_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(order__isnull=False, paid_at__isnull=False), name="bulk_list_paid"
+            ),
+            models.CheckConstraint(
+                condition=Q(gifts_created__lte=F("gifts_to_create")), name="bulk_list_progress_within_total"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Gift list {self.pk}"
+
+
+class BulkRow(models.Model):
+    """One line of a bulk list: a recipient as uploaded (and corrected), its problems, and, once paid, its gift. The
+    gift is keyed by (list, row): a row holds at most one gift and a gift belongs to at most one row (unique), so a
+    creation task that crashed and runs again never makes a row's gift twice."""
+
+    bulk_list = models.ForeignKey(BulkList, on_delete=models.CASCADE, related_name="rows")
+    number = models.PositiveIntegerField(help_text="The line in the uploaded file (the header is line 1).")
+    # As typed (cells are cut at BULK_CELL_MAX characters), so that a row too long to be a gift can be shown and fixed.
+    recipient_email = models.TextField(blank=True)
+    recipient_first_name = models.TextField(blank=True)
+    personal_note = models.TextField(blank=True)
+    delivery_date = models.TextField(blank=True, help_text="YYYY-MM-DD.")
+    delivery_time = models.TextField(blank=True, help_text="HH:MM.")
+    time_zone = models.TextField(blank=True)
+    language = models.TextField(blank=True)
+    scheduled_at = models.DateTimeField(null=True, blank=True, help_text="The delivery; empty: once created.")
+    problems = models.JSONField(default=list, blank=True, help_text="What is wrong with the row; empty: valid.")
+    dropped = models.BooleanField(default=False)
+    gift = models.OneToOneField(Gift, null=True, blank=True, on_delete=models.PROTECT, related_name="bulk_row")
+
+    class Meta:
+        ordering = ["bulk_list", "number"]
+        constraints = [models.UniqueConstraint(fields=["bulk_list", "number"], name="bulk_row_once_per_line")]
+        indexes = [
+            # The creation task's query: the list's rows still waiting for their gift.
+            models.Index(fields=["bulk_list", "number"], condition=Q(gift__isnull=True), name="bulk_row_waiting_idx")
+        ]
+
+    def __str__(self):
+        return f"Row {self.number} of list {self.bulk_list_id}"
+
+
+# --- Group codes (issue 18: one code for N seats) -----------------------------------------------------------------
+
+
+class GroupCode(models.Model):
+    """One code for `seats` redemptions, each by a different account (gifts/group_codes.py). Its code is derived and
+    looked up as a gift's is (no column holds it). Each redemption takes a seat with a conditional UPDATE (seats_used <
+    seats) and is an ordinary gift, created and redeemed in the same transaction, so it has the single gift's
+    lifecycle (subscription, timeline, events, refunds) and shows in the merchant API as a gift."""
+
+    gifter = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="group_codes")
+    offer = models.ForeignKey("offers.Offer", on_delete=models.PROTECT, related_name="group_codes")
+    order = models.OneToOneField(
+        "billing.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="group_code"
+    )
+    invoice = models.ForeignKey(
+        "billing.Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="group_codes"
+    )
+    code_nonce = models.CharField(max_length=32, default=codes.new_nonce, editable=False)
+    code_digest = models.CharField(max_length=64, unique=True, editable=False)
+    code_last4 = models.CharField(max_length=4, editable=False)
+    seats = models.PositiveIntegerField()
+    seats_used = models.PositiveIntegerField(default=0)
+    personal_note = models.CharField(max_length=NOTE_MAX_LENGTH, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Redeemable until then; empty: no end.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(seats__gte=1), name="group_code_has_seats"),
+            # The last line of defence under the conditional UPDATE: never more redemptions than seats.
+            models.CheckConstraint(condition=Q(seats_used__lte=F("seats")), name="group_code_seats_within_total"),
+        ]
+
+    def __str__(self):
+        return f"Group code {self.pk} ({self.masked_code}, {self.seats_used}/{self.seats})"
+
+    @property
+    def code(self):
+        """The redeemable code, for its gifter only."""
+        return codes.format_code(codes.code_for_nonce(self.code_nonce))
+
+    @property
+    def masked_code(self):
+        return f"••••-{self.code_last4}"
+
+    @property
+    def seats_left(self):
+        return self.seats - self.seats_used
+
+    def assign_code(self):
+        self.code_nonce = codes.new_nonce()
+        raw = codes.code_for_nonce(self.code_nonce)
+        self.code_digest = codes.digest(raw)
+        self.code_last4 = raw[-4:]
+
+
+class GroupSeat(models.Model):
+    """A seat of a group code taken by one account, with the gift its redemption made. Unique per account: the same
+    account redeeming twice (even at once) is refused by the database."""
+
+    group_code = models.ForeignKey(GroupCode, on_delete=models.CASCADE, related_name="redemptions")
+    customer = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="group_seats")
+    gift = models.OneToOneField(Gift, on_delete=models.PROTECT, related_name="group_seat")
+    redeemed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["group_code", "redeemed_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["group_code", "customer"], name="group_seat_once_per_account")]
+
+    def __str__(self):
+        return f"Seat of {self.group_code_id} for customer {self.customer_id}"

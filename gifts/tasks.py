@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from gifts import reminders, retention, services
+from gifts import bulk, reminders, retention, services
 
 
 @shared_task(name="gifts.deliver_due_gifts", ignore_result=True)
@@ -23,3 +23,17 @@ def send_reminders():
 @shared_task(name="gifts.remove_ended_gift_details", ignore_result=True)
 def remove_ended_gift_details():
     return retention.gift_details_remove_ended()
+
+
+# --- bulk gift lists (issue 18) ---
+# A run stops between batches after this many seconds, well inside the task's time limit, and queues the next run.
+BULK_TASK_BUDGET = 60
+
+
+@shared_task(name="gifts.bulk_gifts_create", ignore_result=True)
+def bulk_gifts_create(list_id):
+    """Makes a paid list's gifts. Safe to run twice or after a crash (acks_late redelivers it): rows that have their
+    gift are skipped."""
+    made, done = bulk.bulk_gifts_create(list_id=list_id, budget=BULK_TASK_BUDGET)
+    if made and not done:  # out of time; with nothing made, another run holds the rows and finishes the list
+        bulk_gifts_create.delay(list_id)

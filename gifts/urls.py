@@ -1,6 +1,6 @@
 from django.urls import path
 
-from gifts import certificate_views, views
+from gifts import bulk_views, certificate_views, views
 
 app_name = "gifts"
 urlpatterns = [
@@ -11,4 +11,10 @@ urlpatterns = [
     path("account/gifts/<int:gift_id>/recipient/", views.correct_recipient, name="correct_recipient"),
     path("account/gifts/<int:gift_id>/certificate/", certificate_views.certificate, name="certificate"),
     path("gifts/designs/<slug:slug>/image", certificate_views.design_image, name="design_image"),
+    # Bulk gift lists once paid (issue 18).
+    path("account/gifts/lists/<int:list_id>/", bulk_views.bulk_list, name="bulk_list"),
+    path("account/gifts/lists/<int:list_id>/progress/", bulk_views.bulk_progress, name="bulk_progress"),
+    path("account/gifts/lists/<int:list_id>/export/", bulk_views.bulk_export, name="bulk_export"),
+    path("account/gifts/lists/<int:list_id>/resend/<int:gift_id>/", bulk_views.bulk_resend, name="bulk_resend"),
+    path("account/gifts/groups/<int:group_id>/", bulk_views.group_code, name="group_code"),
 ]

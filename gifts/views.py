@@ -16,11 +16,11 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import services as accounts_services
 from accounts.forms import add_service_error
-from gifts import codes, services
+from gifts import codes, group_codes, services
 from gifts.forms import GiftEditForm, RecipientForm
 from gifts.models import Gift, GiftAction, GiftStatus
 from gifts.selectors import UNDELIVERABLE, gift_for_gifter, last_delivery_status
-from gifts.verification import RedeemRefused, code_attempt, gift_preview, gift_verify, recipient_must_log_in
+from gifts.verification import RedeemRefused, code_attempt, gift_preview, recipient_must_log_in
 from giftshop import ratelimit
 from giftshop.errors import ServiceError
 from giftshop.pages import PAGE_SIZE, page_number, pager
@@ -110,9 +110,9 @@ def _lookup(request, secret):
     customer, identities = request.user, _identities(request)
     if customer.is_authenticated:
         return code_attempt(
-            identities=identities, code=secret, action=lambda: gift_verify(customer=customer, code=secret)
+            identities=identities, code=secret, action=lambda: group_codes.code_verify(customer=customer, code=secret)
         )
-    return code_attempt(identities=identities, code=secret, action=lambda: gift_preview(code=secret))
+    return code_attempt(identities=identities, code=secret, action=lambda: group_codes.code_preview(code=secret))
 
 
 def _refused(request, context, error):
@@ -164,6 +164,7 @@ def _show(request, context, *, status=None):
         context["error"] = verification.message
         return render(request, "gifts/redeem.html", context, status=RedeemRefused(verification).status)
     context["facts"] = _gift_facts(gift, user.zone().key if user.is_authenticated else "UTC")
+    context["seats_left"] = getattr(verification, "seats_left", None)  # a group code's (issue 18)
     return render(request, "gifts/redeem.html", context, status=status or 200)
 
 
@@ -193,7 +194,7 @@ def _confirm(request, context):
         verification = code_attempt(
             identities=_identities(request),
             code=secret,
-            action=lambda: services.gift_redeem(customer=request.user, code=secret),
+            action=lambda: group_codes.code_redeem(customer=request.user, code=secret),
         )
     except (ratelimit.LimitExceeded, ServiceError) as error:
         return _refused(request, context, error)
@@ -274,7 +275,9 @@ def _gift_item(gift, now):
 def gifts(request):
     page, now = page_number(request), timezone.now()
     given = (
-        request.user.gifts_given.select_related("offer", "gifter", "receiver")
+        # A list's gifts, and a group code's seats, are on their own pages (issue 18).
+        request.user.gifts_given.filter(bulk_row__isnull=True, group_seat__isnull=True)
+        .select_related("offer", "gifter", "receiver")
         .annotate(last_delivery_status=last_delivery_status())
         .order_by("-created_at", "-pk")
     )
@@ -283,7 +286,10 @@ def gifts(request):
     for gift in rows:
         gift.gifter_zone = zone  # the same gifter for every row: the site's zone is read once, not per gift
     items = [_gift_item(gift, now) for gift in rows]
-    return render(request, "gifts/gifts.html", {"items": items, **pager(page, given.count())})
+    lists = request.user.bulk_lists.select_related("offer").order_by("-created_at")[:50]
+    groups = request.user.group_codes.select_related("offer").order_by("-created_at")[:50]
+    context = {"items": items, "lists": lists, "groups": groups, **pager(page, given.count())}
+    return render(request, "gifts/gifts.html", context)
 
 
 def _gift_initial(gift):

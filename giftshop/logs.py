@@ -18,11 +18,16 @@ from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 MASK = "••••"
 
-# Where a code or token travels: the redeem page's query (`giftCode`, `t`, and percent-encoded forms) and the
-# storefront paths that take a code (`/gifts/verification/<code>`, `/gifts/redeem/<code>`).
-_QUERY = re.compile(r"(?i)(?P<name>(?:[?&]|&amp;)(?:giftCode|code|t|token)=)(?P<value>[^&\s\"'#]*)")
+# Where a code or token travels: the redeem page's query (`giftCode`, `t`, and percent-encoded forms), Stripe's
+# return address, and the storefront paths that take a code (`/gifts/verification/<code>`, `/gifts/redeem/<code>`).
+_QUERY = re.compile(
+    r"(?i)(?P<name>(?:[?&]|&amp;)(?:giftCode|code|t|token|payment_intent_client_secret|setup_intent_client_secret)=)"
+    r"(?P<value>[^&\s\"'#]*)"
+)
 _PATH = re.compile(r"(?i)(?P<name>/gifts/(?:verification|redeem)/)(?P<value>[^/?\s\"'#]+)")
-_TOKENS = {"t=", "token="}
+# Stripe sends the browser back with the PaymentIntent's client secret in the query (billing/stripe_views.py): with
+# the publishable key it reads the payment, so it goes whole, like a link token.
+_TOKENS = {"t=", "token=", "payment_intent_client_secret=", "setup_intent_client_secret="}
 # The admin's search box: a whole code typed there (gifts are found by its keyed hash) is masked too.
 _SEARCH = re.compile(r"(?i)(?P<name>[?&]q=)(?P<value>[^&\s\"'#]*)")
 _CODE_SHAPED = re.compile(r"(?i)^[0-9A-Z]{8}$")

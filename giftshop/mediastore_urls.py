@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts import api as accounts_api
 from billing import api as billing_api
+from billing import bulk_api
 from gifts import api as gifts_api
 from giftshop.mediastore import not_found
 from offers import api as offers_api
@@ -54,6 +55,11 @@ urlpatterns = [
     path("gifts/verification/<str:code>", gifts_api.VerificationView.as_view(), name="gift-verification"),
     path("gifts/redeem/<str:code>", gifts_api.RedeemView.as_view(), name="gift-redeem"),
     path("gifts/<int:gift_id>", gifts_api.GiftView.as_view(), name="gift"),
+    # Bulk gift lists (issue 18).
+    path("gift-lists", bulk_api.ListsView.as_view(), name="gift-lists"),
+    path("gift-lists/<int:list_id>", bulk_api.ListView.as_view(), name="gift-list"),
+    path("gift-lists/<int:list_id>/payment", bulk_api.ListPaymentView.as_view(), name="gift-list-payment"),
+    path("gift-lists/<int:list_id>/gifts", bulk_api.ListGiftsView.as_view(), name="gift-list-gifts"),
     path(
         "schema",
         # Paths are relative to this mount point; without a server entry clients would call them at the site root.

@@ -234,6 +234,32 @@ EMAIL_KINDS = {
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = 15
 
+# Payments (README "Taking payments"): PAYMENT_GATEWAY is `sandbox` (the default: moves no money) or `stripe`, which
+# takes cards with Stripe's Payment Element (Stripe.js, from STRIPE_JS_URL, Stripe's own address) and needs the
+# account's keys and the webhook endpoint's signing secret (for /payments/stripe/webhook/). STRIPE_API_BASE is
+# Stripe's API (the tests point it at a fake on loopback; the pages' Content-Security-Policy allows exactly these
+# two origins, and only where Stripe.js runs). A dotted path names any other gateway class.
+_PAYMENT_GATEWAYS = {"sandbox": "billing.gateways.SandboxGateway", "stripe": "billing.stripe_gateway.StripeGateway"}
+PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="sandbox")
+PAYMENT_GATEWAY = _PAYMENT_GATEWAYS.get(PAYMENT_GATEWAY, PAYMENT_GATEWAY)
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_JS_URL = env.str("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
+if PAYMENT_GATEWAY.endswith(".StripeGateway") and not DEBUG:
+    for _name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET"):
+        if not globals()[_name]:
+            raise ImproperlyConfigured(f'{_name} is not set (PAYMENT_GATEWAY=stripe; see README "Taking payments").')
+# A renewal the bank declined for authentication emails the customer a link to confirm it (billing/renewals.py).
+EMAIL_KINDS = {
+    **EMAIL_KINDS,
+    "renewal_authentication": {
+        "label": "Confirm a renewal payment (3-D Secure)",
+        "render": "billing.emails.renewal_authentication",
+    },
+}
+
 # Security headers; the HTTPS-only ones are on whenever DEBUG is off.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -367,6 +393,17 @@ PERSONAL_DATA_ERASERS = {
 # and names are removed (gifts/retention.py, daily by beat's "remove-ended-gift-details").
 GIFT_DATA_RETENTION_DAYS = env.int("GIFT_DATA_RETENTION_DAYS", default=90)
 
+# --- Bulk gift lists and group codes (issue 18) ---
+# A list's most rows, the largest file accepted (bytes; pasted rows are bounded by DATA_UPLOAD_MAX_MEMORY_SIZE), and the
+# gifts the background task makes per transaction (gifts/bulk.py). The gifter's "your gifts are ready" email.
+BULK_MAX_ROWS = env.int("BULK_MAX_ROWS", default=5000)
+BULK_MAX_FILE_BYTES = env.int("BULK_MAX_FILE_BYTES", default=5 * 1024 * 1024)
+BULK_BATCH_SIZE = env.int("BULK_BATCH_SIZE", default=500)
+EMAIL_KINDS["bulk_done"] = {"label": "Gift list ready (gifter)", "render": "gifts.emails.bulk_done"}
+# What paying an order makes when it is not one gift or subscription (Order.fulfilment's "kind"), by dotted path: a
+# payment completed later by Stripe's webhook or the browser's return makes it too.
+ORDER_FULFILMENTS = {"bulk_list": "billing.bulk_sales.fulfil_list", "group_code": "billing.bulk_sales.fulfil_group"}
+# --- end of bulk gift lists and group codes ---
 
 # Readiness (GET /health/ready, manage.py healthcheck): each app's check, by dotted path. Seconds before a check
 # fails: the beat's delivery sweep not run (it runs every DELIVERY_INTERVAL), a due gift or email still waiting.

@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin
 
-from offers.models import Addon, Coupon, Offer, normalize_tags
+from offers.models import Addon, Coupon, Offer, QuantityTier, normalize_tags
 
 
 class TagsField(forms.CharField):
@@ -34,9 +34,17 @@ class OfferForm(forms.ModelForm):
         ]
 
 
+class QuantityTierInline(admin.TabularInline):
+    """Price breaks for bulk gift lists (e.g. 10 gifts or more: 10 % off; 50 or more: 20 % off)."""
+
+    model = QuantityTier
+    extra = 0
+
+
 @admin.register(Offer)
 class OfferAdmin(admin.ModelAdmin):
     form = OfferForm
+    inlines = [QuantityTierInline]
     list_display = ["short_id", "title", "period", "price", "currency", "active", "giftable", "tag_list"]
     list_filter = ["active", "giftable", "period", "currency"]
     search_fields = ["short_id", "title", "description"]

@@ -253,3 +253,37 @@ class Coupon(models.Model):
         if self.currency != currency:
             return Decimal("0.00")
         return min(quantize(self.amount_off), quantize(amount))
+
+
+# --- Quantity tiers (issue 18: gifts by the hundred) ---------------------------------------------------------------
+
+
+class QuantityTier(models.Model):
+    """A price break for buying an offer many times at once (a bulk gift list): from `min_quantity` gifts, the
+    subtotal is `percent_off` lower. The highest tier reached applies; coupons come off what is left."""
+
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="quantity_tiers")
+    min_quantity = models.PositiveIntegerField(validators=[MinValueValidator(2)], help_text="From this many gifts.")
+    percent_off = models.DecimalField(max_digits=5, decimal_places=2, help_text="Off the subtotal, e.g. 10.00.")
+
+    class Meta:
+        ordering = ["offer", "min_quantity"]
+        constraints = [
+            models.UniqueConstraint(fields=["offer", "min_quantity"], name="quantity_tier_once_per_quantity"),
+            models.CheckConstraint(
+                condition=Q(percent_off__gt=0, percent_off__lte=100, min_quantity__gte=2),
+                name="quantity_tier_sane",
+                violation_error_message="A tier starts at 2 gifts or more and takes between 0 and 100 % off.",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.min_quantity}+ : -{self.percent_off} %"
+
+
+def quantity_percent_off(offer, quantity):
+    """The percentage the offer's quantity tiers take off `quantity` gifts (0 below the first tier)."""
+    if quantity < 2 or offer.pk is None:
+        return Decimal(0)
+    tier = offer.quantity_tiers.filter(min_quantity__lte=quantity).order_by("-min_quantity").first()
+    return tier.percent_off if tier else Decimal(0)

@@ -1,4 +1,5 @@
 """Fixtures shared with other apps' tests, defined once in their helper modules and offered to this folder here."""
 
 from accounts.tests.web import customer  # noqa: F401
+from billing.tests.stripe_fixtures import fake_stripe, stripe_server  # noqa: F401
 from gifts.tests.gift_admin import staff_client, support_user  # noqa: F401

@@ -149,6 +149,7 @@ SAMPLE_KWARGS = {
     "order_id": 1,
     "code": "ABCD-EFGH",
     "gift_id": 1,
+    "list_id": 1,  # bulk gift lists (issue 18)
 }
 
 

@@ -115,6 +115,8 @@ def test_the_policy_is_chosen_in_the_offer_admin(client):
         "giftable": "on",
         "tags": "premium",
         "same_access_policy": "refuse",
+        "quantity_tiers-TOTAL_FORMS": "0",  # the offer's quantity tiers (bulk gift lists): none
+        "quantity_tiers-INITIAL_FORMS": "0",
     }
     assert client.post(url, form).status_code == 302
 

@@ -34,6 +34,8 @@ def test_it_masks_codes_in_the_redeem_links_query_and_in_the_storefront_paths():
     search = '"GET /admin/gifts/gift/?q=7QX2-K9PM HTTP/1.1" 200'
     assert redact(search) == '"GET /admin/gifts/gift/?q=••••-K9PM HTTP/1.1" 200'  # the admin's whole-code search
     assert redact("GET /admin/gifts/gift/?q=robin%40example.com") == "GET /admin/gifts/gift/?q=robin%40example.com"
+    back = "GET /pay/7/return/?payment_intent=pi_3Q&payment_intent_client_secret=pi_3Q_secret_AbC&redirect_status=x"
+    assert redact(back) == "GET /pay/7/return/?payment_intent=pi_3Q&payment_intent_client_secret=••••&redirect_status=x"
 
 
 def test_the_filter_masks_a_records_arguments_and_its_traceback():

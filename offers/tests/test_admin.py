@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.tests.factories import CustomerFactory
-from offers.models import Offer
+from offers.models import Offer, quantity_percent_off
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +25,9 @@ def _offer_form(**overrides):
         "active": "on",
         "tags": "premium, sports",
         "same_access_policy": "extend",
+        # The quantity tiers' inline (bulk gift lists): none.
+        "quantity_tiers-TOTAL_FORMS": "0",
+        "quantity_tiers-INITIAL_FORMS": "0",
         **overrides,
     }
 
@@ -64,3 +67,37 @@ def test_the_offer_id_is_read_only_once_created(admin_client):
     )
     offer.refresh_from_db()
     assert offer.short_id == "S300000003"
+
+
+def test_admin_sets_quantity_tiers_on_an_offer(admin_client):
+    form = _offer_form(
+        period="month",
+        giftable="on",
+        **{
+            "quantity_tiers-TOTAL_FORMS": "2",
+            "quantity_tiers-0-min_quantity": "10",
+            "quantity_tiers-0-percent_off": "10",
+            "quantity_tiers-1-min_quantity": "50",
+            "quantity_tiers-1-percent_off": "20",
+        },
+    )
+    response = admin_client.post(reverse("admin:offers_offer_add"), form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    offer = Offer.objects.get()
+    assert [(t.min_quantity, t.percent_off) for t in offer.quantity_tiers.all()] == [(10, 10), (50, 20)]
+    assert quantity_percent_off(offer, 9) == 0
+    assert quantity_percent_off(offer, 49) == 10 and quantity_percent_off(offer, 50) == 20
+
+
+def test_admin_refuses_a_tier_below_two_gifts(admin_client):
+    form = _offer_form(
+        period="month",
+        giftable="on",
+        **{
+            "quantity_tiers-TOTAL_FORMS": "1",
+            "quantity_tiers-0-min_quantity": "1",
+            "quantity_tiers-0-percent_off": "10",
+        },
+    )
+    response = admin_client.post(reverse("admin:offers_offer_add"), form)
+    assert response.status_code == 200 and not Offer.objects.exists()
