@@ -54,19 +54,24 @@ def bulk_checkout(
         fulfilment = {"kind": "bulk_list", "list_id": bulk_list.pk, "revision": bulk_list.revision}
         Order.objects.filter(pk=order.pk).update(fulfilment=fulfilment)
         order = order_update(order=order, coupon_code=coupon_code or None)
-        if shown_total is not None and order.total_price != shown_total:
-            raise OrderError(
-                f"The price has changed: the total is now {order.total_price} {order.currency}. "
-                "Check the new total and pay again.",
-                code="price_changed",
-                status=409,
-            )
+        _price_as_shown(order, shown_total)
         if not pay:
             bulk_list.pending_order = order
             return bulk_list
         order_pay(order=order, payment_method=payment_method, card_token=card_token)
     bulk_list.refresh_from_db()
     return bulk_list
+
+
+def _price_as_shown(order, shown_total):
+    """The gifter pays the total they saw, or is shown the new one (OrderError price_changed, 409)."""
+    if shown_total is not None and order.total_price != shown_total:
+        raise OrderError(
+            f"The price has changed: the total is now {order.total_price} {order.currency}. "
+            "Check the new total and pay again.",
+            code="price_changed",
+            status=409,
+        )
 
 
 def fulfil_list(*, order, invoice, now, list_id, revision):
@@ -112,13 +117,7 @@ def group_code_checkout(
         fulfilment = {"kind": "group_code", "expires_at": expires_at.isoformat() if expires_at else None}
         Order.objects.filter(pk=order.pk).update(fulfilment={**fulfilment, "personal_note": personal_note})
         order = order_update(order=order, coupon_code=coupon_code or None)
-        if shown_total is not None and order.total_price != shown_total:
-            raise OrderError(
-                f"The price has changed: the total is now {order.total_price} {order.currency}. "
-                "Check the new total and pay again.",
-                code="price_changed",
-                status=409,
-            )
+        _price_as_shown(order, shown_total)
         if not pay:
             return order
         order_pay(order=order, payment_method=payment_method, card_token=card_token)

@@ -4,6 +4,7 @@ list lives in "My gifts" (gifts/bulk_views.py)."""
 
 from datetime import time
 from decimal import Decimal, InvalidOperation
+from functools import partial
 
 from django import forms
 from django.conf import settings
@@ -17,8 +18,9 @@ from django.views.decorators.http import require_http_methods
 from billing import bulk_sales, services, stripe_payments
 from billing.forms import CardForm, new_checkout_key
 from billing.gateways import PaymentError, get_gateway
+from billing.models import Order
 from gifts import bulk
-from gifts.models import BulkList, GroupCode
+from gifts.models import BulkList
 from giftshop.errors import ServiceError
 from giftshop.timezones import local_to_utc
 from offers.selectors import offer_get
@@ -178,48 +180,44 @@ def _browser_payment(order, method):
 def _pay(request, form, bulk_list):
     """The list paid, a redirect to Stripe's payment page, or None (the form has the error)."""
     data = form.cleaned_data
-    method, token = None, None
-    if data.get("saved_card"):
-        method = get_object_or_404(request.user.payment_methods, pk=data["saved_card"])
     try:
         shown = Decimal(data["shown_total"]) if data.get("shown_total") else None
     except InvalidOperation:
         shown = None
-    if form.browser_card:
-        try:
-            ready = bulk_sales.bulk_checkout(
-                gifter=request.user, list_id=bulk_list.pk, coupon_code=data.get("coupon"), shown_total=shown, pay=False
-            )
-            order = getattr(ready, "pending_order", None)
-            page = _browser_payment(order, method) if order is not None else None
-            if page is not None or order is None:
-                return page or ready
-            return bulk_sales.bulk_checkout(gifter=request.user, list_id=bulk_list.pk, coupon_code=data.get("coupon"))
-        except (PaymentError, ServiceError) as error:
-            form.add_error("coupon" if getattr(error, "field", None) == "couponCode" else None, error.message)
-            return None
-    if not method:
-        try:
+    checkout = partial(
+        bulk_sales.bulk_checkout,
+        gifter=request.user,
+        list_id=bulk_list.pk,
+        coupon_code=data.get("coupon"),
+        shown_total=shown,
+    )
+    return _pay_with(request, form, checkout)
+
+
+def _pay_with(request, form, checkout):
+    """Pays through `checkout(payment_method=, card_token=, pay=)` (a list's or a group code's): with a saved card or
+    a new one (the sandbox), or, with Stripe, by opening the order's payment and sending the browser to Stripe's
+    payment page. Returns what `checkout` made, that redirect, or None with the error on the form."""
+    data = form.cleaned_data
+    method = get_object_or_404(request.user.payment_methods, pk=data["saved_card"]) if data.get("saved_card") else None
+    try:
+        if form.browser_card:
+            ready = checkout(pay=False)
+            order = ready if isinstance(ready, Order) else getattr(ready, "pending_order", None)
+            if order is None:  # paid already (a double submit)
+                return ready
+            return _browser_payment(order, method) or checkout()  # a free order needs no payment page
+        token = None
+        if method is None:
             card = get_gateway().tokenize(
                 number=data["card_number"], exp_month=data["exp_month"], exp_year=data["exp_year"]
             )
             token = card.token
-        except PaymentError as error:
-            form.add_error("card_number", error.message)
-            return None
-    try:
-        return bulk_sales.bulk_checkout(
-            gifter=request.user,
-            list_id=bulk_list.pk,
-            coupon_code=data.get("coupon"),
-            payment_method=method,
-            card_token=token,
-            shown_total=shown,
-        )
+        return checkout(payment_method=method, card_token=token)
     except PaymentError as error:
         form.add_error("saved_card" if method else "card_number", error.message)
     except ServiceError as error:
-        form.add_error("coupon" if error.field == "couponCode" else None, error.message)
+        form.add_error("coupon" if getattr(error, "field", None) == "couponCode" else None, error.message)
     return None
 
 
@@ -282,56 +280,14 @@ def _pay_group(request, form, offer):
     ):
         form.add_error(None, "The price changed with the seats: check the new total and pay again.")
         return None
-    method, token = None, None
-    if data.get("saved_card"):
-        method = get_object_or_404(request.user.payment_methods, pk=data["saved_card"])
-    if form.browser_card:
-        try:
-            order = bulk_sales.group_code_checkout(
-                gifter=request.user,
-                offer=offer,
-                seats=data["seats"],
-                checkout_key=data["checkout_key"],
-                expires_at=data.get("expires_on"),
-                personal_note=data.get("personal_note", ""),
-                coupon_code=data.get("coupon"),
-                pay=False,
-            )
-            if isinstance(order, GroupCode):  # paid already (a double submit)
-                return order
-            page = _browser_payment(order, method)
-            if page is not None:
-                return page
-            return bulk_sales.group_code_checkout(
-                gifter=request.user, offer=offer, seats=data["seats"], checkout_key=data["checkout_key"]
-            )
-        except (PaymentError, ServiceError) as error:
-            form.add_error("coupon" if getattr(error, "field", None) == "couponCode" else None, error.message)
-            return None
-    if not method:
-        try:
-            token = (
-                get_gateway()
-                .tokenize(number=data["card_number"], exp_month=data["exp_month"], exp_year=data["exp_year"])
-                .token
-            )
-        except PaymentError as error:
-            form.add_error("card_number", error.message)
-            return None
-    try:
-        return bulk_sales.group_code_checkout(
-            gifter=request.user,
-            offer=offer,
-            seats=data["seats"],
-            checkout_key=data["checkout_key"],
-            expires_at=data.get("expires_on"),
-            personal_note=data.get("personal_note", ""),
-            coupon_code=data.get("coupon"),
-            payment_method=method,
-            card_token=token,
-        )
-    except PaymentError as error:
-        form.add_error("saved_card" if method else "card_number", error.message)
-    except ServiceError as error:
-        form.add_error("coupon" if error.field == "couponCode" else None, error.message)
-    return None
+    checkout = partial(
+        bulk_sales.group_code_checkout,
+        gifter=request.user,
+        offer=offer,
+        seats=data["seats"],
+        checkout_key=data["checkout_key"],
+        expires_at=data.get("expires_on"),
+        personal_note=data.get("personal_note", ""),
+        coupon_code=data.get("coupon"),
+    )
+    return _pay_with(request, form, checkout)
