@@ -31,6 +31,9 @@ def erase_orders(erasure):
     carried (the paid ones' gifts have their own copy, which the gifts' part decides on); others' orders addressed
     to them name the pseudonymous address instead, without the recipient's name."""
     Order.objects.filter(customer=erasure.customer).update(**DELIVERY_DETAILS_REMOVED)
+    # A group code's message waits in its order until the order is paid (Order.fulfilment): not past an erasure.
+    for order in Order.objects.filter(customer=erasure.customer, fulfilment__has_key="personal_note"):
+        Order.objects.filter(pk=order.pk).update(fulfilment={**order.fulfilment, "personal_note": ""})
     to_them = Q()
     for address in erasure.addresses:
         to_them |= Q(recipient_email__iexact=address)

@@ -6,7 +6,7 @@ import re
 
 from django.db.models import Q
 
-from gifts.models import Gift, GiftStatus, GiftTimeline
+from gifts.models import BulkList, BulkRow, Gift, GiftStatus, GiftTimeline
 from giftshop.models import Event
 
 # A gift they gave that is over keeps no note: it was read (or never will be), and the note is their words.
@@ -72,6 +72,20 @@ def erase_gifts(erasure):
     received.update(recipient_email=erasure.address, recipient_first_name="", recipient_last_name="", updated_at=now)
     events_scrub(received_ids, receiver=erasure.address)
     _staff_traces_erase(erasure)
+
+
+def erase_gift_lists(erasure):
+    """Gift lists (issue 18): their lists never paid (drafts: recipients' addresses, names and messages that no gift
+    needs) go; lines of other people's lists addressed to them name the pseudonymous address, without the name. Their
+    paid lists stay as the gifts made from them (each line keeps no copy once its gift exists)."""
+    drafts = BulkList.objects.filter(gifter=erasure.customer, status=BulkList.Status.DRAFT)
+    BulkRow.objects.filter(bulk_list__in=drafts).delete()
+    drafts.delete()
+    to_them = Q()
+    for address in erasure.addresses:
+        to_them |= Q(recipient_email__iexact=address)
+    if erasure.addresses:
+        BulkRow.objects.filter(to_them).update(recipient_email=erasure.address, recipient_first_name="")
 
 
 def _staff_traces_erase(erasure):

@@ -385,6 +385,7 @@ PERSONAL_DATA = {
 PERSONAL_DATA_ERASERS = {
     "orders": "billing.personal_data.erase_orders",
     "gifts": "gifts.personal_data.erase_gifts",
+    "gift_lists": "gifts.personal_data.erase_gift_lists",
     "emails": "emails.personal_data.erase_emails",
     "merchant_api_replays": "giftshop.personal_data.erase_idempotency_records",
     "account": "accounts.personal_data.erase_account",

@@ -3,6 +3,7 @@ page) or at the customer's own request (confirmed by an emailed link). The accou
 the books keep every amount; gifts they gave still reach their recipients; gifts and emails to them lose their
 address; everything in one transaction, once, with an audit record that holds no personal data."""
 
+import io
 import json
 import re
 import uuid
@@ -29,8 +30,9 @@ from billing import services as billing_services
 from billing.models import Invoice, Order, Payment
 from emails.models import Email
 from emails.personal_data import NOT_SENT
+from gifts import bulk
 from gifts import services as gift_services
-from gifts.models import GiftStatus
+from gifts.models import BulkList, BulkRow, GiftStatus
 from gifts.tests.factories import make_gift
 from giftshop.errors import ServiceError
 from giftshop.models import Event, IdempotencyRecord
@@ -520,3 +522,26 @@ def test_a_member_of_staff_is_no_longer_named_where_they_changed_a_gift(ana):
     assert gift.timeline.filter(actor=f"admin:{pseudonym}").exists()
     assert_nothing_of_ana_in(json.dumps([e.content for e in Event.objects.filter(gift=gift)]))
     assert not gift.timeline.filter(actor__icontains=ADDRESS).exists()
+
+
+def test_their_unpaid_gift_lists_go_and_lines_addressed_to_them_lose_the_address(ana):
+    from_ana = bulk.bulk_list_create(
+        gifter=ana, offer=OfferFactory(), source=io.BytesIO(b"email,first_name\npeter@example.com,Peter\n"), name="a"
+    )
+    other = CustomerFactory(email="hr@example.com")
+    to_ana = bulk.bulk_list_create(
+        gifter=other, offer=OfferFactory(), source=io.BytesIO(f"email,first_name\n{ADDRESS},Ana\n".encode()), name="b"
+    )
+    group_order = billing_services.order_create(
+        customer=ana, offer=OfferFactory(), buy_as_gift=True, checkout_key="group-1", quantity=3
+    )
+    note = {"kind": "group_code", "expires_at": None, "personal_note": "Welcome, Ana's team"}
+    Order.objects.filter(pk=group_order.pk).update(fulfilment=note)  # as billing/bulk_sales.py leaves it unpaid
+
+    customer_erase(customer=ana, requested_by="customer")
+
+    assert not BulkList.objects.filter(pk=from_ana.pk).exists() and not BulkRow.objects.filter(bulk_list_id=from_ana.pk)
+    (row,) = to_ana.rows.all()
+    assert row.recipient_email == erased(ana).email and row.recipient_first_name == ""
+    group_order.refresh_from_db()
+    assert group_order.fulfilment == {"kind": "group_code", "expires_at": None, "personal_note": ""}
