@@ -10,7 +10,8 @@ from accounts.models import PaymentMethod
 from billing import services
 from billing.gateways import PaymentError
 from billing.models import Order
-from gifts.models import NOTE_MAX_LENGTH
+from gifts.models import NOTE_MAX_LENGTH, DeliveryMethod
+from gifts.selectors import design_for_checkout
 from giftshop import ratelimit
 from giftshop.mediastore import (
     MediaStoreError,
@@ -41,6 +42,8 @@ class DeliveryDetailsOut(serializers.Serializer):
     recipientEmail = serializers.CharField(source="recipient_email")
     deliveryDate = serializers.SerializerMethodField()
     personalNote = serializers.CharField(source="personal_note")
+    deliveryMethod = serializers.CharField(source="delivery_method")
+    designId = serializers.SlugRelatedField(source="design", slug_field="slug", read_only=True)
 
     def get_deliveryDate(self, obj) -> int | None:
         return unix(obj.scheduled_at)
@@ -143,6 +146,19 @@ class DeliveryDetailsIn(serializers.Serializer):
     personalNote = serializers.CharField(
         required=False, allow_blank=True, trim_whitespace=False, max_length=NOTE_MAX_LENGTH
     )
+    deliveryMethod = serializers.ChoiceField(
+        choices=DeliveryMethod.values,
+        required=False,
+        help_text="email (default): the recipient is emailed at deliveryDate; handover: the gifter gives it in "
+        "person, so no recipientEmail is needed and the gift is unclaimed (redeemable) once paid.",
+    )
+    designId = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        max_length=40,
+        help_text="An active gift design, by id or slug (e.g. birthday); empty: the plain one.",
+    )
 
 
 class OrderPatchIn(serializers.Serializer):
@@ -161,7 +177,7 @@ def _check_payment_method(method_id):
 def order_for_customer(customer, order_id):
     """The access rule for orders: the customer's own, else 404."""
     return get_object_or_404(
-        Order.objects.select_related("offer", "customer", "coupon"), pk=order_id, customer=customer
+        Order.objects.select_related("offer", "customer", "coupon", "design"), pk=order_id, customer=customer
     )
 
 
@@ -216,6 +232,10 @@ class OrderView(MediaStoreView):
         ):
             if wire in details:
                 changes[name] = details[wire]
+        if "deliveryMethod" in details:
+            changes["delivery_method"] = details["deliveryMethod"]
+        if "designId" in details:
+            changes["design"] = design_for_checkout(details["designId"], field="deliveryDetails.designId")
         order = services.order_update(order=order, **changes)
         return envelope(_order_out(order_for_customer(request.user, order.pk)))
 

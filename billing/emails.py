@@ -10,6 +10,7 @@ from accounts.models import Subscription
 from billing.models import Payment
 from billing.renewals import renewal_subscription
 from billing.stripe_payments import authenticate_token
+from gifts.selectors import gift_withdrawn
 
 
 def order_receipt(email):
@@ -64,6 +65,7 @@ def gift_cancelled(email):
         "gifts_url": f"{settings.SITE_URL}{reverse('gifts:gifts')}",
         "set_password_url": set_password_url(gift.gifter),
         "site_url": settings.SITE_URL,
+        "withdrawn": gift_withdrawn(gift),  # the gifter's own doing (issue 16): no "did you expect this?"
     }
 
 

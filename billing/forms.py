@@ -4,6 +4,8 @@ from django import forms
 from django.utils import timezone
 
 from gifts.forms import GiftDetailsForm, clean_gift_details
+from gifts.models import DeliveryMethod
+from gifts.selectors import designs_on_offer
 
 
 def new_checkout_key():
@@ -63,6 +65,23 @@ class CheckoutForm(forms.Form):
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "cc-csc"}),
     )
     saved_card = forms.ChoiceField(label="Pay with", required=False)
+    delivery_method = forms.ChoiceField(
+        label="How the gift reaches them",
+        required=False,  # a form without it (an older page) emails the gift, as before
+        choices=[
+            (DeliveryMethod.EMAIL, "Email it to them"),
+            (DeliveryMethod.HANDOVER, "Send it to me to give in person"),
+        ],
+        initial=DeliveryMethod.EMAIL,
+        widget=forms.RadioSelect,
+        error_messages={"invalid_choice": "Choose how the gift reaches them: by email, or from you in person."},
+    )
+    design = forms.ChoiceField(
+        label="Design",
+        required=False,
+        widget=forms.RadioSelect,
+        error_messages={"invalid_choice": "This design is no longer on offer: choose another one."},
+    )
     confirm_own_address = forms.BooleanField(label="Yes, this gift is for me", required=False)
 
     def __init__(self, *args, customer=None, as_gift=False, browser_card=False, **kwargs):
@@ -86,8 +105,18 @@ class CheckoutForm(forms.Form):
         else:
             del self.fields["saved_card"]
             self.fields["email"].required = True
+        # Handed over in person: no address and no delivery time to ask for (whatever was typed is not kept).
+        self.handover = as_gift and self.data.get("delivery_method") == DeliveryMethod.HANDOVER
         if as_gift:
             self.fields.update(GiftDetailsForm(customer=customer).fields)
+            self.designs = list(designs_on_offer())
+            self.fields["design"].choices = [(d.slug, d.name) for d in self.designs]
+            self.fields["design"].initial = self.designs[0].slug if self.designs else ""
+            if self.handover:
+                for name in ("recipient_email", "recipient_email_again"):
+                    self.fields[name].required = False
+        else:
+            del self.fields["delivery_method"], self.fields["design"]
         # Asked only once the gift turns out to be addressed to the buyer (see clean), or when already answered.
         self.asks_own_address = bool(self.data.get("confirm_own_address"))
         if not as_gift:
@@ -97,7 +126,7 @@ class CheckoutForm(forms.Form):
         if as_gift:
             gift_fields = list(GiftDetailsForm.base_fields)
             at = gift_fields.index("recipient_email_again") + 1
-            order += [*gift_fields[:at], "confirm_own_address", *gift_fields[at:]]
+            order += ["delivery_method", *gift_fields[:at], "confirm_own_address", *gift_fields[at:], "design"]
         self.order_fields([*order, "coupon", "saved_card"])
 
     def clean(self):
@@ -109,7 +138,11 @@ class CheckoutForm(forms.Form):
             for name in missing if len(missing) < len(CARD_FIELDS) else ():
                 self.add_error(name, CARD_FIELDS[name])
             card_problems(self, data)
-        if self.as_gift:
+        if self.handover:
+            data.update(recipient_email="", recipient_email_again="", scheduled_at=None)
+            for name in ("recipient_email", "recipient_email_again", "delivery_date", "delivery_time"):
+                self.errors.pop(name, None)
+        elif self.as_gift:
             clean_gift_details(self, data)
             self._clean_own_address(data)
         return data

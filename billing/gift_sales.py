@@ -1,6 +1,7 @@
 """Gift sales of the merchant API (Chargebee's gifts): the purchase that charges the gifter at once (the charge,
-the invoice, the receiver's future subscription, the gift) and the cancellation that refunds them. The gift itself
-is made and moved by gifts.services; this module adds the money."""
+the invoice, the receiver's future subscription, the gift) and the cancellation that refunds them; and any gift's
+cancellation with its refund: support's (admin), the merchant's, and its gifter's withdrawal inside the offer's refund
+window (issue 16). The gift itself is made and moved by gifts.services; this module adds the money."""
 
 import contextlib
 import logging
@@ -14,6 +15,7 @@ from accounts.selectors import customer_for_email
 from billing.gateways import PaymentError
 from billing.models import Payment
 from billing.services import (
+    PAYMENT_IN_FLIGHT,
     charge,
     coupon_find,
     coupons_give_back,
@@ -21,6 +23,7 @@ from billing.services import (
     invoice_create,
     ledger_record,
     refund,
+    refund_owed,
     refunded_on_failure,
 )
 from emails.models import Email
@@ -29,7 +32,7 @@ from gifts import services
 from gifts.models import Gift, GiftAction, GiftStatus, gift_fields_clean, scheduled_or_now
 from gifts.selectors import gift_for_update
 from giftshop.errors import ServiceError
-from giftshop.money import quantize
+from giftshop.money import quantize, to_minor_units
 
 logger = logging.getLogger(__name__)
 
@@ -200,25 +203,96 @@ def gift_cancel(*, gift_id, now=None, actor="merchant"):
     with transaction.atomic():
         gift = gift_for_update(gift_id)
         gift.raise_refusal(GiftAction.CANCEL, now)
-        services.gift_transition(gift_ids=[gift.pk], to=GiftStatus.CANCELLED, now=now, actor=actor, cancelled_at=now)
-        # A gift is cancelled once (the transition refuses a second time), so one key per gift.
-        email_queue(kind=Email.Kind.GIFT_CANCELLED, key=f"gift:{gift.pk}:cancelled", to=gift.gifter.email, gift=gift)
-        Subscription.objects.filter(gifts=gift, status=Subscription.Status.FUTURE).update(
-            status=Subscription.Status.CANCELLED, cancelled_at=now, updated_at=now
-        )
-        paid = (
-            Payment.objects.filter(
-                kind=Payment.Kind.CHARGE, status=Payment.Status.SUCCEEDED, invoice_id=gift.invoice_id
-            ).first()
-            if gift.invoice_id
-            else None
-        )
+        _cancel_locked(gift, now=now, actor=actor)
+        paid = gift_charge(gift)
     if paid is not None:
         # A failed refund is logged by refund(); its pending row is there for support to retry.
         with contextlib.suppress(PaymentError):
             refund(payment=paid, reason=f"gift {gift.pk} cancelled", **_share_of(gift, paid))
     gift.refresh_from_db()
     return gift
+
+
+def _cancel_locked(gift, *, now, actor):
+    """The cancellation of a gift whose row the caller locked and checked: the move, the gifter's email, the future
+    subscription. Coupons the purchase used stay used: the cancel refunds money, not redemptions."""
+    services.gift_transition(gift_ids=[gift.pk], to=GiftStatus.CANCELLED, now=now, actor=actor, cancelled_at=now)
+    # A gift is cancelled once (the transition refuses a second time), so one key per gift.
+    email_queue(kind=Email.Kind.GIFT_CANCELLED, key=f"gift:{gift.pk}:cancelled", to=gift.gifter.email, gift=gift)
+    Subscription.objects.filter(gifts=gift, status=Subscription.Status.FUTURE).update(
+        status=Subscription.Status.CANCELLED, cancelled_at=now, updated_at=now
+    )
+
+
+def gift_charge(gift):
+    """The succeeded charge that paid for the gift (for a list's gift, the list's), or None: nothing was paid."""
+    if not gift.invoice_id:
+        return None
+    charges = Payment.objects.filter(kind=Payment.Kind.CHARGE, status=Payment.Status.SUCCEEDED)
+    return charges.filter(invoice_id=gift.invoice_id).order_by("pk").first()
+
+
+# --- the gifter changes their mind (issue 16) -------------------------------------------------------------------
+
+
+@dataclass
+class Withdrawal:
+    gift: Gift
+    refund: Payment | None  # succeeded, or pending when the gateway failed (a repeat retries it); None: nothing paid
+
+
+def gift_withdraw(*, gift_id, gifter, now=None):
+    """The gifter takes back an unredeemed gift inside its offer's refund window (Gift.refusal's WITHDRAW rules): it
+    is cancelled by them (actor `customer:<id>`: the recipient's link then says it was withdrawn), recorded as
+    `gift_cancelled`, as every cancellation is, and `gift_withdrawn`, and refunded in full through the gateway.
+
+    The gift's row lock decides a race with a redeem (whichever locks first wins; the other is refused) and with a
+    second click. The refund owed is written `pending` in the cancellation's transaction and sent to the gateway
+    after it commits, under the charge's refund key, so it is asked for once however often this runs. A repeat
+    (double click, retried request) finds the gift withdrawn and answers the same, retrying a refund the gateway
+    failed."""
+    now = now or timezone.now()
+    actor = f"customer:{gifter.pk}"
+    with transaction.atomic():
+        gift = gift_for_update(gift_id, "offer", "gifter")
+        if gift.gifter_id != gifter.pk:
+            raise ServiceError("Gift not found.", code="gift_not_found", status=404)
+        paid = gift_charge(gift)
+        repeat = _withdrawn_by(gift, actor)
+        if not repeat:
+            gift.raise_refusal(GiftAction.WITHDRAW, now)
+            _cancel_locked(gift, now=now, actor=actor)
+            extra = {"refund": _refund_resource(paid)}
+            services.events_record(gift_ids=[gift.pk], event_type="gift_withdrawn", now=now, extra=extra)
+        owed = refund_owed(payment=paid, reason=f"gift {gift.pk} withdrawn by its gifter") if paid else None
+    # A repeat leaves a refund that another request is asking the gateway for right now (a double click) to it.
+    in_flight = repeat and owed is not None and not owed.failure_code and owed.created_at > now - PAYMENT_IN_FLIGHT
+    if owed is not None and owed.status != Payment.Status.SUCCEEDED and not in_flight:
+        # A failure is logged by refund() and leaves the row pending: the gifter's next try, or support, retries it.
+        with contextlib.suppress(PaymentError):
+            refund(payment=paid, reason=f"gift {gift.pk} withdrawn by its gifter")
+        owed.refresh_from_db()
+    gift.refresh_from_db()
+    return Withdrawal(gift, owed)
+
+
+def withdrawal_refund(gift):
+    """What withdrawing `gift` would refund, as (amount, currency), for the page that asks first; None: nothing."""
+    paid = gift_charge(gift)
+    return (paid.amount, paid.currency) if paid else None
+
+
+def _withdrawn_by(gift, actor):
+    return (
+        gift.status == GiftStatus.CANCELLED and gift.timeline.filter(status=GiftStatus.CANCELLED, actor=actor).exists()
+    )
+
+
+def _refund_resource(paid):
+    # The gift_withdrawn event's addition to Chargebee's envelope, in its money format (minor units).
+    if paid is None:
+        return None
+    return {"amount": to_minor_units(paid.amount, paid.currency), "currency_code": paid.currency}
 
 
 def _share_of(gift, payment):

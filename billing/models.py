@@ -9,7 +9,7 @@ from django.db.models.functions import Round
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
-from gifts.models import NAME_MAX_LENGTH, NOTE_MAX_LENGTH
+from gifts.models import NAME_MAX_LENGTH, NOTE_MAX_LENGTH, DeliveryMethod
 from giftshop.timezones import validate_time_zone
 from offers.models import currency_validator
 
@@ -65,6 +65,15 @@ class Order(models.Model):
     )
     signature = models.CharField(
         max_length=NAME_MAX_LENGTH, blank=True, help_text="The gifter's name as the recipient reads it."
+    )
+    delivery_method = models.CharField(
+        max_length=8,
+        choices=DeliveryMethod.choices,
+        default=DeliveryMethod.EMAIL,
+        help_text="Handover: no recipient address; the gift is the gifter's to give (its certificate) once paid.",
+    )
+    design = models.ForeignKey(
+        "gifts.GiftDesign", null=True, blank=True, on_delete=models.SET_NULL, help_text="The gift's look; empty: plain."
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     checkout_key = models.CharField(

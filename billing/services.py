@@ -21,7 +21,7 @@ from accounts.models import Customer, PaymentMethod, Subscription, Transaction
 from billing.gateways import PaymentError, get_gateway
 from billing.models import Invoice, InvoiceLine, Order, Payment
 from emails.services import email_queue
-from gifts.models import gift_fields_clean
+from gifts.models import DeliveryMethod, gift_fields_clean
 from gifts.services import gift_create_from_order
 from giftshop.errors import ServiceError
 from giftshop.money import quantize
@@ -132,10 +132,13 @@ def order_update(
     time_zone=_UNSET,
     recipient_first_name=_UNSET,
     signature=_UNSET,
+    delivery_method=_UNSET,
+    design=_UNSET,
 ):
     """Changes any subset of an unpaid order and prices it again. `scheduled_at` is an aware datetime (a past
     one means deliver at once) or None; `time_zone` the IANA zone it was chosen in (the gift shows its times
-    there)."""
+    there); `delivery_method` "email" or "handover" (the gifter gives it in person: no address is needed);
+    `design` a GiftDesign (gifts.selectors.design_for_checkout) or None."""
     order = Order.objects.select_for_update(of=("self",)).select_related("offer").get(pk=order.pk)
     now = timezone.now()
     if order.status != Order.Status.PENDING:
@@ -162,6 +165,14 @@ def order_update(
         order.personal_note = gift_fields_clean(names="mediastore", personal_note=personal_note)["personal_note"]
     if time_zone is not _UNSET:
         order.time_zone = time_zone or ""
+    if delivery_method is not _UNSET:
+        if delivery_method not in DeliveryMethod.values:
+            raise OrderError(
+                "Choose how the gift is given: “email” or “handover”.", field="deliveryMethod", code="invalid_method"
+            )
+        order.delivery_method = delivery_method
+    if design is not _UNSET:
+        order.design = design
     given = {"recipient_first_name": recipient_first_name, "signature": signature}
     given = {name: value for name, value in given.items() if value is not _UNSET}
     for name, value in gift_fields_clean(names="mediastore", **given).items():
@@ -178,6 +189,8 @@ def order_update(
             "time_zone",
             "recipient_first_name",
             "signature",
+            "delivery_method",
+            "design",
             *PRICE_FIELDS,
         ]
     )
@@ -289,7 +302,8 @@ def _payment_start(*, order, method, label, one_gift=True):
     if order.buy_as_gift:
         if not order.offer.giftable:
             raise OrderError("This offer cannot be bought as a gift.", field="buyAsAGift", code="not_giftable")
-        if not order.recipient_email and one_gift:  # a bulk list's recipients are its rows
+        handover = order.delivery_method == DeliveryMethod.HANDOVER
+        if not order.recipient_email and one_gift and not handover:  # a bulk list's recipients are its rows
             raise OrderError("Give the recipient's email address first.", field="recipientEmail", code="missing")
     if order.coupon_id:
         coupon_find(order.coupon.code, offer=order.offer, now=now)
@@ -525,10 +539,10 @@ def charge(*, customer, amount, currency, payment_method, idempotency_key, order
     return payment
 
 
-def refund(*, payment, reason="", amount=None, key=None):
-    """Refunds a succeeded charge through the gateway (outside any transaction) and books it: a refund Payment, the
-    invoice's refunded amount and a refund row in the customer's ledger. Safe to call again. In full, or `amount` of
-    it under its own `key` (one gift of a bulk list's charge: billing/gift_sales.gift_cancel)."""
+def refund_owed(*, payment, reason="", amount=None, key=None):
+    """The refund row of `payment` (in full, or `amount` under its own `key`), made `pending` if it is not there yet:
+    written in the transaction of what makes the refund due (a withdrawn gift), it records the debt before the
+    gateway is called after commit, and refund() then finds it by its key."""
     key = key or f"refund:{payment.pk}"
     amount = payment.amount if amount is None else amount
     refund_row, _ = Payment.objects.get_or_create(
@@ -546,8 +560,17 @@ def refund(*, payment, reason="", amount=None, key=None):
             "failure_message": reason[:200],
         },
     )
+    return refund_row
+
+
+def refund(*, payment, reason="", amount=None, key=None):
+    """Refunds a succeeded charge through the gateway (outside any transaction) and books it: a refund Payment, the
+    invoice's refunded amount and a refund row in the customer's ledger. Safe to call again. In full, or `amount` of
+    it under its own `key` (one gift of a bulk list's charge: billing/gift_sales.gift_cancel)."""
+    refund_row = refund_owed(payment=payment, reason=reason, amount=amount, key=key)
     if refund_row.status == Payment.Status.SUCCEEDED:
         return refund_row
+    amount, key = refund_row.amount, refund_row.idempotency_key
     reference = f"refund-{payment.reference}"  # nothing was charged (a free order): no gateway to ask
     if amount:
         try:
@@ -593,6 +616,8 @@ def checkout(
     time_zone="",
     recipient_first_name="",
     signature="",
+    delivery_method=DeliveryMethod.EMAIL,
+    design=None,
     payment_method=None,
     card_token=None,
     pay=True,
@@ -626,6 +651,8 @@ def checkout(
             time_zone=time_zone,
             recipient_first_name=recipient_first_name,
             signature=signature,
+            delivery_method=delivery_method,
+            design=design,
         )
         if time_zone and not customer.time_zone and not customer.has_usable_password():
             Customer.objects.filter(pk=customer.pk, time_zone="").update(time_zone=time_zone)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from billing import bulk_views, stripe_views, stripe_webhooks, views
+from billing import bulk_views, stripe_views, stripe_webhooks, views, withdrawal_views
 
 app_name = "billing"
 urlpatterns = [
@@ -20,6 +20,8 @@ urlpatterns = [
     path("checkout/<str:offer_id>/list/", bulk_views.bulk_new, name="bulk_new"),
     path("lists/<int:list_id>/", bulk_views.bulk_review, name="bulk_review"),
     path("checkout/<str:offer_id>/group/", bulk_views.group_new, name="group_new"),
+    # The gifter's "Withdraw and refund" (issue 16).
+    path("account/gifts/<int:gift_id>/withdraw/", withdrawal_views.gift_withdraw, name="gift_withdraw"),
 ]
 
 # The account's saved-card pages: giftshop/urls.py mounts them in the account's namespace (accounts:payment_methods).

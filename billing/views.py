@@ -17,8 +17,10 @@ from billing import services, stripe_payments
 from billing.forms import CardForm, CheckoutForm, new_checkout_key
 from billing.gateways import PaymentError, get_gateway
 from billing.models import Order
-from gifts.models import GiftAction, GroupCode
+from gifts.models import DeliveryMethod, GiftAction, GroupCode
+from gifts.selectors import design_for_checkout
 from giftshop.errors import ServiceError
+from giftshop.timezones import in_words
 from offers.selectors import offer_get, offer_list_on_sale
 
 GUEST_ORDERS = "guest_orders"
@@ -30,6 +32,8 @@ FORM_FIELDS = {
     "paymentMethodId": "saved_card",
     "buyAsAGift": None,
     "offerId": None,
+    "deliveryMethod": "delivery_method",
+    "designId": "design",
 }
 
 
@@ -134,6 +138,8 @@ def _pay(request, form, offer, as_gift, customer):
             recipient_first_name=data.get("recipient_first_name", ""),
             signature=data.get("signature", ""),
             time_zone=data.get("time_zone", ""),
+            delivery_method=data.get("delivery_method") or DeliveryMethod.EMAIL,
+            design=design_for_checkout(data.get("design"), field="designId") if as_gift else None,
             payment_method=None if form.browser_card else method,  # Stripe: paid on the next page, or free
             card_token=token,
             pay=not in_browser,
@@ -184,7 +190,10 @@ def thanks(request, order_id):
             # A gift sent today is past its cutoff already: say so, rather than show a past deadline.
             edit_refusal=gift.refusal(GiftAction.EDIT, now),
             guest=not request.user.is_authenticated,
+            handover=gift.delivery_method == DeliveryMethod.HANDOVER,
         )
+        if gift.claim_expiry_date and not gift.no_expiry:
+            context["times"]["claim_by"] = in_words(gift.claim_expiry_date, gift.zone().key, now)
     if order.status != Order.Status.PAID:
         messages.info(request, "Your payment is still being processed; this page will show it once it is done.")
     return render(request, "billing/thanks.html", context)

@@ -1,6 +1,9 @@
 """Storefront (MediaStore) endpoints of gifts: the gifter's view and edit, and the recipient's verify/redeem."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from datetime import date, datetime
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 
 from gifts import group_codes, services
@@ -39,6 +42,9 @@ class GiftOut(serializers.Serializer):
     sentAt = serializers.SerializerMethodField()
     redeemedAt = serializers.SerializerMethodField()
     editableUntil = serializers.SerializerMethodField()
+    withdrawableUntil = serializers.SerializerMethodField(
+        help_text="Until when POST /gifts/{id}/withdraw takes the gift back, refunded (issue 16); null: it cannot."
+    )
 
     def get_sentAt(self, gift) -> int | None:
         return unix(gift.sent_at)
@@ -48,6 +54,9 @@ class GiftOut(serializers.Serializer):
 
     def get_editableUntil(self, gift) -> int:
         return unix(gift.edit_cutoff())
+
+    def get_withdrawableUntil(self, gift) -> int | None:
+        return None if gift.refusal(GiftAction.WITHDRAW, timezone.now()) else unix(gift.refund_deadline())
 
 
 class GiftDeliveryIn(serializers.Serializer):
@@ -102,6 +111,15 @@ class VerificationOut(serializers.Serializer):
     offerId = serializers.CharField()
     subscriptionId = serializers.IntegerField(allow_null=True, required=False)
     accessUntil = serializers.IntegerField(allow_null=True)
+    accessFrom = serializers.IntegerField(
+        allow_null=True,
+        required=False,
+        help_text="When access begins (Unix seconds), once redeemed: now, or the start date chosen for a new one.",
+    )
+    startLaterDays = serializers.IntegerField(
+        help_text="How many days ahead (in the customer's time zone) redeeming may set a startDate: 0 when it "
+        "cannot (an extension, a refusal, or an offer that starts at once)."
+    )
     seatsLeft = serializers.IntegerField(
         required=False, help_text="A group code's seats still free (after this redemption, once redeemed)."
     )
@@ -116,9 +134,11 @@ def verification_out(verification, *, redeemed=False):
         "extendedSubscriptionId": extended,
         "offerId": verification.gift.offer.long_id,
         "accessUntil": unix(verification.term_end),
+        "startLaterDays": verification.start_later_days if not redeemed else 0,
     }
     if redeemed:
         data["subscriptionId"] = verification.subscription.pk
+        data["accessFrom"] = unix(verification.term_start)
     if getattr(verification, "seats_left", None) is not None:  # a group code (gifts/group_codes.py)
         data["seatsLeft"] = verification.seats_left
     return data
@@ -154,22 +174,45 @@ class VerificationView(MediaStoreView):
         return envelope(verification_out(verification))
 
 
+@extend_schema_field({"type": "string", "example": "2026-04-01"})
+class StartDateField(serializers.Field):
+    """YYYY-MM-DD (a date in the customer's time zone: access begins at its start) or an ISO 8601 date-time."""
+
+    def to_internal_value(self, data):
+        text = data.strip() if isinstance(data, str) else ""
+        try:
+            return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        except ValueError:
+            raise serializers.ValidationError("Must be a date (YYYY-MM-DD) or an ISO 8601 date-time.") from None
+
+
+class RedeemIn(serializers.Serializer):
+    startDate = StartDateField(
+        required=False,
+        allow_null=True,
+        help_text="When a new subscription begins, if later than now: YYYY-MM-DD in the customer's time zone (today "
+        "means now), or an ISO 8601 date-time; at most the offer's startLaterDays ahead. Ignored when the gift "
+        "extends a subscription.",
+    )
+
+
 class RedeemView(MediaStoreView):
     @extend_schema(
         tags=["gifts"],
-        request=None,
+        request=RedeemIn,
         parameters=[CODE_PARAM],
         responses={
             200: in_envelope("GiftRedeemed", VerificationOut),
             409: in_envelope("GiftRedeemRefused", VerificationOut),
             410: in_envelope("GiftExpired", VerificationOut),
-            **errors(400, 401, 404, 429, 503),
+            **errors(400, 401, 404, 422, 429, 503),
         },
     )
     def post(self, request, code):
+        start = self.valid(RedeemIn, request.data).get("startDate")
         try:
             verification = code_attempt_in_envelope(
-                request, code, lambda: group_codes.code_redeem(customer=request.user, code=code)
+                request, code, lambda: group_codes.code_redeem(customer=request.user, code=code, start=start)
             )
         except RedeemRefused as refused:
             raise MediaStoreError(

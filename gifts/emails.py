@@ -12,7 +12,7 @@ from accounts.emails import set_password_url
 from emails import services as outbox
 from emails.models import Email
 from gifts import metrics
-from gifts.models import BulkRow, Gift, GiftAction, GiftDesign
+from gifts.models import BulkRow, DeliveryMethod, Gift, GiftAction, GiftDesign
 from gifts.services import events_record
 
 
@@ -60,7 +60,17 @@ def gift_receipt(email):
         "times": gift.delivery_in_words(),  # in the zone chosen at checkout
         "editable": gift.refusal(GiftAction.EDIT, timezone.now()) is None,  # not for a gift sent now: too late
         "set_password_url": set_password_url(gift.gifter),
+        **handover_context(gift),
     }
+
+
+def handover_context(gift):
+    """For a gift its gifter hands over in person: the links to its printable certificate (A4 and US Letter), for
+    the receipt and the thank-you page; nothing for an emailed gift."""
+    if gift.delivery_method != DeliveryMethod.HANDOVER:
+        return {"handover": False}
+    url = f"{settings.SITE_URL}{reverse('gifts:certificate', args=[gift.pk])}"
+    return {"handover": True, "certificate_a4_url": f"{url}?paper=a4", "certificate_letter_url": f"{url}?paper=letter"}
 
 
 def gift_redeemed(email):

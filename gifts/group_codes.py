@@ -153,18 +153,18 @@ def code_preview(*, code, now=None):
 # --- redeeming --------------------------------------------------------------------------------------------------
 
 
-def code_redeem(*, customer, code, now=None):
-    """Redeems `code`: a gift's exactly once, or one seat of a group code's."""
+def code_redeem(*, customer, code, now=None, start=None):
+    """Redeems `code`: a gift's exactly once, or one seat of a group code's. `start`: see services.redeem_start."""
     try:
-        return services.gift_redeem(customer=customer, code=code, now=now)
+        return services.gift_redeem(customer=customer, code=code, now=now, start=start)
     except GiftNotFound:
         if codes.is_link_token(code):
             raise
-    return group_redeem(customer=customer, group_id=group_by_code(code).pk, now=now)
+    return group_redeem(customer=customer, group_id=group_by_code(code).pk, now=now, start=start)
 
 
 @transaction.atomic
-def group_redeem(*, customer, group_id, now=None):
+def group_redeem(*, customer, group_id, now=None, start=None):
     """Takes one seat for `customer` and redeems it as a gift, all or nothing. The seat is taken by a conditional
     UPDATE, which also holds the group's row lock until commit: concurrent redeems queue there and each sees the
     count the one before it left. RedeemRefused (REDEEMED: no seat left, or this account has one; EXPIRED; or the
@@ -186,7 +186,9 @@ def group_redeem(*, customer, group_id, now=None):
             GroupSeat.objects.create(group_code=group, customer=customer, gift=gift, redeemed_at=now)
     except IntegrityError:  # this account took a seat already (perhaps a moment ago, in another request)
         raise RedeemRefused(_refused(group, gift, RefusalReason.REDEEMED)) from None
-    single = services.gift_claim(gift_id=gift.pk, receiver=customer, now=now, actor=f"customer:{customer.pk}")
+    single = services.gift_claim(
+        gift_id=gift.pk, receiver=customer, now=now, actor=f"customer:{customer.pk}", start=start
+    )
     logger.info("group code %s: seat %s of %s redeemed as gift %s", group.pk, group.seats_used, group.seats, gift.pk,
                 extra={"gift_id": gift.pk})  # fmt: skip
     return GroupVerification(**vars(single), seats_left=group.seats_left, seats=group.seats)

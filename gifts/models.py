@@ -5,7 +5,7 @@ its claim window has passed, and how its text fields are checked."""
 import re
 import time as time_module
 import zoneinfo
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from functools import cached_property, partial
 
 from django.core.exceptions import ValidationError
@@ -48,6 +48,13 @@ TRANSITIONS = {
 TERMINAL = {GiftStatus.CLAIMED, GiftStatus.EXPIRED, GiftStatus.CANCELLED}
 
 
+class DeliveryMethod(models.TextChoices):
+    """How the code reaches the recipient, chosen at checkout."""
+
+    EMAIL = "email", "Emailed to the recipient"
+    HANDOVER = "handover", "Given in person by the gifter"
+
+
 class GiftAction(models.TextChoices):
     """What can be asked of a gift besides a move in TRANSITIONS; Gift.refusal says why it cannot happen now."""
 
@@ -59,6 +66,7 @@ class GiftAction(models.TextChoices):
     REISSUE_CODE = "reissue_code", "Support gives the gift a new code"
     CHANGE_RECIPIENT = "change_recipient", "A corrected address (support, or the gifter after a bounce)"
     CORRECT_RECIPIENT = "correct_recipient", "The gifter's page for correcting a delivered gift's address"
+    WITHDRAW = "withdraw", "The gifter takes an unredeemed gift back, refunded, inside its offer's refund window"
 
 
 # The states each action may happen in. The gifter's edit also ends at Gift.edit_cutoff; an expired gift goes to a
@@ -72,11 +80,12 @@ ACTIONS = {
     GiftAction.REISSUE_CODE: {GiftStatus.SCHEDULED, GiftStatus.UNCLAIMED},
     GiftAction.CHANGE_RECIPIENT: {GiftStatus.SCHEDULED, GiftStatus.UNCLAIMED, GiftStatus.EXPIRED},
     GiftAction.CORRECT_RECIPIENT: {GiftStatus.UNCLAIMED, GiftStatus.EXPIRED},
+    GiftAction.WITHDRAW: TRANSITIONS[GiftStatus.CANCELLED],  # also only inside Gift.refund_deadline (issue 16)
 }
 # The merchant API's actions, refused in Chargebee's words: "The gift is <status>; only <states> gifts can be <verb>."
 MERCHANT_VERBS = {GiftAction.UPDATE: "updated", GiftAction.CLAIM: "claimed", GiftAction.CANCEL: "cancelled"}
 # The error code of a refused action (409); the gifter's edit has its own.
-REFUSAL_CODES = {GiftAction.EDIT: "gift_not_editable"}
+REFUSAL_CODES = {GiftAction.EDIT: "gift_not_editable", GiftAction.WITHDRAW: "gift_not_withdrawable"}
 
 
 def scheduled_or_now(scheduled_at, now):
@@ -149,7 +158,9 @@ class Gift(models.Model):
     invoice = models.ForeignKey(
         "billing.Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="gifts"
     )
-    recipient_email = models.EmailField()
+    # Empty only for a gift its gifter hands over in person (delivery_method "handover": no one is emailed; see the
+    # constraint gift_email_has_recipient) or once the retention rule removed it from an ended gift.
+    recipient_email = models.EmailField(blank=True)
     recipient_first_name = models.CharField(max_length=NAME_MAX_LENGTH, blank=True)
     recipient_last_name = models.CharField(max_length=NAME_MAX_LENGTH, blank=True)
     receiver = models.ForeignKey(
@@ -177,6 +188,12 @@ class Gift(models.Model):
     redeem_mode = models.CharField(max_length=6, blank=True)  # NEW | EXTEND, once claimed
     design = models.ForeignKey(
         "GiftDesign", null=True, blank=True, on_delete=models.PROTECT, related_name="gifts", help_text="Its look."
+    )
+    delivery_method = models.CharField(
+        max_length=8,
+        choices=DeliveryMethod.choices,
+        default=DeliveryMethod.EMAIL,
+        help_text="Handover: the gifter gets the certificate at once and the claim window starts at purchase.",
     )
     recipient_changes = models.PositiveSmallIntegerField(
         default=0, help_text="Times the gifter changed the recipient's address (limited: RECIPIENT_CHANGES_PER_GIFT)."
@@ -217,6 +234,16 @@ class Gift(models.Model):
                 condition=Q(claim_expiry_date__isnull=True) | Q(no_expiry=False, auto_claim=False),
                 name="gift_expiry_not_with_auto_claim_or_no_expiry",
             ),
+            # An emailed gift that can still be delivered or redeemed has somewhere to go (an ended one's address
+            # may be gone: gifts/retention.py); a handed-over gift has no address and is never auto-claimed.
+            models.CheckConstraint(
+                condition=Q(delivery_method="handover", auto_claim=False)
+                | (
+                    Q(delivery_method="email")
+                    & (~Q(recipient_email="") | Q(status__in=["claimed", "expired", "cancelled"]))
+                ),
+                name="gift_email_has_recipient",
+            ),
         ]
 
     def __str__(self):
@@ -252,6 +279,14 @@ class Gift(models.Model):
         return zoneinfo.ZoneInfo(self.time_zone) if self.time_zone else self.gifter_zone
 
     @property
+    def recipient_label(self):
+        """Who the gift is for, as its gifter's pages name it: the address, or for a gift handed over in person (no
+        address) the recipient's first name, if given."""
+        if self.recipient_email:
+            return self.recipient_email
+        return f"{self.recipient_first_name} (in person)" if self.recipient_first_name else "a gift to give in person"
+
+    @property
     def from_name(self):
         """Who the recipient is told the gift is from: the name the gifter signed it with, else their account's
         name (or, without one, address); a gifter whose personal data was erased is no one we can name."""
@@ -276,6 +311,12 @@ class Gift(models.Model):
         delivery_day = self.scheduled_at.astimezone(zone).date()
         return datetime.combine(delivery_day, time.min, tzinfo=zone).astimezone(UTC)
 
+    def refund_deadline(self):
+        """Until when its gifter may withdraw the gift and be refunded: the offer's refund window from the purchase
+        (issue 16); None when the offer has none."""
+        days = self.offer.refund_window_days
+        return self.created_at + timedelta(days=days) if days else None
+
     def claim_window_passed(self, now):
         """Delivered, not redeemed, and past its claim expiry date: the code is dead, even before the expiry sweep
         marks the gift expired. The same rule as GiftQuerySet.claim_window_passed."""
@@ -295,6 +336,8 @@ class Gift(models.Model):
             return self._edit_refusal(now)
         if action == GiftAction.CORRECT_RECIPIENT:
             return self._correction_refusal()
+        if action == GiftAction.WITHDRAW:
+            return self._withdraw_refusal(now)
         return self._support_refusal(action, now)
 
     def raise_refusal(self, action, now):
@@ -330,6 +373,27 @@ class Gift(models.Model):
             return "This gift expired and its subscription was cancelled, so it cannot be sent again."
         return f"The gift is {self._status_in_words}; its address can no longer be changed."
 
+    def _withdraw_refusal(self, now):
+        # The gifter's "Withdraw and refund" (web and storefront API), in the gifter's words and time zone.
+        if self.status == GiftStatus.CLAIMED:
+            return "The gift has already been redeemed, so it can no longer be withdrawn."
+        if self.status not in ACTIONS[GiftAction.WITHDRAW] or self.claim_window_passed(now):
+            status = "expired" if self.claim_window_passed(now) else self._status_in_words
+            return f"The gift is {status}, so it can no longer be withdrawn."
+        if self.source == Gift.Source.MERCHANT:
+            return "This gift was sold through the merchant's own system: ask them to cancel it."
+        if self.order_id is None:
+            # A list's (or a group code's) gifts were priced together, by the list's size: support refunds one.
+            return "This gift is one of a list bought together: contact us to withdraw it."
+        deadline = self.refund_deadline()
+        if deadline is None:
+            return "Gifts of this offer cannot be withdrawn once bought."
+        if now >= deadline:
+            until = in_words(deadline, self.gifter_zone.key, now)
+            days = self.offer.refund_window_days
+            return f"Gifts can be withdrawn for {days} days after purchase; this one could be until {until}."
+        return None
+
     def _support_refusal(self, action, now):
         # Resend, new code, corrected address: support's words, which an admin reads beside the gift.
         if self.claim_window_passed(now):
@@ -342,6 +406,8 @@ class Gift(models.Model):
             return f"The gift is {self._status_in_words}."
         if self._expired_for_good:
             return "This gift expired and its subscription was cancelled; it cannot be sent again."
+        if action == GiftAction.RESEND and not self.recipient_email:
+            return "This gift has no recipient address: its gifter hands it over in person."
         return None
 
 

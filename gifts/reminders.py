@@ -104,6 +104,7 @@ def _claim_expiring(now):
         Gift.objects.claim_window_passed(now + WEEK, since=now)
         .alias(last_delivery=last_delivery_status())
         .filter(Q(last_delivery__isnull=True) | ~Q(last_delivery__in=UNDELIVERABLE))
+        .exclude(recipient_email="")  # handed over in person: we have no address (its gifter holds the code)
         .only("pk", "recipient_email", "claim_expiry_date")
     )
     count = 0

@@ -4,22 +4,31 @@ redemption. What redeeming would do, without doing it, is gifts/verification.py.
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F, Value
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts import services as accounts_services
-from accounts.models import Subscription
+from accounts.models import PaymentMethod, Subscription
 from accounts.selectors import customer_for_email
 from emails.models import Email
 from emails.services import email_queue, hand_off, send_claimed_emails
 from gifts import codes, health, signals
-from gifts.models import TRANSITIONS, Gift, GiftAction, GiftStatus, GiftTimeline, gift_fields_clean, scheduled_or_now
+from gifts.models import (
+    TRANSITIONS,
+    DeliveryMethod,
+    Gift,
+    GiftAction,
+    GiftStatus,
+    GiftTimeline,
+    gift_fields_clean,
+    scheduled_or_now,
+)
 from gifts.resources import gift_resource
 from gifts.selectors import gift_for_update, gifts_for_update
 from gifts.verification import RedeemRefused, RefusalReason, Verification, gift_by_code, verification_for
@@ -136,16 +145,25 @@ def gift_create(
     auto_claim=None,
     no_expiry=None,
     claim_expiry_date=None,
+    delivery_method=DeliveryMethod.EMAIL,
+    design=None,
 ):
     """A paid gift, `scheduled` for delivery at `scheduled_at` (the past means now). Call inside the payment's
-    transaction."""
-    scheduled_at = scheduled_or_now(scheduled_at, now)
+    transaction. A gift its gifter hands over in person (`delivery_method` "handover") is theirs at once: it is
+    `unclaimed` from the start, its claim window runs from now, no one is emailed but the gifter (the receipt,
+    with its certificate), and it needs no recipient address; it is never auto-claimed (no address to prove)."""
+    handover = delivery_method == DeliveryMethod.HANDOVER
+    scheduled_at = now if handover else scheduled_or_now(scheduled_at, now)
     auto_claim, no_expiry, claim_expiry_date = gift_defaults(
-        scheduled_at=scheduled_at, auto_claim=auto_claim, no_expiry=no_expiry, claim_expiry_date=claim_expiry_date
+        scheduled_at=scheduled_at,
+        auto_claim=False if handover else auto_claim,
+        no_expiry=no_expiry,
+        claim_expiry_date=claim_expiry_date,
     )
+    addressed = {"recipient_email": recipient_email} if recipient_email or not handover else {}
     fields = gift_fields_clean(
         names="mediastore",
-        recipient_email=recipient_email,
+        **addressed,
         recipient_first_name=recipient_first_name,
         recipient_last_name=recipient_last_name,
         personal_note=personal_note,
@@ -166,6 +184,8 @@ def gift_create(
             auto_claim=auto_claim,
             no_expiry=no_expiry,
             claim_expiry_date=claim_expiry_date,
+            delivery_method=delivery_method,
+            design=design,
             created_at=now,
             updated_at=now,
             resource_version=epoch_ms(now),
@@ -175,6 +195,9 @@ def gift_create(
     GiftTimeline.objects.create(gift=gift, status=GiftStatus.SCHEDULED, occurred_at=now, actor=f"customer:{gifter.pk}")
     logger.info("gift %s bought (%s), due %s", gift.pk, source, scheduled_at.isoformat(), extra={"gift_id": gift.pk})
     events_record(gift_ids=[gift.pk], event_type="gift_scheduled", now=now)
+    if handover:  # delivered to its gifter, by the one writer: the timeline and events say so as for an email
+        gift_transition(gift_ids=[gift.pk], to=GiftStatus.UNCLAIMED, now=now, actor="handover", sent_at=now)
+        gift.refresh_from_db()
     email_queue(kind=Email.Kind.GIFT_RECEIPT, key=f"gift:{gift.pk}:receipt", to=gifter.email, gift=gift)
     return gift
 
@@ -192,6 +215,8 @@ def gift_create_from_order(*, order, invoice, now):
         personal_note=order.personal_note,
         recipient_first_name=order.recipient_first_name,
         signature=order.signature,
+        delivery_method=order.delivery_method,
+        design=order.design,
     )
 
 
@@ -507,19 +532,20 @@ def gift_reissue_code(*, gift_id, actor, now=None):
 
 
 @transaction.atomic
-def gift_redeem(*, customer, code, now=None):
+def gift_redeem(*, customer, code, now=None, start=None):
     """Redeems the gift exactly once: locks the gift, then the customer's matching subscription (always in that
-    order), re-checks everything under the lock, and creates or extends the subscription."""
+    order), re-checks everything under the lock, and creates or extends the subscription. `start`: the date (in the
+    customer's zone) or time a new subscription starts, if later than now (redeem_start); an extension ignores it."""
     now = now or timezone.now()
     gift = gift_by_code(code, lock=True)
-    verification = _redeem_locked(gift, customer, now, actor=f"customer:{customer.pk}")
+    verification = _redeem_locked(gift, customer, now, actor=f"customer:{customer.pk}", start=start)
     if codes.is_link_token(code) and customer.email.lower() == gift.recipient_email.lower():
         # The link's token was emailed to this address: redeeming with it proves the mailbox.
         accounts_services.customer_address_proven(customer=customer, now=now)
     return verification
 
 
-def gift_claim(*, gift_id, receiver=None, now=None, actor="merchant", action=None):
+def gift_claim(*, gift_id, receiver=None, now=None, actor="merchant", action=None, start=None):
     """Claims a gift by id: same rules as redeeming its code, and, with `action` (GiftAction.CLAIM: the merchant
     API's, for `unclaimed` gifts only), that action's."""
     now = now or timezone.now()
@@ -528,15 +554,41 @@ def gift_claim(*, gift_id, receiver=None, now=None, actor="merchant", action=Non
         if action:
             gift.raise_refusal(action, now)
         receiver = receiver or gift.receiver or customer_for_email(gift.recipient_email)
-        return _redeem_locked(gift, receiver, now, actor=actor)
+        return _redeem_locked(gift, receiver, now, actor=actor, start=start)
 
 
-def _redeem_locked(gift, customer, now, *, actor):
+def redeem_start(*, offer, start, zone, now):
+    """When a new subscription from a gift of `offer` begins: None (now) when `start` is None or today's date in
+    `zone`; otherwise the start of that date in `zone` (or the time given), which must not be past nor more than
+    the offer's start_later_days ahead. Refused (422, naming startDate), before anything is written."""
+    if start is None:
+        return None
+    today = now.astimezone(zone).date()
+    if isinstance(start, datetime):
+        start_at = start if timezone.is_aware(start) else start.replace(tzinfo=zone)
+        day = start_at.astimezone(zone).date()
+    elif start == today:
+        return None
+    else:
+        day, start_at = start, datetime.combine(start, datetime.min.time(), tzinfo=zone)
+    if start_at <= now:
+        raise ServiceError("The start date is in the past.", code="START_DATE_PAST", field="startDate")
+    latest = today + timedelta(days=offer.start_later_days)
+    if day > latest:
+        if not offer.start_later_days:
+            message = "This gift starts when it is redeemed; it cannot start later."
+        else:
+            message = f"The start date must be within {offer.start_later_days} days (by {latest:%-d %B %Y})."
+        raise ServiceError(message, code="START_DATE_TOO_LATE", field="startDate")
+    return start_at
+
+
+def _redeem_locked(gift, customer, now, *, actor, start=None):
     verification = verification_for(gift, customer, now, lock=True)
     if not verification.redeemable:
         raise RedeemRefused(verification)
     delta = gift.offer.period_delta
-    if verification.mode == "EXTEND":
+    if verification.mode == "EXTEND":  # the extension adds to the end: a chosen start means nothing here
         subscription = verification.subscription
         subscription.term_end = subscription.term_end + delta
         # The gift pays for the term a declined renewal was retrying, so the retries stop.
@@ -544,7 +596,8 @@ def _redeem_locked(gift, customer, now, *, actor):
             term_end=subscription.term_end, renewal_attempts=0, next_renewal_attempt_at=None, updated_at=now
         )
     else:
-        subscription = _subscription_for_claim(gift, customer, now)
+        start_at = redeem_start(offer=gift.offer, start=start, zone=customer.zone(), now=now)
+        subscription = _subscription_for_claim(gift, customer, now, start_at=start_at)
     moved = gift_transition(
         gift_ids=[gift.pk],
         to=GiftStatus.CLAIMED,
@@ -561,19 +614,23 @@ def _redeem_locked(gift, customer, now, *, actor):
     gift.refresh_from_db()
     email_queue(kind=Email.Kind.GIFT_REDEEMED, key=f"gift:{gift.pk}:redeemed", to=gift.gifter.email, gift=gift)
     verification.gift, verification.subscription, verification.term_end = gift, subscription, subscription.term_end
+    verification.term_start = subscription.term_start
     return verification
 
 
-def _subscription_for_claim(gift, customer, now):
-    """A new subscription for the claimant: the gift's own `future` one (merchant gifts) restarts now as
-    non-renewing; otherwise one starts now, renewing later only if they have a card on file."""
-    term_end = gift.offer.term_end(now)
+def _subscription_for_claim(gift, customer, now, *, start_at=None):
+    """A new subscription for the claimant: the gift's own `future` one (merchant gifts) restarts as non-renewing;
+    otherwise one starts, renewing later only if they have a card on file. It starts now, or at `start_at` (a
+    start chosen later): `future` until then (subscriptions_start_due), its term a period from its start."""
+    start = start_at or now
+    status = Subscription.Status.FUTURE if start_at else None
+    term_end = gift.offer.term_end(start)
     future = gift.subscription if gift.subscription_id and gift.subscription.status == "future" else None
     if future is not None:
         Subscription.objects.filter(pk=future.pk).update(
             customer=customer,
-            status=Subscription.Status.NON_RENEWING,
-            term_start=now,
+            status=status or Subscription.Status.NON_RENEWING,
+            term_start=start,
             term_end=term_end,
             auto_renew=False,
             updated_at=now,
@@ -583,9 +640,34 @@ def _subscription_for_claim(gift, customer, now):
     return Subscription.objects.create(
         customer=customer,
         offer=gift.offer,
-        status=Subscription.Status.ACTIVE,
-        term_start=now,
+        status=status or Subscription.Status.ACTIVE,
+        term_start=start,
         term_end=term_end,
         auto_renew=customer.payment_methods.exists(),
         origin=Subscription.Origin.GIFT,
     )
+
+
+def subscriptions_start_due(*, now=None):
+    """Starts the redeemed gifts' subscriptions whose chosen start has come: `future` becomes `active` (or
+    `non_renewing` for a merchant gift's, which never renews). Only a claimed gift's: an unclaimed merchant gift's
+    `future` subscription is a placeholder that its claim starts. A beat task (every minute) rather than a status
+    computed from dates: every access check, renewal and reminder already reads `status`, so none can forget the
+    start; access begins within a minute of it. One conditional UPDATE, so it is safe to run
+    anywhere, any number of times. Returns the number started."""
+    now = now or timezone.now()
+    claimed = Gift.objects.filter(status=GiftStatus.CLAIMED).values("subscription_id")
+    due = Subscription.objects.filter(status=Subscription.Status.FUTURE, term_start__lte=now, pk__in=claimed)
+    # A card added while it waited (subscriptions_renewal_switch_on passes over `future` ones) renews it too.
+    has_card = Exists(PaymentMethod.objects.filter(customer=OuterRef("customer")))
+    started = due.update(
+        status=Case(
+            When(renewable=False, then=Value(Subscription.Status.NON_RENEWING)),
+            default=Value(Subscription.Status.ACTIVE),
+        ),
+        auto_renew=Case(When(Q(renewable=True) & has_card, then=Value(True)), default=F("auto_renew")),
+        updated_at=now,
+    )
+    if started:
+        logger.info("%s gift subscriptions started", started)
+    return started

@@ -15,6 +15,11 @@ def expire_due_gifts():
     return services.expire_due_gifts()
 
 
+@shared_task(name="gifts.start_due_subscriptions", ignore_result=True)
+def start_due_subscriptions():
+    return services.subscriptions_start_due()
+
+
 @shared_task(name="gifts.send_reminders", ignore_result=True)
 def send_reminders():
     return reminders.send_reminders()

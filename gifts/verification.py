@@ -5,14 +5,14 @@ refusal with its reason). Redeeming it is gifts.services'."""
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import BooleanField
+from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts.models import Customer, Subscription
 from gifts import codes, metrics
 from gifts.models import Gift, GiftStatus
-from gifts.selectors import gifts_for_update
+from gifts.selectors import gift_withdrawn, gifts_for_update
 from giftshop import ratelimit
 from giftshop.errors import ServiceError
 
@@ -39,6 +39,9 @@ REFUSAL_MESSAGES = {
     RefusalReason.ALREADY_HAS_ACCESS: "You already have a subscription with this access, and this gift cannot be "
     "added to it.",
 }
+# A gift its gifter withdrew (issue 16) is CANCELLED to the storefront contract, which has no other reason for it, but
+# its recipient is told what happened.
+WITHDRAWN_MESSAGE = "This gift was withdrawn by the person who gave it."
 
 
 @dataclass
@@ -49,10 +52,17 @@ class Verification:
     refusal: str = None
     subscription: Subscription = None  # the one extended (EXTEND), or created (after redemption)
     term_end: datetime = None  # access lasts until then, after redemption
+    withdrawn: bool = False  # CANCELLED by its gifter (issue 16)
+    term_start: datetime = None  # access begins then (a new subscription may start later), after redemption
+
+    @property
+    def start_later_days(self):
+        """How many days ahead the recipient may start the subscription redeeming makes: only a new one."""
+        return self.gift.offer.start_later_days if self.redeemable and self.mode == "NEW" else 0
 
     @property
     def message(self):
-        return REFUSAL_MESSAGES.get(self.refusal, "")
+        return WITHDRAWN_MESSAGE if self.withdrawn else REFUSAL_MESSAGES.get(self.refusal, "")
 
 
 class GiftNotFound(ServiceError):
@@ -113,8 +123,16 @@ def gift_by_code(code, *, lock=False, gifts=None):
 def _matching_subscriptions(customer, offer, now, *, lock=False):
     # Held includes an auto-renewing subscription past its term that the renewal engine is charging or retrying:
     # it still gives access, so a gift extends it (or waits for the running payment) rather than starting another.
+    # And a redeemed gift's subscription that starts later (`future` until then): a second gift extends it too. An
+    # unclaimed merchant gift's `future` placeholder is no one's yet.
+    started_later = Q(
+        status=Subscription.Status.FUTURE,
+        pk__in=Gift.objects.filter(status=GiftStatus.CLAIMED).values("subscription_id"),
+    )
     held = (
-        Subscription.objects.filter(Subscription.held_at(now), customer=customer).select_related("offer").order_by("pk")
+        Subscription.objects.filter(Subscription.held_at(now) | started_later, customer=customer)
+        .select_related("offer")
+        .order_by("pk")
     )
     if lock:
         held = held.select_for_update(of=("self",))
@@ -135,7 +153,8 @@ def verification_for(gift, customer, now, *, lock=False, holds_any=True):
     elif not gift.offer.active:
         refusal = RefusalReason.INACTIVE_OFFER
     if refusal:
-        return Verification(gift=gift, redeemable=False, refusal=refusal)
+        withdrawn = refusal == RefusalReason.CANCELLED and gift_withdrawn(gift)
+        return Verification(gift=gift, redeemable=False, refusal=refusal, withdrawn=withdrawn)
     if gift.subscription_id and gift.subscription.status == Subscription.Status.FUTURE:
         # A merchant gift comes with its own subscription, which the claim starts.
         return Verification(gift=gift, redeemable=True, mode="NEW", term_end=gift.offer.term_end(now))
@@ -165,14 +184,14 @@ def verification_for(gift, customer, now, *, lock=False, holds_any=True):
 VERIFY_FIELDS = ("status", "no_expiry", "claim_expiry_date", "subscription", "code_nonce", "offer")
 HOLDS_ANY_SQL = (
     f"EXISTS (SELECT 1 FROM {Subscription._meta.db_table} "  # noqa: S608 - the name of a table, no input
-    "WHERE customer_id = %s AND status IN (%s, %s))"
+    "WHERE customer_id = %s AND status IN (%s, %s, %s))"
 )
 
 
 def gift_verify(*, customer, code, now=None):
     """What redeeming `code` would do for `customer`, without doing it."""
     now = now or timezone.now()
-    params = [customer.pk, Subscription.Status.ACTIVE, Subscription.Status.NON_RENEWING]
+    params = [customer.pk, Subscription.Status.ACTIVE, Subscription.Status.NON_RENEWING, Subscription.Status.FUTURE]
     holds_any = RawSQL(HOLDS_ANY_SQL, params, output_field=BooleanField())  # noqa: S611 - values are parameters
     gifts = Gift.objects.select_related("offer").only(*VERIFY_FIELDS).annotate(customer_holds_any=holds_any)
     gift = gift_by_code(code, gifts=gifts)

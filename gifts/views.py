@@ -2,6 +2,7 @@
 address-correction pages. A GET never redeems (mail scanners open links): verifying, confirming and choosing a
 password there are POSTs with CSRF, and every look-up runs under the same attempt limits as the API."""
 
+from datetime import date, timedelta
 from functools import wraps
 
 from django.contrib import messages
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import services as accounts_services
 from accounts.forms import add_service_error
+from accounts.models import Customer
 from gifts import codes, group_codes, services
 from gifts.forms import GiftEditForm, RecipientForm
 from gifts.models import Gift, GiftAction, GiftStatus
@@ -165,7 +167,35 @@ def _show(request, context, *, status=None):
         return render(request, "gifts/redeem.html", context, status=RedeemRefused(verification).status)
     context["facts"] = _gift_facts(gift, user.zone().key if user.is_authenticated else "UTC")
     context["seats_left"] = getattr(verification, "seats_left", None)  # a group code's (issue 18)
+    context["start_later"] = _start_later_choice(request, verification)
     return render(request, "gifts/redeem.html", context, status=status or 200)
+
+
+def _start_later_choice(request, verification):
+    """The dates a new subscription may start on, in the zone of whoever redeems it (a new account: the site's), for
+    the page's date field; None when it starts at once (an extension, or an offer that does not allow later)."""
+    if not verification.start_later_days:
+        return None
+    zone = request.user.zone() if request.user.is_authenticated else Customer().zone()
+    today = timezone.now().astimezone(zone).date()
+    chosen = request.POST.get("start_date", "") if request.POST.get("start") == "later" else ""
+    return {
+        "min": today + timedelta(days=1),
+        "max": today + timedelta(days=verification.start_later_days),
+        "days": verification.start_later_days,
+        "zone": zone.key,
+        "chosen": chosen,
+    }
+
+
+def _start_chosen(request):
+    """The start date the form chose (None: now); a malformed one is refused as the service refuses a bad date."""
+    if request.POST.get("start") != "later":
+        return None
+    try:
+        return date.fromisoformat(request.POST.get("start_date", "").strip())
+    except ValueError:
+        raise ServiceError("Choose a start date (YYYY-MM-DD).", code="START_DATE_INVALID", field="startDate") from None
 
 
 def _verify(request, context):
@@ -191,12 +221,18 @@ def _confirm(request, context):
         return redirect(f"{reverse('accounts:login')}?{urlencode({'next': context['login_next']})}")
     secret = context["token"] or context["code"]
     try:
+        start = _start_chosen(request)
         verification = code_attempt(
             identities=_identities(request),
             code=secret,
-            action=lambda: group_codes.code_redeem(customer=request.user, code=secret),
+            action=lambda: group_codes.code_redeem(customer=request.user, code=secret, start=start),
         )
-    except (ratelimit.LimitExceeded, ServiceError) as error:
+    except ServiceError as error:
+        if error.field == "startDate":  # the gift as it was, the date field saying what is wrong
+            context["field_errors"] = {"start_date": error.message}
+            return _show(request, context, status=error.status)
+        return _refused(request, context, error)
+    except ratelimit.LimitExceeded as error:
         return _refused(request, context, error)
     return _redeemed(request, verification)
 
@@ -246,6 +282,7 @@ def redeemed(request, gift_id):
             "gift": gift,
             "subscription": gift.subscription,
             "has_card": request.user.payment_methods.exists(),
+            "zone": request.user.zone(),  # the dates as the recipient's calendar shows them (a start chosen there)
         },
     )
 
@@ -256,6 +293,8 @@ def _gift_item(gift, now):
     times = gift.delivery_in_words(now)
     status = "Scheduled" if gift.status == GiftStatus.SCHEDULED else GIFT_STATUS_WORDS[gift.status]
     refusal = gift.refusal(GiftAction.EDIT, now)
+    # "Withdraw and refund" (issue 16): until when, in the gifter's own zone (billing's page does it).
+    withdrawable = gift.refusal(GiftAction.WITHDRAW, now) is None
     return {
         "gift": gift,
         "status": "Bounced" if bounced else status,
@@ -268,6 +307,7 @@ def _gift_item(gift, now):
         "correctable": bounced or gift.status == GiftStatus.EXPIRED,
         # Its code still works: a certificate to hand over in person (gifts/certificates.py).
         "printable": gift.status in (GiftStatus.SCHEDULED, GiftStatus.UNCLAIMED),
+        "withdraw_until": in_words(gift.refund_deadline(), gift.gifter_zone.key, now) if withdrawable else "",
     }
 
 

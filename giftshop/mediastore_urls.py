@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts import api as accounts_api
 from billing import api as billing_api
-from billing import bulk_api
+from billing import bulk_api, withdrawal_api
 from gifts import api as gifts_api
 from giftshop.mediastore import not_found
 from offers import api as offers_api
@@ -55,6 +55,7 @@ urlpatterns = [
     path("gifts/verification/<str:code>", gifts_api.VerificationView.as_view(), name="gift-verification"),
     path("gifts/redeem/<str:code>", gifts_api.RedeemView.as_view(), name="gift-redeem"),
     path("gifts/<int:gift_id>", gifts_api.GiftView.as_view(), name="gift"),
+    path("gifts/<int:gift_id>/withdraw", withdrawal_api.GiftWithdrawView.as_view(), name="gift-withdraw"),  # issue 16
     # Bulk gift lists (issue 18).
     path("gift-lists", bulk_api.ListsView.as_view(), name="gift-lists"),
     path("gift-lists/<int:list_id>", bulk_api.ListView.as_view(), name="gift-list"),

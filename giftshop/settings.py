@@ -467,6 +467,8 @@ CELERY_BEAT_SCHEDULE = {
     "expire-due-gifts": {"task": "gifts.expire_due_gifts", "schedule": 60.0, "options": {"expires": 60}},
     "send-due-webhooks": {"task": "gifts.send_due_webhooks", "schedule": 30.0, "options": {"expires": 30}},
     "send-reminders": {"task": "gifts.send_reminders", "schedule": 900.0, "options": {"expires": 900}},
+    # A redeemed gift's subscription with a later start is `future` (no access) until then; this starts it.
+    "start-due-subscriptions": {"task": "gifts.start_due_subscriptions", "schedule": 60.0, "options": {"expires": 60}},
     "renew-due-subscriptions": {
         "task": "accounts.renew_due_subscriptions",
         "schedule": 60.0,

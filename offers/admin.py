@@ -31,6 +31,8 @@ class OfferForm(forms.ModelForm):
             "giftable",
             "tags",
             "same_access_policy",
+            "refund_window_days",  # issue 16: the gifter's refund window
+            "start_later_days",  # issue 16: how far ahead a recipient may start a new subscription
         ]
 
 

@@ -109,6 +109,16 @@ class Offer(models.Model):
         help_text="What redeeming a gift of this offer does for a recipient who already holds a subscription with "
         "the same tags: extend it by the gift's period, or refuse the gift.",
     )
+    start_later_days = models.PositiveSmallIntegerField(
+        "start later: at most (days)",
+        default=90,
+        help_text="How far ahead a recipient starting a new subscription with a gift may set its start (0: at once).",
+    )
+    refund_window_days = models.PositiveSmallIntegerField(
+        "gifter refund window (days)",
+        default=14,
+        help_text="Days after purchase in which a gifter may withdraw an unredeemed gift and be refunded (0: never).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

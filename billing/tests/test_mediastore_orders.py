@@ -93,7 +93,13 @@ def test_it_creates_a_priced_pending_order(customer, offer):
     assert order["discount"]["applied"] is False
     assert order["paymentMethodId"] == 1
     assert order["expirationDate"] == int(datetime(2026, 5, 2, 9, 0, tzinfo=UTC).timestamp())
-    assert order["deliveryDetails"] == {"recipientEmail": "", "deliveryDate": None, "personalNote": ""}
+    assert order["deliveryDetails"] == {
+        "recipientEmail": "",
+        "deliveryDate": None,
+        "personalNote": "",
+        "deliveryMethod": "email",
+        "designId": None,
+    }
 
 
 def test_a_customer_reads_their_own_order(client, order):
@@ -211,6 +217,8 @@ def test_delivery_details_are_kept_on_the_order(client, order):
         "recipientEmail": "friend@example.com",
         "deliveryDate": when,
         "personalNote": "Enjoy!",
+        "deliveryMethod": "email",
+        "designId": None,
     }
     # Any subset can be patched; the rest stays.
     again = data_of(patch(client, order, {"deliveryDetails": {"personalNote": "Happy birthday"}}))["order"]
@@ -218,6 +226,8 @@ def test_delivery_details_are_kept_on_the_order(client, order):
         "recipientEmail": "friend@example.com",
         "deliveryDate": when,
         "personalNote": "Happy birthday",
+        "deliveryMethod": "email",
+        "designId": None,
     }
 
 

@@ -5,9 +5,7 @@ delivered; a group code of three seats redeemed by three accounts and refused to
 import re
 
 import pytest
-from django.conf import settings
 from django.core import mail
-from django.test import Client
 from playwright.sync_api import expect
 
 from accounts.tests.factories import CustomerFactory
@@ -19,43 +17,6 @@ from gifts.services import deliver_due_gifts
 from offers.tests.factories import OfferFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def browser_of(chromium, live_server):
-    """`browser_of(customer, **options)`: a browser (context) logged in as `customer`; its first page."""
-    contexts = []
-
-    def open_browser(customer, **options):
-        client = Client()
-        client.force_login(customer)
-        session_key = client.cookies[settings.SESSION_COOKIE_NAME].value
-        context = chromium.new_context(base_url=live_server.url, viewport=DESKTOP, locale="en-GB", **options)
-        context.set_default_timeout(10_000)
-        context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session_key, "url": live_server.url}])
-        contexts.append(context)
-        return context.new_page()
-
-    yield open_browser
-    for context in contexts:
-        context.close()
-
-
-@pytest.fixture
-def snap(screenshots):
-    def both(page, name):
-        page.set_viewport_size(PHONE)
-        page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
-        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        screenshots(page, f"{name}-phone")
-        assert overflow <= 0, f"{name}: the phone layout is {overflow}px wider than the screen"
-        page.set_viewport_size(DESKTOP)
-        screenshots(page, f"{name}-desktop")
-
-    return both
 
 
 @pytest.fixture

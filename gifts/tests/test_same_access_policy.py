@@ -115,6 +115,8 @@ def test_the_policy_is_chosen_in_the_offer_admin(client):
         "giftable": "on",
         "tags": "premium",
         "same_access_policy": "refuse",
+        "refund_window_days": "14",
+        "start_later_days": "90",
         "quantity_tiers-TOTAL_FORMS": "0",  # the offer's quantity tiers (bulk gift lists): none
         "quantity_tiers-INITIAL_FORMS": "0",
     }

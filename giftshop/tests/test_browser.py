@@ -309,9 +309,12 @@ def test_customer_gives_now_and_edits_a_scheduled_gift_until_the_cutoff(persona,
     card = page.locator(f"#gift-{gift.pk}")
     expect(card).to_contain_text("See you soon")
     expect(page.locator(f"#gift-{now_gift.pk}")).to_contain_text(NOT_EDITABLE)
-    # Nothing to change on it: its only links are its certificate's two papers (to give it in person).
+    # Nothing to change on it: its only links are its certificate's two papers (to give it in person), and, inside
+    # the offer's refund window, taking it back (issue 16).
     links = page.locator(f"#gift-{now_gift.pk}").get_by_role("link")
-    expect(links).to_have_text([re.compile(r"^A4 certificate"), re.compile(r"^US Letter certificate")])
+    expect(links).to_have_text(
+        [re.compile(r"^A4 certificate"), re.compile(r"^US Letter certificate"), re.compile(r"^Withdraw and refund")]
+    )
     snap(page, "09-gifts")
     card.get_by_role("link", name=re.compile("^Edit delivery details")).click()
     expect(page).to_have_url(f"{live_server.url}/account/gifts/{gift.pk}/edit/")
@@ -343,8 +346,11 @@ def test_customer_gives_now_and_edits_a_scheduled_gift_until_the_cutoff(persona,
 
         page.goto("/account/gifts/")
         expect(card).to_contain_text(NOT_EDITABLE)
-        # No edit link any more; the certificate's two papers stay (its code still works).
-        expect(card.get_by_role("link")).to_have_text([re.compile(r"^A4 certificate"), re.compile(r"^US Letter")])
+        # No edit link any more; the certificate's two papers stay (its code still works), and so does withdrawing
+        # it, inside the refund window (issue 16).
+        expect(card.get_by_role("link")).to_have_text(
+            [re.compile(r"^A4 certificate"), re.compile(r"^US Letter"), re.compile(r"^Withdraw and refund")]
+        )
         snap(page, "13-gifts-after-cutoff")
 
 

@@ -25,6 +25,8 @@ def _offer_form(**overrides):
         "active": "on",
         "tags": "premium, sports",
         "same_access_policy": "extend",
+        "refund_window_days": "14",
+        "start_later_days": "90",
         # The quantity tiers' inline (bulk gift lists): none.
         "quantity_tiers-TOTAL_FORMS": "0",
         "quantity_tiers-INITIAL_FORMS": "0",
@@ -52,6 +54,12 @@ def test_admin_creates_a_giftable_monthly_offer_with_canonical_tags(admin_client
     assert response.status_code == 302
     offer = Offer.objects.get()
     assert offer.giftable and offer.tags == ["premium", "sports"]
+
+
+def test_admin_sets_how_far_ahead_a_recipient_may_start(admin_client):
+    response = admin_client.post(reverse("admin:offers_offer_add"), _offer_form(start_later_days="30"))
+    assert response.status_code == 302
+    assert Offer.objects.get().start_later_days == 30
 
 
 def test_admin_lists_offers_and_searches_them(admin_client):
