@@ -2,4 +2,5 @@
 
 from accounts.tests.web import customer  # noqa: F401
 from billing.tests.stripe_fixtures import fake_stripe, stripe_server  # noqa: F401
+from gifts.tests.designs import builtin_designs  # noqa: F401
 from gifts.tests.gift_admin import staff_client, support_user  # noqa: F401

@@ -14,7 +14,7 @@ from giftshop.tests import test_browser
 from giftshop.tests.test_browser import CARD_OK, PASSWORD, fill_card, main, pay
 from offers.tests.factories import OfferFactory
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("builtin_designs")]
 
 persona, snap = test_browser.persona, test_browser.snap  # the browser tests' fixtures: a browser per person, shots
 designs = test_handover_checkout.designs  # autouse: the built-in designs, which a transactional flush removes

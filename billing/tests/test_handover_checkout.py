@@ -25,30 +25,10 @@ pytestmark = pytest.mark.django_db
 
 BOUGHT = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
 
-# The built-in designs, made again for each test: a transactional test's flush removes the migration's rows, and a
-# reused database keeps them removed.
-DESIGNS = [
-    ("plain", "Plain", "#ffffff", "#b0294b", "#1d2433", 0),
-    ("birthday", "Birthday", "#fff8e7", "#a3320b", "#2b2118", 1),
-    ("holidays", "Holidays", "#f4faf4", "#1b5e20", "#1a1a1a", 2),
-]
-
 
 @pytest.fixture(autouse=True)
-def designs():
-    for slug, name, background, accent, text, position in DESIGNS:
-        GiftDesign.objects.update_or_create(
-            slug=slug,
-            defaults={
-                "name": name,
-                "background_colour": background,
-                "accent_colour": accent,
-                "text_colour": text,
-                "position": position,
-                "builtin_artwork": True,
-                "is_active": True,
-            },
-        )
+def designs(builtin_designs):
+    """The built-in designs, made again for each test (gifts/tests/designs.py)."""
 
 
 @pytest.fixture

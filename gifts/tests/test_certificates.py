@@ -32,6 +32,11 @@ POPPLER = ("pdftoppm", "pdftotext", "pdfinfo", "pdfimages")
 
 
 @pytest.fixture(autouse=True)
+def designs(builtin_designs):
+    """The built-in designs, made again for each test (gifts/tests/designs.py)."""
+
+
+@pytest.fixture(autouse=True)
 def poppler():
     missing = [tool for tool in POPPLER if not shutil.which(tool)]
     if missing:
