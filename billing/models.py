@@ -75,6 +75,9 @@ class Order(models.Model):
     design = models.ForeignKey(
         "gifts.GiftDesign", null=True, blank=True, on_delete=models.SET_NULL, help_text="The gift's look; empty: plain."
     )
+    gift_language = models.CharField(
+        max_length=10, blank=True, help_text="The language the recipient reads the gift in; empty: the buyer's."
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     checkout_key = models.CharField(
         max_length=64,
@@ -207,6 +210,36 @@ class Payment(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.amount} {self.currency} ({self.status})"
+
+
+class CreditEntry(models.Model):
+    """One movement of a customer's account credit (issue 16), in one currency: given when a gift of theirs ends
+    unredeemed under an offer that gives credit (positive), spent on a purchase or renewal before the card is charged
+    (negative), and given back when what it paid is refunded. The balance is the sum; `key` makes each movement
+    happen once however often its task runs."""
+
+    class Reason(models.TextChoices):
+        GIFT_UNREDEEMED = "gift_unredeemed", "A gift you gave was not redeemed in time"
+        SPENT = "spent", "Paid towards a purchase or renewal"
+        REFUNDED = "refunded", "Given back with a refund"
+
+    customer = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="credit_entries")
+    amount = models.DecimalField(max_digits=12, decimal_places=2, help_text="Positive: credit given; negative: spent.")
+    currency = models.CharField(max_length=3, validators=[currency_validator])
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    gift = models.ForeignKey("gifts.Gift", null=True, blank=True, on_delete=models.PROTECT, related_name="credits")
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="credits")
+    invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="credits")
+    key = models.CharField(max_length=120, unique=True, help_text="Makes each movement happen once.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["customer", "currency"], name="credit_customer_idx")]
+        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="credit_amount_not_zero")]
+
+    def __str__(self):
+        return f"{self.amount} {self.currency} ({self.reason})"
 
 
 class StripeCustomer(models.Model):

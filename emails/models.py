@@ -35,6 +35,11 @@ class Email(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     provider_message_id = models.CharField(max_length=200, blank=True)
+    # The provider's tracking events (anymail's tracking webhooks), each the first time it was reported.
+    delivered_at = models.DateTimeField(null=True, blank=True, help_text="The recipient's server accepted it.")
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    complained_at = models.DateTimeField(null=True, blank=True, help_text="Marked as spam by its recipient.")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

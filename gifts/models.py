@@ -34,16 +34,22 @@ class GiftStatus(models.TextChoices):
     CLAIMED = "claimed", "Redeemed"
     EXPIRED = "expired", "Expired"
     CANCELLED = "cancelled", "Cancelled"
+    DECLINED = "declined", "Declined by the recipient"
 
 
 # The gift state machine, in one place: the states each state may be entered from.
 # Only gifts.services.gift_transition writes a gift's status, through a conditional UPDATE on this table.
 TRANSITIONS = {
     # From expired: a storefront gift that expired unredeemed is sent again to an address its gifter corrected.
-    GiftStatus.UNCLAIMED: {GiftStatus.SCHEDULED, GiftStatus.EXPIRED},
+    # From declined: its gifter sends it to someone else (same code, a fresh claim window; issue 16).
+    GiftStatus.UNCLAIMED: {GiftStatus.SCHEDULED, GiftStatus.EXPIRED, GiftStatus.DECLINED},
     GiftStatus.CLAIMED: {GiftStatus.SCHEDULED, GiftStatus.UNCLAIMED},
-    GiftStatus.EXPIRED: {GiftStatus.UNCLAIMED},
-    GiftStatus.CANCELLED: {GiftStatus.SCHEDULED, GiftStatus.UNCLAIMED},
+    # A declined gift's claim window still ends (and the offer's end-of-window policy applies).
+    GiftStatus.EXPIRED: {GiftStatus.UNCLAIMED, GiftStatus.DECLINED},
+    # From declined: its gifter withdraws it, refunded, inside the refund window.
+    GiftStatus.CANCELLED: {GiftStatus.SCHEDULED, GiftStatus.UNCLAIMED, GiftStatus.DECLINED},
+    # The recipient says "No thanks" (the delivery email's link, the redeem page, the storefront API).
+    GiftStatus.DECLINED: {GiftStatus.UNCLAIMED},
 }
 TERMINAL = {GiftStatus.CLAIMED, GiftStatus.EXPIRED, GiftStatus.CANCELLED}
 
@@ -179,6 +185,7 @@ class Gift(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     expired_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True, help_text="When the recipient said no thanks.")
     auto_claim = models.BooleanField(default=False)
     no_expiry = models.BooleanField(default=False)
     claim_expiry_date = models.DateTimeField(null=True, blank=True)
@@ -195,6 +202,11 @@ class Gift(models.Model):
         default=DeliveryMethod.EMAIL,
         help_text="Handover: the gifter gets the certificate at once and the claim window starts at purchase.",
     )
+    language = models.CharField(
+        max_length=10,
+        blank=True,
+        help_text="The language of the recipient's emails, redeem page and certificate (issue 17); empty: the site's.",
+    )
     recipient_changes = models.PositiveSmallIntegerField(
         default=0, help_text="Times the gifter changed the recipient's address (limited: RECIPIENT_CHANGES_PER_GIFT)."
     )
@@ -209,7 +221,11 @@ class Gift(models.Model):
         indexes = [
             # The delivery and expiry sweeps' queries.
             models.Index(fields=["scheduled_at"], condition=Q(status="scheduled"), name="gift_due_delivery_idx"),
-            models.Index(fields=["claim_expiry_date"], condition=Q(status="unclaimed"), name="gift_due_expiry_idx"),
+            models.Index(
+                fields=["claim_expiry_date"],
+                condition=Q(status__in=["unclaimed", "declined"]),
+                name="gift_due_expiry_idx",
+            ),
             # The reminder sweep's "expired unredeemed" notices (gifts/reminders.py).
             models.Index(fields=["expired_at"], condition=Q(status="expired"), name="gift_expired_idx"),
             models.Index(fields=["recipient_email"], name="gift_recipient_idx"),
@@ -229,6 +245,9 @@ class Gift(models.Model):
             ),
             models.CheckConstraint(
                 condition=~Q(status="cancelled") | Q(cancelled_at__isnull=False), name="gift_cancelled_at"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="declined") | Q(declined_at__isnull=False), name="gift_declined_at"
             ),
             models.CheckConstraint(
                 condition=Q(claim_expiry_date__isnull=True) | Q(no_expiry=False, auto_claim=False),

@@ -230,6 +230,10 @@ EMAIL_KINDS = {
     "gift_bounced": {"label": "Gift delivery bounced (gifter)", "render": "gifts.emails.gift_bounced"},
     "gift_code_replaced": {"label": "Gift code replaced (gifter)", "render": "gifts.emails.gift_code_replaced"},
     "gift_cancelled": {"label": "Gift cancelled and refunded (gifter)", "render": "billing.emails.gift_cancelled"},
+    # Issue 16: the recipient said no; the "not redeemed yet" nudges (gifts/reminders.py).
+    "gift_declined": {"label": "Gift declined by its recipient (gifter)", "render": "gifts.emails.gift_declined"},
+    "gift_nudge": {"label": "Gift not redeemed yet (recipient)", "render": "gifts.emails.gift_nudge"},
+    "gift_not_redeemed": {"label": "Gift not redeemed yet (gifter)", "render": "gifts.emails.gift_not_redeemed"},
 }
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = 15

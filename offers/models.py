@@ -71,6 +71,14 @@ class SameAccessPolicy(models.TextChoices):
     REFUSE = "refuse", "Refuse the gift"
 
 
+class ClaimWindowEnd(models.TextChoices):
+    """What happens to the money of a gift nobody redeemed by the end of its claim window (issue 16)."""
+
+    EXPIRE = "expire", "Expire (nothing goes back)"
+    REFUND = "refund", "Refund the gifter"
+    CREDIT = "credit", "Give the gifter account credit"
+
+
 class Offer(models.Model):
     SameAccessPolicy = SameAccessPolicy
 
@@ -118,6 +126,21 @@ class Offer(models.Model):
         "gifter refund window (days)",
         default=14,
         help_text="Days after purchase in which a gifter may withdraw an unredeemed gift and be refunded (0: never).",
+    )
+    claim_window_end = models.CharField(
+        "when a gift is not redeemed in time",
+        max_length=6,
+        choices=ClaimWindowEnd.choices,
+        default=ClaimWindowEnd.EXPIRE,
+        help_text="What its gifter gets back when a gift's claim window ends unredeemed: nothing, a refund through "
+        "the payment gateway, or account credit that pays their next purchase or renewal.",
+    )
+    stack_cap_months = models.PositiveSmallIntegerField(
+        "stacked access cap (months)",
+        null=True,
+        blank=True,
+        help_text="A gift whose redemption would give its recipient access further ahead than this many months "
+        "from today is refused (e.g. 18); empty: no cap.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
