@@ -83,3 +83,13 @@ def screenshots(request):
         page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
     return shoot
+
+
+@pytest.fixture(autouse=True)
+def _english_after_each_test():
+    """A request leaves its language active in the thread that served it (LocaleMiddleware activates, nothing
+    deactivates): the test client's German request must not make the next test's services speak German."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()

@@ -2,6 +2,8 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth.admin import UserAdmin
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from accounts.erasure import customer_erase
 from accounts.forms import AdminLoginForm, CustomerAddForm, CustomerChangeForm
@@ -25,21 +27,21 @@ class CustomerAdmin(UserAdmin):
     form, add_form = CustomerChangeForm, CustomerAddForm
     actions = ["download_personal_data", "erase_personal_data"]
 
-    @admin.action(description="Download the personal data (JSON, one customer)")
+    @admin.action(description=gettext_lazy("Download the personal data (JSON, one customer)"))
     def download_personal_data(self, request, queryset):
         if queryset.count() != 1:
-            self.message_user(request, "Select exactly one customer to download their data.", level="error")
+            self.message_user(request, _("Select exactly one customer to download their data."), level="error")
             return None
         return personal_data_response(queryset.get())
 
-    @admin.action(description="Erase personal data", permissions=["change"])
+    @admin.action(description=gettext_lazy("Erase personal data"), permissions=["change"])
     def erase_personal_data(self, request, queryset):
         """Asks first (as Django's delete does), then erases each customer (accounts/erasure.py) in a transaction
         of its own, and logs it under the customer's pseudonym."""
         if "apply" not in request.POST:
             context = {
                 **self.admin_site.each_context(request),
-                "title": "Erase personal data",
+                "title": _("Erase personal data"),
                 "opts": self.opts,
                 "customers": queryset.order_by("pk"),
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
@@ -48,11 +50,16 @@ class CustomerAdmin(UserAdmin):
             return TemplateResponse(request, "admin/accounts/customer/erase_confirmation.html", context)
         for customer in queryset.order_by("pk"):
             if customer_erase(customer=customer, requested_by=f"admin:{request.user.pk}") is None:
-                self.message_user(request, f"Customer {customer.pk}: erased already.", messages.WARNING)
+                self.message_user(
+                    request, _("Customer %(id)s: erased already.") % {"id": customer.pk}, messages.WARNING
+                )
                 continue
             customer.refresh_from_db()  # logged under the pseudonym, never the address just erased
+            # Stored in the admin's history as written, so it stays in English (a record, read in any language).
             self.log_change(request, customer, "Erased the personal data.")
-            self.message_user(request, f"Customer {customer.pk}: personal data erased.", messages.SUCCESS)
+            self.message_user(
+                request, _("Customer %(id)s: personal data erased.") % {"id": customer.pk}, messages.SUCCESS
+            )
         return None
 
     ordering = ["email"]
@@ -63,10 +70,16 @@ class CustomerAdmin(UserAdmin):
     inlines = [PaymentMethodInline]
     fieldsets = [
         (None, {"fields": ["id", "email", "password"]}),
-        ("Profile", {"fields": ["first_name", "last_name", "time_zone", "locale", "country", "currency"]}),
-        ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
-        ("Dates", {"fields": ["last_login", "date_joined", "erased_at"]}),
-        ("Address", {"fields": ["email_verified_at", "duplicate_of"]}),
+        (
+            gettext_lazy("Profile"),
+            {"fields": ["first_name", "last_name", "time_zone", "locale", "country", "currency"]},
+        ),
+        (
+            gettext_lazy("Permissions"),
+            {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
+        ),
+        (gettext_lazy("Dates"), {"fields": ["last_login", "date_joined", "erased_at"]}),
+        (pgettext_lazy("email address", "Address"), {"fields": ["email_verified_at", "duplicate_of"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
 

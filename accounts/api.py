@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.http import Http404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
@@ -42,7 +43,7 @@ def _tokens(customer):
 
 def _check_publisher(publisher_id):
     if str(publisher_id) != str(settings.GIFTSHOP_PUBLISHER_ID):
-        raise MediaStoreError("Unknown publisherId.", code="REQ0001")
+        raise MediaStoreError(_("Unknown publisherId."), code="REQ0001")
 
 
 class LoginIn(serializers.Serializer):
@@ -208,9 +209,9 @@ def _page(request, default_limit=25):
         limit = int(request.query_params.get("limit", default_limit))
         offset = int(request.query_params.get("offset", 0))
     except ValueError:
-        raise invalid_query("limit and offset must be whole numbers.") from None
+        raise invalid_query(_("limit and offset must be whole numbers.")) from None
     if not 1 <= limit <= 100 or not 0 <= offset <= validation.MAX_ROW_ID:
-        raise invalid_query("limit must be between 1 and 100 and offset a whole number from 0.")
+        raise invalid_query(_("limit must be between 1 and 100 and offset a whole number from 0."))
     return limit, offset
 
 
@@ -311,7 +312,7 @@ class OfferForCustomerView(MediaStoreView):
     )
     def get(self, request, offer_id, email):
         if email.strip().lower() != request.user.email:
-            raise Http404("Customer not found.")
+            raise Http404(_("Customer not found."))
         offer = offer_get(offer_id)
         granted = selectors.customer_has_access(request.user, offer)
         return envelope(CustomerOfferOut({"offer": offer, "access_granted": granted}).data)
@@ -363,7 +364,7 @@ class PublisherConsentsView(PublicMediaStoreView):
     def get(self, request, publisher_id):
         """The consents a customer gives when registering through a storefront: the shop's terms."""
         if str(publisher_id) != str(settings.GIFTSHOP_PUBLISHER_ID):
-            raise Http404("Publisher not found.")
+            raise Http404(_("Publisher not found."))
         return envelope({"consents": [TERMS_CONSENT]})
 
 
@@ -406,7 +407,7 @@ class CustomerConsentsView(MediaStoreView):
         selectors.customer_self(request.user, customer_id)
         consents = self.valid(ConsentsIn, request.data)["consents"]
         if any(consent["state"] != "accepted" for consent in consents):
-            raise invalid_body("The terms are required to hold an account.")
+            raise invalid_body(_("The terms are required to hold an account."))
         return envelope({})
 
 

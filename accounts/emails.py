@@ -9,6 +9,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import Customer
 from accounts.tokens import address_confirmation_token, erasure_token
+from giftshop.i18n import language_of
 
 
 def set_password_url(customer):
@@ -66,3 +67,24 @@ def erase_account(email):
     uidb64 = urlsafe_base64_encode(force_bytes(customer.pk))
     path = reverse("accounts:erase_confirm", kwargs={"uidb64": uidb64, "token": erasure_token.make_token(customer)})
     return {"customer": customer, "confirm_url": f"{settings.SITE_URL}{path}", "site_url": settings.SITE_URL}
+
+
+# --- the reader's language (settings.EMAIL_KINDS "language"; issue 17) ---
+
+
+def customer_language(customer):
+    """The language a customer reads our pages and emails in: the one stored on their account (Customer.locale, set
+    from the account page, the language switcher or the storefront API)."""
+    return language_of(customer.locale)
+
+
+def account_language(address):
+    """The language of the account at an address; "" when the address has none."""
+    customer = Customer.objects.owning(address).only("locale").first()
+    return customer_language(customer) if customer else ""
+
+
+def addressee_language(email):
+    """Emails to a customer (the account emails, the gifter's): the language of the account at the address; the
+    site's default when there is none."""
+    return account_language(email.to_email) or settings.LANGUAGE_CODE

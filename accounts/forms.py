@@ -1,10 +1,13 @@
 """The web pages' forms: they parse and check input for the browser; every rule stays in the services."""
 
 from django import forms
+from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.password_validation import password_validators_help_texts
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Customer
 from accounts.services import customer_password_set, password_link_request
@@ -49,7 +52,7 @@ class LimitedLogin:
 
 class LoginForm(LimitedLogin, auth_forms.AuthenticationForm):
     username = forms.EmailField(
-        label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+        label=_("Email"), widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
 
 
@@ -67,16 +70,16 @@ def password_rules():
 
 
 class RegisterForm(forms.Form):
-    email = forms.EmailField(widget=forms.EmailInput(attrs={"autocomplete": "email"}))
-    first_name = forms.CharField(label="First name", required=False, max_length=150)
-    last_name = forms.CharField(label="Last name", required=False, max_length=150)
+    email = forms.EmailField(label=_("Email"), widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    first_name = forms.CharField(label=_("First name"), required=False, max_length=150)
+    last_name = forms.CharField(label=_("Last name"), required=False, max_length=150)
     password1 = forms.CharField(
-        label="Password",
+        label=_("Password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
     password2 = forms.CharField(
-        label="Password again",
+        label=_("Password again"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
@@ -88,7 +91,7 @@ class RegisterForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("password1") and cleaned.get("password2") and cleaned["password1"] != cleaned["password2"]:
-            self.add_error("password2", "The two passwords differ.")
+            self.add_error("password2", gettext("The two passwords differ."))
         return cleaned
 
 
@@ -106,8 +109,8 @@ class ChoosePasswordForm(auth_forms.SetPasswordForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["new_password1"].label, self.fields["new_password1"].help_text = "Password", password_rules()
-        self.fields["new_password2"].label, self.fields["new_password2"].help_text = "Password again", ""
+        self.fields["new_password1"].label, self.fields["new_password1"].help_text = _("Password"), password_rules()
+        self.fields["new_password2"].label, self.fields["new_password2"].help_text = _("Password again"), ""
 
     def save(self, commit=True):
         return customer_password_set(customer=self.user, password=self.cleaned_data["new_password1"], verified=True)
@@ -118,28 +121,35 @@ class ChangePasswordForm(auth_forms.PasswordChangeForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["old_password"].label = "Current password"
-        self.fields["new_password1"].label, self.fields["new_password1"].help_text = "New password", password_rules()
-        self.fields["new_password2"].label, self.fields["new_password2"].help_text = "New password again", ""
+        self.fields["old_password"].label = _("Current password")
+        self.fields["new_password1"].label, self.fields["new_password1"].help_text = _("New password"), password_rules()
+        self.fields["new_password2"].label, self.fields["new_password2"].help_text = _("New password again"), ""
 
     def save(self, commit=True):
         return customer_password_set(customer=self.user, password=self.cleaned_data["new_password1"])
 
 
 class DetailsForm(forms.Form):
-    first_name = forms.CharField(label="First name", required=False, max_length=150)
-    last_name = forms.CharField(label="Last name", required=False, max_length=150)
+    first_name = forms.CharField(label=_("First name"), required=False, max_length=150)
+    last_name = forms.CharField(label=_("Last name"), required=False, max_length=150)
     time_zone = forms.ChoiceField(
-        label="Time zone",
+        label=_("Time zone"),
         required=False,
-        help_text="Dates and times on your pages are shown in this zone, and your gifts' edit deadlines follow it.",
+        help_text=_("Dates and times on your pages are shown in this zone, and your gifts' edit deadlines follow it."),
+    )
+
+    language = forms.ChoiceField(
+        label=_("Language"),
+        choices=settings.LANGUAGES,
+        required=False,  # left out (an older form, a script): the stored language stays
+        help_text=_("The site and our emails to you use it, on every device you sign in on."),
     )
 
     def __init__(self, *args, current_zone="", **kwargs):
         super().__init__(*args, **kwargs)
         # The common zones first, the customer's own among them, so a zone stored before the picker offered canonical
         # names only (say US/Pacific) can still be kept.
-        self.fields["time_zone"].choices = [("", "The site's time zone"), *zone_choices(extra=[current_zone])]
+        self.fields["time_zone"].choices = [("", _("The site's time zone")), *zone_choices(extra=[current_zone])]
 
 
 class UniqueAddress:
@@ -150,7 +160,7 @@ class UniqueAddress:
         email = Customer.objects.normalize_email(self.cleaned_data.get("email"))
         taken = Customer.objects.owning(email).exclude(pk=self.instance.pk)
         if self.instance.duplicate_of_id is None and taken.exists():
-            raise ValidationError("A customer with this email already exists.", code="unique")
+            raise ValidationError(gettext("A customer with this email already exists."), code="unique")
         return email
 
 

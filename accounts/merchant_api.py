@@ -1,5 +1,6 @@
 """Merchant API (Chargebee v2 contract) endpoints of customers and their subscriptions (their payment sources are
 billing's)."""
+# Messages here stay in English, untranslated: they are part of the Chargebee v2 wire contract its client reads.
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema

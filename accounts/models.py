@@ -17,6 +17,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy as _
 
 from giftshop.models import SiteSettings
 from giftshop.timezones import validate_time_zone
@@ -57,21 +58,21 @@ class CustomerManager(BaseUserManager.from_queryset(CustomerQuerySet)):
 class Customer(AbstractBaseUser, PermissionsMixin):
     """Everyone who buys, receives or administers: the user model, logging in with an email address."""
 
-    email = models.EmailField(help_text="Unique among accounts (duplicate registrations share their account's).")
+    email = models.EmailField(help_text=_("Unique among accounts (duplicate registrations share their account's)."))
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
     time_zone = models.CharField(
-        max_length=64, blank=True, validators=[validate_time_zone], help_text="Empty: the site's time zone."
+        max_length=64, blank=True, validators=[validate_time_zone], help_text=_("Empty: the site's time zone.")
     )
     locale = models.CharField(max_length=10, default="en_US")
     country = models.CharField(max_length=2, blank=True)
     currency = models.CharField(max_length=3, blank=True, validators=[currency_validator])
-    is_staff = models.BooleanField(default=False, help_text="Can log into the admin site.")
+    is_staff = models.BooleanField(default=False, help_text=_("Can log into the admin site."))
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
 
     email_verified_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the owner proved the mailbox (an emailed link); empty: unverified."
+        null=True, blank=True, help_text=_("When the owner proved the mailbox (an emailed link); empty: unverified.")
     )
     # The storefront registers an address that already has an account as it registers a new one (the answer must
     # not tell which addresses have accounts): a duplicate with its own password and sessions, that never logs in
@@ -82,12 +83,14 @@ class Customer(AbstractBaseUser, PermissionsMixin):
         blank=True,
         on_delete=models.CASCADE,
         related_name="duplicates",
-        help_text="A storefront registration of an address that already had this account.",
+        help_text=_("A storefront registration of an address that already had this account."),
     )
     erased_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="When this customer's personal data was erased (accounts/erasure.py): what is left is a pseudonym.",
+        help_text=_(
+            "When this customer's personal data was erased (accounts/erasure.py): what is left is a pseudonym."
+        ),
     )
     objects = CustomerManager()
 
@@ -102,7 +105,7 @@ class Customer(AbstractBaseUser, PermissionsMixin):
                 Lower("email"),
                 condition=Q(duplicate_of=None),
                 name="customer_email_unique_ignoring_case",
-                violation_error_message="A customer with this email already exists.",
+                violation_error_message=_("A customer with this email already exists."),
             )
         ]
 
@@ -146,7 +149,7 @@ class PaymentMethod(models.Model):
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="payment_methods")
     gateway = models.CharField(max_length=30, default="sandbox")
-    token = models.CharField(max_length=100, help_text="The gateway's reusable token for this card.")
+    token = models.CharField(max_length=100, help_text=_("The gateway's reusable token for this card."))
     brand = models.CharField(max_length=20)
     last4 = models.CharField(max_length=4, validators=[RegexValidator(r"^\d{4}$")])
     exp_month = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(12)])
@@ -179,11 +182,11 @@ class PaymentMethod(models.Model):
 
 
 class SubscriptionStatus(models.TextChoices):
-    FUTURE = "future", "Future"
-    ACTIVE = "active", "Active"
-    NON_RENEWING = "non_renewing", "Non-renewing"
-    CANCELLED = "cancelled", "Cancelled"
-    EXPIRED = "expired", "Expired"
+    FUTURE = "future", _("Future")
+    ACTIVE = "active", _("Active")
+    NON_RENEWING = "non_renewing", _("Non-renewing")
+    CANCELLED = "cancelled", _("Cancelled")
+    EXPIRED = "expired", _("Expired")
 
 
 # A declined renewal is tried again this long after the term ended; when the last retry fails, it expires.
@@ -197,8 +200,8 @@ class Subscription(models.Model):
     Status = SubscriptionStatus
 
     class Origin(models.TextChoices):
-        PURCHASE = "purchase", "Purchase"
-        GIFT = "gift", "Gift"
+        PURCHASE = "purchase", _("Purchase")
+        GIFT = "gift", _("Gift")
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="subscriptions")
     offer = models.ForeignKey("offers.Offer", on_delete=models.PROTECT, related_name="subscriptions")
@@ -208,19 +211,21 @@ class Subscription(models.Model):
     auto_renew = models.BooleanField(default=True)
     renewable = models.BooleanField(
         default=True,
-        help_text="Off for Chargebee's gift subscriptions (merchant API gifts): they never renew, not even once a "
-        "card is on file, and end cancelled at the end of their term.",
+        help_text=_(
+            "Off for Chargebee's gift subscriptions (merchant API gifts): they never renew, not even once a "
+            "card is on file, and end cancelled at the end of their term."
+        ),
     )
     origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.PURCHASE)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     renewal_started_at = models.DateTimeField(
-        null=True, blank=True, help_text="Set while a renewal payment is being taken."
+        null=True, blank=True, help_text=_("Set while a renewal payment is being taken.")
     )
     renewal_attempts = models.PositiveSmallIntegerField(
-        default=0, help_text="Declined renewal payments for the current term."
+        default=0, help_text=_("Declined renewal payments for the current term.")
     )
     next_renewal_attempt_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a declined renewal payment is tried again; access stays until then."
+        null=True, blank=True, help_text=_("When a declined renewal payment is tried again; access stays until then.")
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -261,13 +266,13 @@ class Transaction(models.Model):
     """One row of a customer's ledger (Cleeng's transactions): what they paid for, and what it paid for."""
 
     class TargetType(models.TextChoices):
-        GIFT = "giftId", "Gift"
-        SUBSCRIPTION = "subscriptionId", "Subscription"
+        GIFT = "giftId", _("Gift")
+        SUBSCRIPTION = "subscriptionId", _("Subscription")
 
     class Kind(models.TextChoices):
-        PURCHASE = "purchase", "Purchase"
-        RENEWAL = "renewal", "Renewal"
-        REFUND = "refund", "Refund"
+        PURCHASE = "purchase", _("Purchase")
+        RENEWAL = "renewal", _("Renewal")
+        REFUND = "refund", _("Refund")
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="transactions")
     occurred_at = models.DateTimeField(default=timezone.now)
@@ -276,8 +281,8 @@ class Transaction(models.Model):
     amount = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))])
     currency = models.CharField(max_length=3, validators=[currency_validator])
     payment_method = models.ForeignKey(PaymentMethod, null=True, blank=True, on_delete=models.SET_NULL)
-    payment_method_label = models.CharField(max_length=50, blank=True, help_text="As shown to the customer.")
-    payment_reference = models.CharField(max_length=100, blank=True, help_text="The gateway's reference.")
+    payment_method_label = models.CharField(max_length=50, blank=True, help_text=_("As shown to the customer."))
+    payment_reference = models.CharField(max_length=100, blank=True, help_text=_("The gateway's reference."))
     target_type = models.CharField(max_length=20, choices=TargetType.choices)
     target_id = models.CharField(max_length=40)
 
@@ -304,7 +309,9 @@ class ErasureRecord(models.Model):
     holds no personal data itself, so it outlives the erasure it records)."""
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="erasures")
-    requested_by = models.CharField(max_length=100, help_text='"customer" (confirmed by email) or "admin:<id>".')
+    requested_by = models.CharField(
+        max_length=100, help_text=_('"customer" (confirmed by email) or "admin:&lt;id&gt;".')
+    )
     erased_at = models.DateTimeField()
 
     class Meta:
@@ -322,7 +329,7 @@ class RefreshToken(models.Model):
     # One login's chain of rotated tokens: a token used twice (one of them was stolen) ends the whole chain, and
     # the chain ends at the login's expiry however often it is rotated (OAuth 2.0 Security BCP, 4.14.2).
     family = models.UUIDField(default=uuid.uuid4, db_index=True)
-    session_stamp = models.CharField(max_length=20, blank=True, help_text="The customer's at issue.")
+    session_stamp = models.CharField(max_length=20, blank=True, help_text=_("The customer's at issue."))
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)

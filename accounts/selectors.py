@@ -3,6 +3,7 @@
 from django.http import Http404
 from django.utils import timezone
 from django.utils.http import urlsafe_base64_decode
+from django.utils.translation import gettext as _
 
 from accounts.models import Customer, Subscription
 
@@ -11,7 +12,7 @@ def customer_self(customer, customer_id):
     """The access rule for a customer's own resources: only their own id; anything else is 404 (not 403, so
     ids reveal nothing)."""
     if str(customer.pk) != str(customer_id):
-        raise Http404("Customer not found.")
+        raise Http404(_("Customer not found."))
     return customer
 
 

@@ -13,6 +13,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts import tasks
 from accounts.models import Customer, RefreshToken
@@ -47,7 +48,7 @@ def refresh_token_use(*, token):
     of its copies was stolen: its whole family is revoked (the thief's and the owner's next refresh both fail,
     and the owner logs in again). Tokens from before the customer's last password change are void."""
     now = timezone.now()
-    refused = ServiceError("Invalid or already used refresh token.", code="invalid_refresh_token", status=401)
+    refused = ServiceError(_("Invalid or already used refresh token."), code="invalid_refresh_token", status=401)
     with transaction.atomic():
         row = RefreshToken.objects.filter(token_digest=_digest(token or "")).select_related("customer").first()
         # No join in this filter: with one, Django writes `WHERE id IN (SELECT …)`, which PostgreSQL does not
@@ -89,7 +90,7 @@ def customer_for_gift_link(*, email, password, first_name="", last_name=""):
     existing = Customer.objects.select_for_update().owning(email).first()
     if existing is not None and (existing.has_usable_password() or not existing.is_active):
         raise ServiceError(
-            "This email address already has an account: log in to redeem your gift.", code="USER0002", status=409
+            _("This email address already has an account: log in to redeem your gift."), code="USER0002", status=409
         )
     names = {
         "first_name": validation.single_line(first_name, field="first_name", max_length=150),
@@ -104,7 +105,7 @@ def customer_for_gift_link(*, email, password, first_name="", last_name=""):
             with transaction.atomic():
                 existing = Customer.objects.create_user(email, **names)
         except IntegrityError:
-            raise ServiceError("A customer with this email already exists.", code="USER0002", status=409) from None
+            raise ServiceError(_("A customer with this email already exists."), code="USER0002", status=409) from None
     elif any(names.values()):
         changed = [name for name, value in names.items() if value]
         for name in changed:
@@ -116,7 +117,7 @@ def customer_for_gift_link(*, email, password, first_name="", last_name=""):
 def customer_login(*, email, password):
     customer = authenticate(username=(email or "").strip().lower(), password=password or "")
     if customer is None:
-        raise ServiceError("Wrong email or password.", code="USER0001", status=401)
+        raise ServiceError(_("Wrong email or password."), code="USER0001", status=401)
     return customer
 
 
@@ -162,14 +163,15 @@ def customer_register(*, email, password, first_name="", last_name="", locale="e
     return duplicate
 
 
-def customer_sign_up(*, email, password, first_name="", last_name=""):
+def customer_sign_up(*, email, password, first_name="", last_name="", locale="en_US"):
     """The web page's registration. It answers the same whether or not the address has an account (SEC-9), so the
     address's owner learns the outcome by email: a new account is created and emailed a link to confirm the
     address; an existing one gets its owner a link to choose a password. Existing addresses hash the password too,
     so both take as long."""
     email, fields = _registration_clean(email=email, password=password, first_name=first_name, last_name=last_name)
     owner = Customer.objects.owning(email).first()
-    customer = None if owner else _account_created(email, password, **fields)
+    # A new account reads in the language it registered in (the page's; issue 17), its welcome email included.
+    customer = None if owner else _account_created(email, password, locale=locale, **fields)
     if customer is not None:
         confirm_address_email_queue(customer=customer)
         return

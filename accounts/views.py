@@ -1,8 +1,10 @@
 """The customer's pages: registration (Django's auth views do the rest, see urls.py) and the account with its
 subscriptions and transactions (the saved cards' pages are billing's). Every change goes through a service."""
 
+import contextlib
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
@@ -11,8 +13,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views import i18n as i18n_views
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import erasure, selectors, services
@@ -22,6 +26,8 @@ from accounts.personal_data import export as personal_data_export
 from accounts.tokens import address_confirmation_token, erasure_token
 from giftshop import ratelimit
 from giftshop.errors import ServiceError
+from giftshop.i18n import language_of, locale_for
+from giftshop.money import money
 from giftshop.pages import PAGE_SIZE, local_time, page_number, pager
 
 MINUS = "\u2212"  # the typographic minus, as the checkout shows a discount
@@ -71,6 +77,7 @@ def register(request):
                 password=data["password1"],
                 first_name=data["first_name"],
                 last_name=data["last_name"],
+                locale=locale_for(translation.get_language()),
             )
         except ratelimit.LimitExceeded as limited:
             form.add_error(None, str(limited))
@@ -122,7 +129,7 @@ def erase_request(request):
     owner, not just whoever holds a signed-in browser)."""
     erasure.erasure_request(customer=request.user)
     messages.success(
-        request, "We have emailed you a link to confirm that your account should be erased. It works for three days."
+        request, _("We have emailed you a link to confirm that your account should be erased. It works for three days.")
     )
     return redirect("accounts:account")
 
@@ -151,17 +158,56 @@ def register_done(request):
 @login_required
 def account(request):
     customer = request.user
-    initial = {"first_name": customer.first_name, "last_name": customer.last_name, "time_zone": customer.time_zone}
+    initial = {
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "time_zone": customer.time_zone,
+        "language": language_of(customer.locale),
+    }
     form = DetailsForm(request.POST or None, initial=initial, current_zone=customer.time_zone)
     if request.method == "POST" and form.is_valid():
+        details = dict(form.cleaned_data)
+        language = details.pop("language") or language_of(customer.locale)
         try:
-            services.customer_update(customer=customer, **form.cleaned_data)
+            services.customer_update(customer=customer, locale=locale_for(language, customer.locale), **details)
         except ServiceError as error:
             add_service_error(form, error)
         else:
-            messages.success(request, "Your details are saved.")
-            return redirect("accounts:account")
+            with translation.override(language):  # said in the language just chosen
+                messages.success(request, _("Your details are saved."))
+            return _language_remembered(redirect("accounts:account"), language)
     return render(request, "accounts/account.html", {"form": form, "zone": customer.zone().key})
+
+
+def _language_remembered(response, language):
+    """The language cookie, as Django's set_language writes it: this browser's explicit choice outranks the stored
+    language (settings.LANGUAGES), so a choice saved here must not be overruled by an older one made with the
+    switcher."""
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )
+    return response
+
+
+@require_POST
+def set_language(request):
+    """The language switcher on every page (Django's set_language: the cookie, then back to the page); a signed-in
+    customer's choice is also stored on their account, so their emails and other devices follow it."""
+    response = i18n_views.set_language(request)
+    language = request.POST.get("language", "")
+    if request.user.is_authenticated and language in dict(settings.LANGUAGES):
+        customer = request.user
+        # A row that no longer validates (a legacy value) keeps its locale: the cookie still holds the choice.
+        with contextlib.suppress(ServiceError):
+            services.customer_update(customer=customer, locale=locale_for(language, customer.locale))
+    return response
 
 
 @login_required
@@ -183,8 +229,9 @@ def _transaction_item(row, zone):
         "transaction": row,
         "date": local_time(row.occurred_at, zone),
         "gift_id": int(row.target_id) if is_gift else None,
-        "amount": f"{MINUS if is_refund else ''}{row.amount} {row.currency}",
-        "card_term": "Refunded to" if is_refund else "Paid with",
+        "amount": f"{MINUS if is_refund else ''}{money(row.amount, row.currency)}",
+        # Translators: followed by the card, e.g. "Visa •••• 4242".
+        "card_term": _("Refunded to") if is_refund else _("Paid with"),
     }
 
 

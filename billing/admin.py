@@ -1,10 +1,13 @@
 from django.contrib import admin
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from billing import gift_sales
-from billing.models import Dispute, Invoice, InvoiceLine, Order, Payment, StripeEvent
+from billing.models import CreditEntry, Dispute, Invoice, InvoiceLine, Order, Payment, StripeEvent
 from gifts import admin as gifts_admin
 from gifts.models import Gift
 from giftshop.admin import ReadOnlyAdmin
+from giftshop.money import money
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -97,6 +100,19 @@ class DisputeAdmin(ReadOnlyAdmin):
     ordering = ["-created_at"]
 
 
+@admin.register(CreditEntry)
+class CreditEntryAdmin(ReadOnlyAdmin):
+    """Account credit (issue 16): each movement once, as the product made it (given for an unredeemed gift, spent
+    on a purchase or renewal, given back with a refund). A customer's balance per currency is the sum."""
+
+    list_display = ["created_at", "customer", "amount", "currency", "reason", "gift", "order", "invoice"]
+    list_filter = ["reason", "currency"]
+    search_fields = ["customer__email", "=gift__id", "=order__id", "=invoice__id", "key"]
+    list_select_related = ["customer"]
+    readonly_fields = [f.name for f in CreditEntry._meta.fields]
+    ordering = ["-created_at", "-id"]
+
+
 @admin.register(StripeEvent)
 class StripeEventAdmin(ReadOnlyAdmin):
     """The Stripe webhook events processed (each once)."""
@@ -109,10 +125,12 @@ class StripeEventAdmin(ReadOnlyAdmin):
 def _refund_note(gift):
     refund = gift.invoice_id and Payment.objects.filter(kind=Payment.Kind.REFUND, invoice_id=gift.invoice_id).first()
     if not refund:
-        return "there was no payment to refund"
+        return _("there was no payment to refund")
     if refund.status == Payment.Status.SUCCEEDED:
-        return f"{refund.amount} {refund.currency} refunded to the gifter"
-    return f"the refund FAILED ({refund.failure_message or 'gateway error'}); it is pending, for support to retry"
+        return _("%(amount)s refunded to the gifter") % {"amount": money(refund.amount, refund.currency)}
+    return _("the refund FAILED (%(reason)s); it is pending, for support to retry") % {
+        "reason": refund.failure_message or _("gateway error")
+    }
 
 
 # The gifts' admin, with the action that moves money: gifts cannot call billing, so billing registers the admin
@@ -125,22 +143,25 @@ class GiftAdmin(gifts_admin.GiftAdmin):
     actions = gifts_admin.GiftAdmin.actions.copy()
     actions.insert(actions.index("export_csv"), "cancel")
 
-    @admin.action(description="Cancel (refund the gifter)", permissions=["change"])
+    @admin.action(description=gettext_lazy("Cancel (refund the gifter)"), permissions=["change"])
     def cancel(self, request, queryset):
         if "apply" not in request.POST:
             return self._confirm(
                 request,
                 queryset,
                 action="cancel",
-                title="Cancel gifts and refund the gifters",
-                explanation="These gifts are cancelled: their codes stop working, a scheduled one is never"
-                " delivered, and what each gifter paid is refunded in full to their card. Each gifter is told by"
-                " email. This cannot be undone.",
-                button="Yes, cancel and refund",
+                title=_("Cancel gifts and refund the gifters"),
+                explanation=_(
+                    "These gifts are cancelled: their codes stop working, a scheduled one is never"
+                    " delivered, and what each gifter paid is refunded in full to their card. Each gifter is told by"
+                    " email. This cannot be undone."
+                ),
+                button=_("Yes, cancel and refund"),
             )
 
         def change(gift):
             gift = gift_sales.gift_cancel(gift_id=gift.pk, actor=gifts_admin.admin_actor(request))
-            return f"cancelled; {_refund_note(gift)}."
+            return _("cancelled; %(refund)s.") % {"refund": _refund_note(gift)}
 
+        # Stored in the admin's history as written, so it stays in English (a record, read in any language).
         self._for_each(request, queryset, change, "Cancelled the gift (refunding the gifter).")

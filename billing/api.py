@@ -2,12 +2,14 @@
 customer's saved cards (payment details)."""
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
 
 from accounts import selectors
 from accounts.models import PaymentMethod
 from billing import services
+from billing.credit import credit_balance, credit_spent_on
 from billing.gateways import PaymentError
 from billing.models import Order
 from gifts.models import NOTE_MAX_LENGTH, DeliveryMethod
@@ -44,6 +46,7 @@ class DeliveryDetailsOut(serializers.Serializer):
     personalNote = serializers.CharField(source="personal_note")
     deliveryMethod = serializers.CharField(source="delivery_method")
     designId = serializers.SlugRelatedField(source="design", slug_field="slug", read_only=True)
+    language = serializers.CharField(source="gift_language")
 
     def get_deliveryDate(self, obj) -> int | None:
         return unix(obj.scheduled_at)
@@ -113,11 +116,19 @@ class OrderOut(serializers.Serializer):
 
     def get_requiredPaymentDetails(self, order) -> bool:
         """Whether paying needs a card: Cleeng's SDK asks for payment details only when this is true, and completes
-        a free order (a full discount) by paying it with none."""
-        return order.total_price > 0
+        a free order (a full discount), or one the customer's account credit pays in full (issue 16), by paying it
+        with none."""
+        return order.total_price > _credit_for(order)
 
     def get_expirationDate(self, order) -> int:
         return unix(order.expires_at)
+
+
+def _credit_for(order):
+    """How much account credit paying the order would use (services.order_pay spends it: orders of one item)."""
+    if order.fulfilment or order.quantity != 1 or order.status != order.Status.PENDING:
+        return 0
+    return min(credit_balance(customer=order.customer, currency=order.currency), order.total_price)
 
 
 def _order_out(order):
@@ -159,6 +170,13 @@ class DeliveryDetailsIn(serializers.Serializer):
         max_length=40,
         help_text="An active gift design, by id or slug (e.g. birthday); empty: the plain one.",
     )
+    language = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=35,
+        help_text="The language the recipient reads the gift in (its emails, redeem page and certificate): one of "
+        "the site's, as a language code or locale (de, de-DE, de_DE). Default: the customer's locale.",
+    )
 
 
 class OrderPatchIn(serializers.Serializer):
@@ -171,7 +189,7 @@ class OrderPatchIn(serializers.Serializer):
 def _check_payment_method(method_id):
     """A publisher's payment method id; 0 is Cleeng's "none chosen yet" (its SDK sends it with every new order)."""
     if method_id and method_id not in {m["id"] for m in PUBLISHER_PAYMENT_METHODS}:
-        raise invalid_body("Unknown paymentMethodId.")
+        raise invalid_body(_("Unknown paymentMethodId."))
 
 
 def order_for_customer(customer, order_id):
@@ -190,7 +208,7 @@ class OrdersView(MediaStoreView):
     def post(self, request):
         data = self.valid(OrderCreateIn, request.data)
         if data.get("customerId") not in (None, request.user.pk):
-            raise MediaStoreError("customerId must be the logged-in customer's.", code="REQ0001")
+            raise MediaStoreError(_("customerId must be the logged-in customer's."), code="REQ0001")
         _check_payment_method(data.get("paymentMethodId"))
         order = services.order_create(
             customer=request.user,
@@ -236,6 +254,10 @@ class OrderView(MediaStoreView):
             changes["delivery_method"] = details["deliveryMethod"]
         if "designId" in details:
             changes["design"] = design_for_checkout(details["designId"], field="deliveryDetails.designId")
+        if "language" in details:
+            changes["gift_language"] = services.gift_language_clean(
+                details["language"], field="deliveryDetails.language"
+            )
         order = services.order_update(order=order, **changes)
         return envelope(_order_out(order_for_customer(request.user, order.pk)))
 
@@ -265,8 +287,8 @@ class PaymentsView(MediaStoreView):
         data = self.valid(PaymentIn, request.data)
         _check_payment_method(data.get("paymentMethodId"))
         order = order_for_customer(request.user, data["orderId"])
-        if data.get("paymentMethodId") in NOTHING_TO_PAY_METHODS and order.total_price > 0:
-            raise invalid_body("This payment method only completes an order with nothing to pay.")
+        if data.get("paymentMethodId") in NOTHING_TO_PAY_METHODS and order.total_price > _credit_for(order):
+            raise invalid_body(_("This payment method only completes an order with nothing to pay."))
         method = None
         if data.get("paymentDetailId") is not None:
             method = get_object_or_404(PaymentMethod, pk=data["paymentDetailId"], customer=request.user)
@@ -295,6 +317,8 @@ class PaymentsView(MediaStoreView):
                     "totalAmount": payment.amount,
                     "currency": payment.currency,
                     "paymentOperation": "initial-payment",
+                    # Issue 16: what account credit paid before the card (totalAmount is the card's part).
+                    "accountCreditAmount": credit_spent_on(order=order),
                 },
                 "transactionId": result.transaction.transaction_id,
                 "giftId": result.gift.pk if result.gift else None,

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class BillingConfig(AppConfig):
@@ -6,7 +7,7 @@ class BillingConfig(AppConfig):
     invoices, the merchant API's gift sales, subscription renewals and saved cards."""
 
     name = "billing"
-    verbose_name = "Billing"
+    verbose_name = _("Billing")
 
     def ready(self):
         from billing import receivers  # noqa: F401  connects billing's receivers of gift events

@@ -6,6 +6,7 @@ import csv
 import io
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
@@ -53,7 +54,7 @@ class RowIn(serializers.Serializer):
     date = _cell(help_text="YYYY-MM-DD, in timeZone; none: as soon as the gifts are made.")
     time = _cell(help_text="HH:MM (a date alone means 09:00).")
     timeZone = _cell(help_text="IANA zone (e.g. Europe/Berlin); none: the customer's.")
-    language = _cell(help_text="e.g. en, fr, pt-br.")
+    language = _cell(help_text="The language of the gift: en, de, es, fr or pl (de-DE and de_DE read as de).")
 
 
 class ListCreateIn(serializers.Serializer):
@@ -66,7 +67,7 @@ class ListCreateIn(serializers.Serializer):
 
     def validate(self, data):
         if ("rows" in data) == ("csv" in data):
-            raise serializers.ValidationError("Give either rows or csv.")
+            raise serializers.ValidationError(_("Give either rows or csv."))
         return data
 
 
@@ -137,7 +138,7 @@ class ListsView(MediaStoreView):
         offer = offer_get(data["offerId"], active_only=True)
         source = data["csv"] if "csv" in data else _csv_of(data["rows"])
         if "rows" in data and len(data["rows"]) > settings.BULK_MAX_ROWS:
-            raise invalid_body(f"A list has at most {settings.BULK_MAX_ROWS} rows.")
+            raise invalid_body(_("A list has at most %(rows)s rows.") % {"rows": settings.BULK_MAX_ROWS})
         try:
             name = data.get("name", "")
             bulk_list = bulk.bulk_list_create(gifter=request.user, offer=offer, source=source, name=name)
@@ -171,7 +172,7 @@ class ListView(MediaStoreView):
         for row in rows:
             row_id = ids.get(row["line"])
             if row_id is None:
-                raise invalid_body(f"The list has no line {row['line']}.")
+                raise invalid_body(_("The list has no line %(line)s.") % {"line": row["line"]})
             changes[row_id] = {column: row[key] for key, column in ROW_KEYS.items() if key in row}
             if "dropped" in row:
                 (dropped if row["dropped"] else restored).append(row_id)
@@ -196,7 +197,7 @@ class ListPaymentView(MediaStoreView):
         if data.get("paymentDetailId") is not None:
             method = PaymentMethod.objects.filter(pk=data["paymentDetailId"], customer=request.user).first()
             if method is None:
-                raise MediaStoreError("Unknown payment detail.", status_code=404)
+                raise MediaStoreError(_("Unknown payment detail."), status_code=404)
 
         def pay():
             return bulk_sales.bulk_checkout(
@@ -236,7 +237,7 @@ class ListGiftsView(MediaStoreView):
             limit = min(max(int(request.query_params.get("limit", 100)), 1), 1000)
             offset = max(int(request.query_params.get("offset", 0)), 0)
         except ValueError:
-            raise invalid_query("limit and offset are numbers.") from None
+            raise invalid_query(_("limit and offset are numbers.")) from None
         rows = bulk.bulk_list_gifts(bulk_list)
         items = []
         for row in rows[offset : offset + limit]:

@@ -8,12 +8,14 @@ from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Transaction
 from billing.models import Order
 from billing.services import OrderError, order_create, order_pay, order_update, price_preview
 from gifts import bulk, group_codes, tasks
 from gifts.models import BulkList, GroupCode, gift_fields_clean
+from giftshop.money import money
 
 
 def bulk_price(*, bulk_list, coupon_code=None):
@@ -67,8 +69,8 @@ def _price_as_shown(order, shown_total):
     """The gifter pays the total they saw, or is shown the new one (OrderError price_changed, 409)."""
     if shown_total is not None and order.total_price != shown_total:
         raise OrderError(
-            f"The price has changed: the total is now {order.total_price} {order.currency}. "
-            "Check the new total and pay again.",
+            _("The price has changed: the total is now %(total)s. Check the new total and pay again.")
+            % {"total": money(order.total_price, order.currency)},
             code="price_changed",
             status=409,
         )
@@ -96,7 +98,7 @@ def group_code_checkout(
     (Stripe), which makes the code whoever completes the payment."""
     gift_fields_clean(personal_note=personal_note)  # every refusal before the charge
     if expires_at is not None and expires_at <= timezone.now():
-        raise OrderError("The code must be redeemable until a date in the future.", field="expires_at")
+        raise OrderError(_("The code must be redeemable until a date in the future."), field="expires_at")
     checkout_key = f"{checkout_key[:40]}:{seats}"  # other seats after a decline: another order
     order = Order.objects.filter(checkout_key=checkout_key).first()
     if order is None:
@@ -112,7 +114,7 @@ def group_code_checkout(
         except IntegrityError:
             order = Order.objects.get(checkout_key=checkout_key)
     if order.customer_id != gifter.pk or order.offer_id != offer.pk:
-        raise OrderError("This form belongs to another order; reload the page.", code="checkout_mismatch")
+        raise OrderError(_("This form belongs to another order; reload the page."), code="checkout_mismatch")
     if order.status == Order.Status.PENDING:
         fulfilment = {"kind": "group_code", "expires_at": expires_at.isoformat() if expires_at else None}
         Order.objects.filter(pk=order.pk).update(fulfilment={**fulfilment, "personal_note": personal_note})

@@ -13,6 +13,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from billing import bulk_sales, services, stripe_payments
@@ -32,29 +34,32 @@ EDITABLE = ["recipient_email", "recipient_first_name", "personal_note", "deliver
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField(label="CSV file", required=False, help_text="UTF-8, comma or semicolon separated.")
+    file = forms.FileField(label=_("CSV file"), required=False, help_text=_("UTF-8, comma or semicolon separated."))
     rows = forms.CharField(
-        label="Or paste the rows",
+        label=_("Or paste the rows"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
-        help_text="The first line names the columns.",
+        help_text=_("The first line names the columns."),
     )
 
     def clean(self):
         data = super().clean()
         upload, pasted = data.get("file"), (data.get("rows") or "").strip()
         if not upload and not pasted:
-            raise forms.ValidationError("Choose a CSV file, or paste the rows.")
+            raise forms.ValidationError(gettext("Choose a CSV file, or paste the rows."))
         if upload and upload.size > settings.BULK_MAX_FILE_BYTES:
-            self.add_error("file", f"The file is larger than {settings.BULK_MAX_FILE_BYTES // 1_000_000} MB.")
+            self.add_error(
+                "file",
+                gettext("The file is larger than %(size)s MB.") % {"size": settings.BULK_MAX_FILE_BYTES // 1_000_000},
+            )
         return data
 
 
 class PayForm(CardForm):
     """The card (a saved one, or a new one), the coupon, and the total the page showed."""
 
-    saved_card = forms.ChoiceField(label="Pay with", required=False)
-    coupon = forms.CharField(label="Coupon code", required=False, max_length=50)
+    saved_card = forms.ChoiceField(label=_("Pay with"), required=False)
+    coupon = forms.CharField(label=_("Coupon code"), required=False, max_length=50)
     shown_total = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, customer, **kwargs):
@@ -65,7 +70,7 @@ class PayForm(CardForm):
             # Stripe: a new card is given on the next page, to Stripe's Payment Element; this form never sees one.
             for name in ("card_number", "exp_month", "exp_year"):
                 del self.fields[name]
-        self.fields["saved_card"].choices = [*cards, ("", "A new card")]
+        self.fields["saved_card"].choices = [*cards, ("", gettext("A new card"))]
         for name in ("card_number", "exp_month", "exp_year") if not self.browser_card else ():
             self.fields[name].required = not cards
         self.customer = customer
@@ -73,7 +78,7 @@ class PayForm(CardForm):
     def clean(self):
         data = super().clean() if not self.browser_card else forms.Form.clean(self)
         if not self.browser_card and not data.get("saved_card") and not data.get("card_number"):
-            self.add_error("card_number", "Enter a card number, or choose a saved card.")
+            self.add_error("card_number", gettext("Enter a card number, or choose a saved card."))
         return data
 
 
@@ -83,7 +88,7 @@ def bulk_new(request, offer_id):
     """A new list for a giftable offer: a CSV file, or rows pasted from a spreadsheet."""
     offer = offer_get(offer_id, active_only=True)
     if not offer.giftable:
-        raise Http404("This plan cannot be given as a gift.")
+        raise Http404(gettext("This plan cannot be given as a gift."))
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
@@ -138,7 +143,7 @@ def bulk_review(request, list_id):
             dropped=_ids(request.POST, "drop"),
             restored=_ids(request.POST, "restore"),
         )
-        messages.info(request, "The list was checked again.")
+        messages.info(request, gettext("The list was checked again."))
         return redirect("billing:bulk_review", list_id=bulk_list.pk)
     if action == "pay" and pay_form.is_valid():
         paid = _pay(request, pay_form, bulk_list)
@@ -227,15 +232,15 @@ def _pay_with(request, form, checkout):
 class GroupCodeForm(PayForm):
     checkout_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
     seats = forms.IntegerField(
-        label="Seats",
+        label=_("Seats"),
         min_value=1,
         max_value=100_000,
         initial=10,
-        help_text="How many people can redeem the code, each with their own account.",
+        help_text=_("How many people can redeem the code, each with their own account."),
     )
-    expires_on = forms.DateField(label="Redeemable until", required=False, help_text="YYYY-MM-DD; empty: no end.")
+    expires_on = forms.DateField(label=_("Redeemable until"), required=False, help_text=_("YYYY-MM-DD; empty: no end."))
     personal_note = forms.CharField(
-        label="Message", required=False, max_length=255, widget=forms.Textarea(attrs={"rows": 3})
+        label=_("Message"), required=False, max_length=255, widget=forms.Textarea(attrs={"rows": 3})
     )
 
     def clean_expires_on(self):
@@ -250,7 +255,7 @@ def group_new(request, offer_id):
     total for the seats typed before paying."""
     offer = offer_get(offer_id, active_only=True)
     if not offer.giftable:
-        raise Http404("This plan cannot be given as a gift.")
+        raise Http404(gettext("This plan cannot be given as a gift."))
     form = GroupCodeForm(request.POST or None, customer=request.user, initial={"checkout_key": new_checkout_key()})
     seats = 10
     if request.method == "POST" and form.is_valid():
@@ -278,7 +283,7 @@ def _pay_group(request, form, offer):
     if data.get("shown_total") and data["shown_total"] != str(
         services.price_preview(offer=offer, coupon_code=data.get("coupon") or None, quantity=data["seats"]).total_price
     ):
-        form.add_error(None, "The price changed with the seats: check the new total and pay again.")
+        form.add_error(None, gettext("The price changed with the seats: check the new total and pay again."))
         return None
     checkout = partial(
         bulk_sales.group_code_checkout,

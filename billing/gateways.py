@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
 
 
 class PaymentError(Exception):
@@ -56,9 +57,9 @@ SANDBOX_TOKENS = {
     "tok_chargeDeclinedInsufficientFunds": ("insufficient_funds", "Visa", "9995"),
 }
 DECLINE_MESSAGES = {
-    "card_declined": "Your card was declined. Try another card.",
-    "insufficient_funds": "Your card has insufficient funds. Try another card.",
-    "invalid_token": "This payment method cannot be used. Add the card again.",
+    "card_declined": _("Your card was declined. Try another card."),
+    "insufficient_funds": _("Your card has insufficient funds. Try another card."),
+    "invalid_token": _("This payment method cannot be used. Add the card again."),
 }
 
 
@@ -72,7 +73,7 @@ class SandboxGateway:
         if number not in SANDBOX_CARDS:
             raise PaymentError(
                 "invalid_card",
-                "This card is not accepted here: use a sandbox test card such as 4242 4242 4242 4242.",
+                _("This card is not accepted here: use a sandbox test card such as 4242 4242 4242 4242."),
             )
         outcome, brand = SANDBOX_CARDS[number]
         return Card(f"tok_sandbox_{outcome}_{secrets.token_hex(8)}", brand, number[-4:], int(exp_month), int(exp_year))

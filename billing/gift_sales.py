@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Subscription, Transaction
 from accounts.selectors import customer_for_email
@@ -208,7 +209,7 @@ def gift_cancel(*, gift_id, now=None, actor="merchant"):
     if paid is not None:
         # A failed refund is logged by refund(); its pending row is there for support to retry.
         with contextlib.suppress(PaymentError):
-            refund(payment=paid, reason=f"gift {gift.pk} cancelled", **_share_of(gift, paid))
+            refund(payment=paid, reason=f"gift {gift.pk} cancelled", **gift_share_of(gift, paid))
     gift.refresh_from_db()
     return gift
 
@@ -256,7 +257,7 @@ def gift_withdraw(*, gift_id, gifter, now=None):
     with transaction.atomic():
         gift = gift_for_update(gift_id, "offer", "gifter")
         if gift.gifter_id != gifter.pk:
-            raise ServiceError("Gift not found.", code="gift_not_found", status=404)
+            raise ServiceError(_("Gift not found."), code="gift_not_found", status=404)
         paid = gift_charge(gift)
         repeat = _withdrawn_by(gift, actor)
         if not repeat:
@@ -295,7 +296,7 @@ def _refund_resource(paid):
     return {"amount": to_minor_units(paid.amount, paid.currency), "currency_code": paid.currency}
 
 
-def _share_of(gift, payment):
+def gift_share_of(gift, payment):
     """What cancelling one gift refunds of the payment that bought it: all of it, or, for one gift of a bulk list
     (an invoice for N of the offer, issue 18), the list's total divided by N, under a refund key of the gift's own
     (so each gift of the list is refunded once, and never the whole list)."""

@@ -1,5 +1,6 @@
 """Merchant API (Chargebee v2 contract) endpoints that move money: the gift purchase and its cancellation (with
 its refund), customers' payment sources (saved cards), and invoices."""
+# Messages here stay in English, untranslated: they are part of the Chargebee v2 wire contract its client reads.
 
 import uuid
 

@@ -8,6 +8,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Round
 from django.db.models.lookups import Exact
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from gifts.models import NAME_MAX_LENGTH, NOTE_MAX_LENGTH, DeliveryMethod
 from giftshop.timezones import validate_time_zone
@@ -30,13 +31,13 @@ class Order(models.Model):
     """A customer's intent to buy one offer, for themselves or as a gift; priced on every change."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Awaiting payment"
-        PAID = "paid", "Paid"
+        PENDING = "pending", _("Awaiting payment")
+        PAID = "paid", _("Paid")
 
     customer = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="orders")
     offer = models.ForeignKey("offers.Offer", on_delete=models.PROTECT, related_name="orders")
     coupon = models.ForeignKey("offers.Coupon", null=True, blank=True, on_delete=models.PROTECT)
-    payment_method_id = models.CharField(max_length=20, blank=True, help_text="The publisher's payment method.")
+    payment_method_id = models.CharField(max_length=20, blank=True, help_text=_("The publisher's payment method."))
     currency = models.CharField(max_length=3, validators=[currency_validator])
     offer_price = models.DecimalField(max_digits=12, decimal_places=2)
     discount_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
@@ -48,35 +49,42 @@ class Order(models.Model):
     fulfilment = models.JSONField(
         default=dict,
         blank=True,
-        help_text='What paying makes instead of one gift or subscription: {"kind": …, its arguments} '
-        "(settings.ORDER_FULFILMENTS), so whoever completes the payment (this request, or Stripe's webhook) makes it.",
+        help_text=_(
+            'What paying makes instead of one gift or subscription: {"kind": …, its arguments} '
+            "(settings.ORDER_FULFILMENTS), so whoever completes the payment (this request, or Stripe's webhook) "
+            "makes it."
+        ),
     )
     recipient_email = models.EmailField(blank=True)
-    scheduled_at = models.DateTimeField(null=True, blank=True, help_text="Empty or past: deliver at once.")
+    scheduled_at = models.DateTimeField(null=True, blank=True, help_text=_("Empty or past: deliver at once."))
     time_zone = models.CharField(
         max_length=64,
         blank=True,
         validators=[validate_time_zone],
-        help_text="The zone the delivery time was chosen in (the gift keeps it); empty: the buyer's zone.",
+        help_text=_("The zone the delivery time was chosen in (the gift keeps it); empty: the buyer's zone."),
     )
     personal_note = models.CharField(max_length=NOTE_MAX_LENGTH, blank=True)
     recipient_first_name = models.CharField(
-        max_length=NAME_MAX_LENGTH, blank=True, help_text="The recipient's emails greet them by it."
+        max_length=NAME_MAX_LENGTH, blank=True, help_text=_("The recipient's emails greet them by it.")
     )
     signature = models.CharField(
-        max_length=NAME_MAX_LENGTH, blank=True, help_text="The gifter's name as the recipient reads it."
+        max_length=NAME_MAX_LENGTH, blank=True, help_text=_("The gifter's name as the recipient reads it.")
     )
     delivery_method = models.CharField(
         max_length=8,
         choices=DeliveryMethod.choices,
         default=DeliveryMethod.EMAIL,
-        help_text="Handover: no recipient address; the gift is the gifter's to give (its certificate) once paid.",
+        help_text=_("Handover: no recipient address; the gift is the gifter's to give (its certificate) once paid."),
     )
     design = models.ForeignKey(
-        "gifts.GiftDesign", null=True, blank=True, on_delete=models.SET_NULL, help_text="The gift's look; empty: plain."
+        "gifts.GiftDesign",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        help_text=_("The gift's look; empty: plain."),
     )
     gift_language = models.CharField(
-        max_length=10, blank=True, help_text="The language the recipient reads the gift in; empty: the buyer's."
+        max_length=10, blank=True, help_text=_("The language the recipient reads the gift in; empty: the buyer's.")
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     checkout_key = models.CharField(
@@ -84,8 +92,9 @@ class Order(models.Model):
         unique=True,
         null=True,
         blank=True,
-        help_text="The web checkout form's per-render key: a "
-        "double submit finds this order instead of making a second one.",
+        help_text=_(
+            "The web checkout form's per-render key: a double submit finds this order instead of making a second one."
+        ),
     )
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(default=order_expiry)
@@ -173,13 +182,13 @@ class Payment(models.Model):
     between the charge and our bookkeeping leaves a row to reconcile rather than a silent charge."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
 
     class Kind(models.TextChoices):
-        CHARGE = "charge", "Charge"
-        REFUND = "refund", "Refund"
+        CHARGE = "charge", _("Charge")
+        REFUND = "refund", _("Refund")
 
     customer = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="payments")
     order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="payments")
@@ -190,9 +199,9 @@ class Payment(models.Model):
     gateway = models.CharField(max_length=30)
     payment_method = models.ForeignKey("accounts.PaymentMethod", null=True, blank=True, on_delete=models.SET_NULL)
     payment_method_label = models.CharField(max_length=50, blank=True)
-    idempotency_key = models.CharField(max_length=120, unique=True, help_text="Also sent to the gateway.")
+    idempotency_key = models.CharField(max_length=120, unique=True, help_text=_("Also sent to the gateway."))
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    reference = models.CharField(max_length=100, blank=True, help_text="The gateway's reference.")
+    reference = models.CharField(max_length=100, blank=True, help_text=_("The gateway's reference."))
     failure_code = models.CharField(max_length=50, blank=True)
     failure_message = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -219,18 +228,20 @@ class CreditEntry(models.Model):
     happen once however often its task runs."""
 
     class Reason(models.TextChoices):
-        GIFT_UNREDEEMED = "gift_unredeemed", "A gift you gave was not redeemed in time"
-        SPENT = "spent", "Paid towards a purchase or renewal"
-        REFUNDED = "refunded", "Given back with a refund"
+        GIFT_UNREDEEMED = "gift_unredeemed", _("A gift you gave was not redeemed in time")
+        SPENT = "spent", _("Paid towards a purchase or renewal")
+        REFUNDED = "refunded", _("Given back with a refund")
 
     customer = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="credit_entries")
-    amount = models.DecimalField(max_digits=12, decimal_places=2, help_text="Positive: credit given; negative: spent.")
+    amount = models.DecimalField(
+        max_digits=12, decimal_places=2, help_text=_("Positive: credit given; negative: spent.")
+    )
     currency = models.CharField(max_length=3, validators=[currency_validator])
     reason = models.CharField(max_length=20, choices=Reason.choices)
     gift = models.ForeignKey("gifts.Gift", null=True, blank=True, on_delete=models.PROTECT, related_name="credits")
     order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="credits")
     invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="credits")
-    key = models.CharField(max_length=120, unique=True, help_text="Makes each movement happen once.")
+    key = models.CharField(max_length=120, unique=True, help_text=_("Makes each movement happen once."))
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -258,7 +269,7 @@ class StripeEvent(models.Model):
 
     event_id = models.CharField(max_length=100, unique=True)
     type = models.CharField(max_length=100)
-    created = models.DateTimeField(help_text="When Stripe made the event.")
+    created = models.DateTimeField(help_text=_("When Stripe made the event."))
     processed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -280,8 +291,8 @@ class Dispute(models.Model):
     reason = models.CharField(max_length=50, blank=True)
     status = models.CharField(max_length=30)
     evidence_due_by = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(help_text="When the cardholder disputed it.")
-    updated_at = models.DateTimeField(help_text="Stripe's time of the event we last took it from.")
+    created_at = models.DateTimeField(help_text=_("When the cardholder disputed it."))
+    updated_at = models.DateTimeField(help_text=_("Stripe's time of the event we last took it from."))
 
     class Meta:
         ordering = ["-created_at"]

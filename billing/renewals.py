@@ -12,9 +12,10 @@ from django.utils import timezone
 
 from accounts.models import RENEWAL_RETRY_AFTER, Subscription, Transaction
 from billing import metrics
+from billing.credit import credit_balance, credit_spend, credit_spend_undo
 from billing.gateways import PaymentError
-from billing.models import Payment
-from billing.services import charge, invoice_create, ledger_record, refund
+from billing.models import CreditEntry, Payment
+from billing.services import CREDIT_LABEL, charge, invoice_create, ledger_record, refund
 from billing.stripe_gateway import AuthenticationRequired
 from emails.services import email_queue
 from giftshop.money import quantize
@@ -85,18 +86,32 @@ def _settle(pk, now):
         _end(subscription, now, cancelled=not subscription.renewable)
         return
     method = subscription.customer.payment_methods.filter(is_default=True).first()
-    if not subscription.auto_renew or method is None:
+    price, currency = quantize(subscription.offer.price), subscription.offer.currency
+    # Account credit (issue 16) pays first; with enough of it no card is needed.
+    covered = credit_balance(customer=subscription.customer, currency=currency) >= price
+    if not subscription.auto_renew or (method is None and not covered):
         _end(subscription, now)
         return
+    key = _renewal_key(subscription)
+    with transaction.atomic():  # the customer's row is locked while the credit is spent: no two spend it
+        spent = credit_spend(customer=subscription.customer, currency=currency, up_to=price, key=f"{key}:credit")
     try:
-        payment = charge(
-            customer=subscription.customer,
-            amount=quantize(subscription.offer.price),
-            currency=subscription.offer.currency,
-            payment_method=method,
-            idempotency_key=f"renewal:{subscription.pk}:{subscription.term_end.isoformat()}",
-        )
+        if spent == price:
+            payment = _paid_by_credit(subscription, price, key)
+        elif method is None:  # the credit was spent elsewhere meanwhile: as without a card
+            credit_spend_undo(key=f"{key}:credit")
+            _end(subscription, now)
+            return
+        else:
+            payment = charge(
+                customer=subscription.customer,
+                amount=price - spent,
+                currency=currency,
+                payment_method=method,
+                idempotency_key=key,
+            )
     except PaymentError as error:
+        credit_spend_undo(key=f"{key}:credit")  # the declined attempt spent nothing; the retry spends anew
         metrics.renewal_declined()
         if isinstance(error, AuthenticationRequired):
             _authentication_ask(subscription, error)
@@ -104,6 +119,25 @@ def _settle(pk, now):
         return
     metrics.renewal_charged()
     _book_renewal(subscription, payment, now)
+
+
+def _paid_by_credit(subscription, price, key):
+    """The renewal's payment when account credit pays all of it: recorded as succeeded with no gateway call (one
+    per term: the renewal key)."""
+    payment, _ = Payment.objects.get_or_create(
+        idempotency_key=key,
+        defaults={
+            "customer": subscription.customer,
+            "amount": 0,
+            "currency": subscription.offer.currency,
+            "gateway": CREDIT_LABEL,
+            "payment_method_label": CREDIT_LABEL,
+            "status": Payment.Status.SUCCEEDED,
+            "reference": f"credit-{key}",
+            "completed_at": timezone.now(),
+        },
+    )
+    return payment
 
 
 def _end(subscription, now, *, cancelled=False):
@@ -158,8 +192,10 @@ def _book_renewal(subscription, payment, now):
         return
     invoice = invoice_create(customer=subscription.customer, offer=subscription.offer, is_gifted=False, paid_at=now)
     Payment.objects.filter(pk=payment.pk).update(invoice=invoice)
+    CreditEntry.objects.filter(key=f"{_renewal_key(subscription)}:credit").update(invoice=invoice)
     ledger_record(
         payment=payment,
+        amount=invoice.total,
         kind=Transaction.Kind.RENEWAL,
         offer=subscription.offer,
         target_type=Transaction.TargetType.SUBSCRIPTION,

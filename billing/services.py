@@ -14,17 +14,21 @@ from functools import partial
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Customer, PaymentMethod, Subscription, Transaction
+from billing.credit import credit_balance, credit_refund, credit_spend, credit_spend_undo, order_credit_key
 from billing.gateways import PaymentError, get_gateway
-from billing.models import Invoice, InvoiceLine, Order, Payment
+from billing.models import CreditEntry, Invoice, InvoiceLine, Order, Payment
 from emails.services import email_queue
 from gifts.models import DeliveryMethod, gift_fields_clean
 from gifts.services import gift_create_from_order
 from giftshop.errors import ServiceError
-from giftshop.money import quantize
+from giftshop.i18n import language_of
+from giftshop.money import money, quantize
 from offers.models import Coupon, Offer, quantity_percent_off
 
 logger = logging.getLogger(__name__)
@@ -36,7 +40,7 @@ class OrderError(ServiceError):
     pass
 
 
-COUPON_USED_UP = "This coupon has been used up."
+COUPON_USED_UP = gettext_lazy("This coupon has been used up.")
 
 
 def coupon_find(code, *, offer, now):
@@ -47,9 +51,9 @@ def coupon_find(code, *, offer, now):
     if coupon is not None and coupon.used_up:
         raise OrderError(COUPON_USED_UP, field="couponCode", code="coupon_used_up")
     if coupon is None or not coupon.is_valid_at(now):
-        raise OrderError("This coupon code is not valid.", field="couponCode", code="invalid_coupon")
+        raise OrderError(_("This coupon code is not valid."), field="couponCode", code="invalid_coupon")
     if coupon.offers.exists() and not coupon.offers.filter(pk=offer.pk).exists():
-        raise OrderError("This coupon does not apply to this offer.", field="couponCode", code="invalid_coupon")
+        raise OrderError(_("This coupon does not apply to this offer."), field="couponCode", code="invalid_coupon")
     return coupon
 
 
@@ -97,11 +101,13 @@ def order_create(
     checkout_key=None,
     quantity=1,
 ):
+    """A pending order. Its gift, if it is one, is in the buyer's stored language until one is chosen
+    (order_update's `gift_language`)."""
     now = timezone.now()
     if not offer.active:
-        raise OrderError("This offer is not on sale.", field="offerId", code="inactive_offer")
+        raise OrderError(_("This offer is not on sale."), field="offerId", code="inactive_offer")
     if buy_as_gift and not offer.giftable:
-        raise OrderError("This offer cannot be bought as a gift.", field="buyAsAGift", code="not_giftable")
+        raise OrderError(_("This offer cannot be bought as a gift."), field="buyAsAGift", code="not_giftable")
     order = Order(
         customer=customer,
         offer=offer,
@@ -109,6 +115,7 @@ def order_create(
         payment_method_id=payment_method_id or "",
         checkout_key=checkout_key,
         quantity=quantity,
+        gift_language=language_of(customer.locale) if customer.locale else "",
     )
     order.coupon = coupon_find(coupon_code, offer=offer, now=now) if coupon_code else None
     _price(order)
@@ -134,20 +141,22 @@ def order_update(
     signature=_UNSET,
     delivery_method=_UNSET,
     design=_UNSET,
+    gift_language=_UNSET,
 ):
     """Changes any subset of an unpaid order and prices it again. `scheduled_at` is an aware datetime (a past
     one means deliver at once) or None; `time_zone` the IANA zone it was chosen in (the gift shows its times
     there); `delivery_method` "email" or "handover" (the gifter gives it in person: no address is needed);
-    `design` a GiftDesign (gifts.selectors.design_for_checkout) or None."""
+    `design` a GiftDesign (gifts.selectors.design_for_checkout) or None; `gift_language` the language the
+    recipient reads the gift in (gift_language_clean)."""
     order = Order.objects.select_for_update(of=("self",)).select_related("offer").get(pk=order.pk)
     now = timezone.now()
     if order.status != Order.Status.PENDING:
-        raise OrderError("This order is already paid and cannot be changed.", code="order_paid", status=409)
+        raise OrderError(_("This order is already paid and cannot be changed."), code="order_paid", status=409)
     if order.is_expired(now):
-        raise OrderError("This order has expired; create a new one.", code="order_expired", status=409)
+        raise OrderError(_("This order has expired; create a new one."), code="order_expired", status=409)
     if buy_as_gift is not None:
         if buy_as_gift and not order.offer.giftable:
-            raise OrderError("This offer cannot be bought as a gift.", field="buyAsAGift", code="not_giftable")
+            raise OrderError(_("This offer cannot be bought as a gift."), field="buyAsAGift", code="not_giftable")
         order.buy_as_gift = buy_as_gift
     if coupon_code is not _UNSET:
         order.coupon = coupon_find(coupon_code, offer=order.offer, now=now) if coupon_code else None
@@ -168,11 +177,13 @@ def order_update(
     if delivery_method is not _UNSET:
         if delivery_method not in DeliveryMethod.values:
             raise OrderError(
-                "Choose how the gift is given: “email” or “handover”.", field="deliveryMethod", code="invalid_method"
+                _("Choose how the gift is given: “email” or “handover”."), field="deliveryMethod", code="invalid_method"
             )
         order.delivery_method = delivery_method
     if design is not _UNSET:
         order.design = design
+    if gift_language is not _UNSET:
+        order.gift_language = gift_language_clean(gift_language)
     given = {"recipient_first_name": recipient_first_name, "signature": signature}
     given = {name: value for name, value in given.items() if value is not _UNSET}
     for name, value in gift_fields_clean(names="mediastore", **given).items():
@@ -191,10 +202,28 @@ def order_update(
             "signature",
             "delivery_method",
             "design",
+            "gift_language",
             *PRICE_FIELDS,
         ]
     )
     return order
+
+
+def gift_language_clean(value, *, field="language"):
+    """One of the site's languages (settings.LANGUAGES) for a gift, from a language tag or locale: "de", "de-DE" and
+    "de_DE" are "de"; empty is none chosen (""). Any other is refused (422) naming `field`."""
+    tag = str(value or "").strip().replace("_", "-").lower()
+    if not tag:
+        return ""
+    try:
+        return translation.get_supported_language_variant(tag)
+    except LookupError:
+        codes = ", ".join(code for code, _name in settings.LANGUAGES)
+        raise OrderError(
+            _("There is no such language to choose for the gift: use one of %(codes)s.") % {"codes": codes},
+            code="invalid_language",
+            field=field,
+        ) from None
 
 
 @dataclass
@@ -214,7 +243,7 @@ def _payment_source(customer, *, payment_method=None, card_token=None):
     """(token, PaymentMethod or None, label) to charge: a given card, a one-off token, or the default card."""
     if payment_method is not None:
         if payment_method.customer_id != customer.pk:
-            raise OrderError("Unknown payment method.", field="paymentMethodId", code="invalid_payment_method")
+            raise OrderError(_("Unknown payment method."), field="paymentMethodId", code="invalid_payment_method")
         return payment_method.token, payment_method, payment_method.label
     if card_token:
         saved = PaymentMethod.objects.filter(token=card_token).first()
@@ -223,17 +252,18 @@ def _payment_source(customer, *, payment_method=None, card_token=None):
         if saved is not None:
             # A stored card's token is a charge credential of its customer only (one that leaked, say from a log,
             # must not pay for someone else): refused like an unknown payment method, and counted by the caller.
-            raise OrderError("Unknown payment method.", field="cardToken", code=FOREIGN_CARD_TOKEN)
+            raise OrderError(_("Unknown payment method."), field="cardToken", code=FOREIGN_CARD_TOKEN)
         described = get_gateway().describe(card_token)
         label = f"{described[0]} •••• {described[1]}" if described else "card"
         return card_token, None, label
     default = customer.payment_methods.filter(is_default=True).first()
     if default is None:
-        raise OrderError("Add a payment method first.", field="paymentMethodId", code="no_payment_method")
+        raise OrderError(_("Add a payment method first."), field="paymentMethodId", code="no_payment_method")
     return default.token, default, default.label
 
 
 FREE_LABEL = "no payment needed"
+CREDIT_LABEL = "account credit"
 
 
 def order_pay(*, order: Order, payment_method: PaymentMethod = None, card_token=None, fulfil=None) -> PaymentResult:
@@ -243,15 +273,31 @@ def order_pay(*, order: Order, payment_method: PaymentMethod = None, card_token=
     makes what the order pays for instead (a bulk gift list: billing/bulk_sales.py) in the completing transaction
     and returns the ledger row's (target_type, target_id)."""
     fulfil = fulfil or stored_fulfilment(order)
-    free = payment_method is None and not card_token and order.total_price == 0
+    # Account credit (issue 16) pays first, for an order of one gift or subscription (a bulk list's gifts are
+    # refunded a share at a time, from its card charge): when it covers the total, no card is needed.
+    spend_credit = fulfil is None and order.quantity == 1
+    credit = credit_balance(customer=order.customer, currency=order.currency) if spend_credit else 0
+    free = payment_method is None and not card_token and order.total_price <= credit
     if free:
-        token, method, label = None, None, FREE_LABEL
+        token, method, label = None, None, CREDIT_LABEL if order.total_price else FREE_LABEL
     else:
         token, method, label = _payment_source(order.customer, payment_method=payment_method, card_token=card_token)
     _price_still_holds(order)  # a free order whose price rose is refused here, before anything is recorded
-    payment, coupons = _payment_start(order=order, method=method, label=label, one_gift=fulfil is None)
-    reference = f"free-{payment.pk}"  # a payment of 0 that no gateway saw
-    if not free:
+    payment, coupons = _payment_start(
+        order=order, method=method, label=label, one_gift=fulfil is None, spend_credit=spend_credit
+    )
+    reference = f"free-{payment.pk}"  # a payment of 0 that no gateway saw (a free order, or one credit paid)
+    if payment.amount and token is None:  # another checkout spent the credit meanwhile: nothing is charged
+        _payment_failed(payment, PaymentError("credit_changed", "Your account credit changed."))
+        credit_spend_undo(key=order_credit_key(order))
+        coupons_give_back(coupons)
+        raise OrderError(
+            _("Your account credit no longer covers this order; choose a card to pay the rest."),
+            field="paymentMethodId",
+            code="credit_changed",
+            status=409,
+        )
+    if payment.amount:
         try:
             charge = get_gateway().charge(
                 token=token, amount=payment.amount, currency=payment.currency, idempotency_key=payment.idempotency_key
@@ -259,6 +305,7 @@ def order_pay(*, order: Order, payment_method: PaymentMethod = None, card_token=
             reference = charge.reference
         except PaymentError as error:
             _payment_failed(payment, error)
+            credit_spend_undo(key=order_credit_key(order))  # the declined attempt spent nothing
             coupons_give_back(coupons)
             raise
     # The money is taken: recorded on its own first, so that whatever fails next can be refunded.
@@ -286,36 +333,50 @@ def refunded_on_failure(payment, coupons=(), *, reason):
             refund(payment=payment, reason=reason)
             # Refunded: a retry of the same request (same idempotency key) must charge anew, not reuse this charge.
             Payment.objects.filter(pk=payment.pk).update(idempotency_key=f"{payment.idempotency_key}:refunded")
+            if payment.order_id:  # and spend credit anew (refund() gave this spend back)
+                spent_key = order_credit_key(Order(pk=payment.order_id))
+                CreditEntry.objects.filter(key=spent_key).update(key=f"{spent_key}:refunded:{payment.pk}")
         raise
 
 
 @transaction.atomic
-def _payment_start(*, order, method, label, one_gift=True):
+def _payment_start(*, order, method, label, one_gift=True, spend_credit=False):
     order = Order.objects.select_for_update(of=("self",)).select_related("offer").get(pk=order.pk)
     now = timezone.now()
     if order.status == Order.Status.PAID:
-        raise OrderError("This order is already paid.", code="order_paid", status=409)
+        raise OrderError(_("This order is already paid."), code="order_paid", status=409)
     if order.is_expired(now):
-        raise OrderError("This order has expired; create a new one.", code="order_expired", status=409)
+        raise OrderError(_("This order has expired; create a new one."), code="order_expired", status=409)
     if not order.offer.active:
-        raise OrderError("This offer is not on sale any more.", field="offerId", code="inactive_offer")
+        raise OrderError(_("This offer is not on sale any more."), field="offerId", code="inactive_offer")
     if order.buy_as_gift:
         if not order.offer.giftable:
-            raise OrderError("This offer cannot be bought as a gift.", field="buyAsAGift", code="not_giftable")
+            raise OrderError(_("This offer cannot be bought as a gift."), field="buyAsAGift", code="not_giftable")
         handover = order.delivery_method == DeliveryMethod.HANDOVER
         if not order.recipient_email and one_gift and not handover:  # a bulk list's recipients are its rows
-            raise OrderError("Give the recipient's email address first.", field="recipientEmail", code="missing")
+            raise OrderError(_("Give the recipient's email address first."), field="recipientEmail", code="missing")
     if order.coupon_id:
         coupon_find(order.coupon.code, offer=order.offer, now=now)
     in_flight = order.payments.filter(status=Payment.Status.PENDING, created_at__gt=now - PAYMENT_IN_FLIGHT)
     if in_flight.exists():
-        raise OrderError("A payment for this order is already being processed.", code="payment_in_progress", status=409)
+        raise OrderError(
+            _("A payment for this order is already being processed."), code="payment_in_progress", status=409
+        )
     coupons = [order.coupon] if order.coupon_id else []
     coupons_take(coupons)
+    spent = 0
+    if spend_credit and order.total_price:  # locks the customer's row: a second checkout waits, then sees less
+        spent = credit_spend(
+            customer=order.customer,
+            currency=order.currency,
+            up_to=order.total_price,
+            key=order_credit_key(order),
+            order=order,
+        )
     payment = Payment.objects.create(
         customer_id=order.customer_id,
         order=order,
-        amount=order.total_price,
+        amount=order.total_price - spent,
         currency=order.currency,
         gateway=get_gateway().name,
         payment_method=method,
@@ -338,8 +399,8 @@ def _price_still_holds(order):
             order.save(update_fields=PRICE_FIELDS)
     if changed:
         raise OrderError(
-            f"The price has changed: the total is now {order.total_price} {order.currency}. "
-            "Check the new total and pay again.",
+            _("The price has changed: the total is now %(total)s. Check the new total and pay again.")
+            % {"total": money(order.total_price, order.currency)},
             code="price_changed",
             status=409,
         )
@@ -375,6 +436,7 @@ def _payment_complete(*, payment, fulfil=None):
         quantity=order.quantity,
     )
     Payment.objects.filter(pk=payment.pk).update(invoice=invoice)
+    CreditEntry.objects.filter(key=order_credit_key(order)).update(invoice=invoice)
     payment.refresh_from_db()
     result = PaymentResult(order=order, payment=payment, invoice=invoice, transaction=None)
     if fulfil is not None:
@@ -491,11 +553,14 @@ def invoice_create(
 
 
 def _payment_failed(payment, error):
-    """The gateway declined (or failed): the attempt is recorded as failed, with the gateway's reason."""
+    """The gateway declined (or failed): the attempt is recorded as failed, with the gateway's reason (in the site's
+    language, whoever's checkout it was: a record, not a message)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        reason = str(error.message)
     Payment.objects.filter(pk=payment.pk).update(
         status=Payment.Status.FAILED,
         failure_code=error.code,
-        failure_message=error.message,
+        failure_message=reason,
         completed_at=timezone.now(),
     )
 
@@ -545,7 +610,7 @@ def refund_owed(*, payment, reason="", amount=None, key=None):
     gateway is called after commit, and refund() then finds it by its key."""
     key = key or f"refund:{payment.pk}"
     amount = payment.amount if amount is None else amount
-    refund_row, _ = Payment.objects.get_or_create(
+    refund_row, _created = Payment.objects.get_or_create(
         idempotency_key=key,
         defaults={
             "customer_id": payment.customer_id,
@@ -586,8 +651,13 @@ def refund(*, payment, reason="", amount=None, key=None):
         done = Payment.objects.filter(pk=refund_row.pk, status=Payment.Status.PENDING).update(
             status=Payment.Status.SUCCEEDED, reference=reference, completed_at=timezone.now()
         )
+        back = 0
+        if done and payment.order_id and key == f"refund:{payment.pk}":
+            # A purchase refunded in full gets back the account credit that paid part of it (issue 16).
+            back = credit_refund(spend_key=order_credit_key(Order(pk=payment.order_id)), back_key=f"{key}:credit")
         if done and payment.invoice_id:
-            Invoice.objects.filter(pk=payment.invoice_id).update(amount_refunded=F("amount_refunded") + amount)
+            refunded = F("amount_refunded") + amount + back
+            Invoice.objects.filter(pk=payment.invoice_id).update(amount_refunded=refunded)
             original = Transaction.objects.filter(payment_reference=payment.reference).select_related("offer").first()
             if original is not None:
                 ledger_record(
@@ -618,6 +688,7 @@ def checkout(
     signature="",
     delivery_method=DeliveryMethod.EMAIL,
     design=None,
+    gift_language="",
     payment_method=None,
     card_token=None,
     pay=True,
@@ -639,7 +710,7 @@ def checkout(
         except IntegrityError:  # the same form submitted twice at once: the other request made the order
             order = Order.objects.get(checkout_key=checkout_key)
     if order.customer_id != customer.pk or order.offer_id != offer.pk:
-        raise OrderError("This checkout form belongs to another order; reload the page.", code="checkout_mismatch")
+        raise OrderError(_("This checkout form belongs to another order; reload the page."), code="checkout_mismatch")
     if order.status == Order.Status.PAID:
         return order
     changes = {"buy_as_gift": as_gift, "coupon_code": coupon_code or None}
@@ -653,6 +724,7 @@ def checkout(
             signature=signature,
             delivery_method=delivery_method,
             design=design,
+            gift_language=gift_language,
         )
         if time_zone and not customer.time_zone and not customer.has_usable_password():
             Customer.objects.filter(pk=customer.pk, time_zone="").update(time_zone=time_zone)
@@ -698,7 +770,7 @@ def payment_method_add(*, customer, card_number, exp_month, exp_year, make_defau
     """Tokenises a card through the gateway and keeps the token (never the number)."""
     today = timezone.now().date()
     if (int(exp_year), int(exp_month)) < (today.year, today.month):
-        raise ServiceError("This card has expired.", code="expired_card", field="expMonth")
+        raise ServiceError(_("This card has expired."), code="expired_card", field="expMonth")
     try:
         card = get_gateway().tokenize(number=card_number, exp_month=exp_month, exp_year=exp_year)
     except PaymentError as error:
@@ -772,7 +844,7 @@ def payment_open(*, order, method=None, label="card"):
     coupon taken, a pending Payment recorded (its idempotency key is the attempt's). Raises OrderError as
     order_pay does."""
     _price_still_holds(order)
-    payment, _ = _payment_start(order=order, method=method, label=label, one_gift=not order.fulfilment)
+    payment, _started = _payment_start(order=order, method=method, label=label, one_gift=not order.fulfilment)
     return payment
 
 

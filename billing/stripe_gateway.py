@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import stripe
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from billing.gateways import Card, Charge, PaymentError
 from billing.models import StripeCustomer
@@ -23,16 +24,16 @@ ZERO_DECIMAL = {
     *("BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA"),
     *("PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"),
 }
-RAW_CARD_REFUSED = (
+RAW_CARD_REFUSED = _(
     "Card numbers are not accepted here: this shop takes cards through Stripe. Pay on the checkout page, or send a "
     "Stripe PaymentMethod id (pm_…) made with Stripe.js."
 )
 DECLINE_MESSAGES = {
-    "card_declined": "Your card was declined. Try another card.",
-    "insufficient_funds": "Your card has insufficient funds. Try another card.",
-    "authentication_required": "Your bank asks you to confirm this payment.",
-    "invalid_token": "This payment method cannot be used. Add the card again.",
-    "gateway_error": "The payment could not be processed just now. Try again in a moment.",
+    "card_declined": _("Your card was declined. Try another card."),
+    "insufficient_funds": _("Your card has insufficient funds. Try another card."),
+    "authentication_required": _("Your bank asks you to confirm this payment."),
+    "invalid_token": _("This payment method cannot be used. Add the card again."),
+    "gateway_error": _("The payment could not be processed just now. Try again in a moment."),
 }
 
 
@@ -225,7 +226,7 @@ class StripeGateway:
             )
         except stripe.StripeError as error:
             raise decline(error) from None
-        row, _ = StripeCustomer.objects.get_or_create(customer=customer, defaults={"stripe_id": made["id"]})
+        row, _created = StripeCustomer.objects.get_or_create(customer=customer, defaults={"stripe_id": made["id"]})
         return row.stripe_id
 
     def intent_create(self, *, amount, currency, idempotency_key, customer_id=None, payment_method=None, save=False,
@@ -286,7 +287,7 @@ def card_of(pm):
     pm = plain(pm)
     card = pm.get("card") or {}
     if pm.get("type") != "card" or not card:
-        raise PaymentError("invalid_token", "Only cards can be saved.")
+        raise PaymentError("invalid_token", _("Only cards can be saved."))
     return Card(
         token=pm["id"],
         brand=str(card.get("brand", "card")).replace("_", " ").title().replace("Amex", "American Express"),

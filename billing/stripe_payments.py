@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import PaymentMethod
 from billing import services
@@ -55,7 +56,7 @@ def order_payment(*, order, payment_method=None, save_card=False):
         intent = stripe.intent_get(open_payment.reference)
         if intent.status == "processing":
             raise services.OrderError(
-                "A payment for this order is being processed.", code="payment_in_progress", status=409
+                _("A payment for this order is being processed."), code="payment_in_progress", status=409
             )
         if same and intent.status not in ("canceled", "succeeded"):
             return open_payment, intent.client_secret

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from billing import stripe_payments
@@ -30,7 +31,7 @@ def _back_to_checkout(order):
 
 def _stripe_only():
     if not stripe_payments.enabled():
-        raise Http404("Payments are not taken in the browser here.")
+        raise Http404(_("Payments are not taken in the browser here."))
 
 
 def pay(request, order_id):
@@ -42,7 +43,7 @@ def pay(request, order_id):
         return redirect("billing:thanks", order_id=order.pk)
     payment = order.payments.filter(status=Payment.Status.PENDING, gateway="stripe").exclude(reference="").first()
     if payment is None:
-        messages.info(request, "Your payment was not started or has expired: check the details and pay again.")
+        messages.info(request, _("Your payment was not started or has expired: check the details and pay again."))
         return _back_to_checkout(order)
     try:
         payment, client_secret = stripe_payments.order_payment(order=order, payment_method=payment.payment_method)
@@ -80,7 +81,7 @@ def pay_return(request, order_id):
     stripe_payments.settle(intent)
     if intent.status in ("succeeded", "processing"):
         return redirect("billing:thanks", order_id=order.pk)
-    messages.error(request, intent.error_message or "The payment was not completed. Try again or use another card.")
+    messages.error(request, intent.error_message or _("The payment was not completed. Try again or use another card."))
     return redirect("billing:stripe_pay", order_id=order.pk)
 
 
@@ -90,8 +91,8 @@ def authenticate(request, token):
     _stripe_only()
     payment = stripe_payments.authenticate_payment(token)
     if payment is None or not payment.reference:
-        raise Http404("This link is not valid any more.")
-    subscription, _ = renewal_subscription(payment)
+        raise Http404(_("This link is not valid any more."))
+    subscription, _term_end = renewal_subscription(payment)
     intent = stripe_payments.gateway().intent_get(payment.reference)
     if payment.status == Payment.Status.SUCCEEDED or intent.status == "succeeded":
         stripe_payments.settle(intent)
@@ -114,11 +115,11 @@ def authenticated(request, token):
     _stripe_only()
     payment = stripe_payments.authenticate_payment(token)
     if payment is None or not payment.reference:
-        raise Http404("This link is not valid any more.")
+        raise Http404(_("This link is not valid any more."))
     stripe_payments.settle(stripe_payments.gateway().intent_get(payment.reference))
     payment.refresh_from_db()
     if payment.status != Payment.Status.SUCCEEDED:
-        messages.error(request, "The payment was not confirmed. Try again.")
+        messages.error(request, _("The payment was not confirmed. Try again."))
         return redirect("billing:stripe_authenticate", token=token)
-    subscription, _ = renewal_subscription(payment)
+    subscription, _term_end = renewal_subscription(payment)
     return render(request, "billing/authenticated.html", {"payment": payment, "subscription": subscription})

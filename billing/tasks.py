@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from billing import renewals, stripe_payments
+from billing import claim_window, renewals, stripe_payments
 
 
 # The name is the wire name it had under accounts: queued messages and the beat schedule use it.
@@ -11,3 +11,9 @@ def renew_due_subscriptions():
     if stripe_payments.enabled():
         stripe_payments.open_payments_release()
     return renewed
+
+
+@shared_task(name="billing.settle_expired_gifts", ignore_result=True)
+def settle_expired_gifts():
+    """What the gifters of gifts that expired unredeemed get back (refund or account credit, per offer)."""
+    return claim_window.settle_expired_gifts()

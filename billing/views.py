@@ -7,19 +7,23 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.forms import add_service_error
 from accounts.models import Customer, PaymentMethod
 from accounts.selectors import customer_for_email, customer_has_access
 from billing import services, stripe_payments
+from billing.credit import credit_balance
 from billing.forms import CardForm, CheckoutForm, new_checkout_key
 from billing.gateways import PaymentError, get_gateway
 from billing.models import Order
 from gifts.models import DeliveryMethod, GiftAction, GroupCode
 from gifts.selectors import design_for_checkout
 from giftshop.errors import ServiceError
+from giftshop.i18n import language_of
+from giftshop.money import money
 from giftshop.timezones import in_words
 from offers.selectors import offer_get, offer_list_on_sale
 
@@ -34,6 +38,7 @@ FORM_FIELDS = {
     "offerId": None,
     "deliveryMethod": "delivery_method",
     "designId": "design",
+    "language": "gift_language",
 }
 
 
@@ -51,20 +56,25 @@ def offer_detail(request, offer_id):
 def checkout(request, offer_id, as_gift=False):
     offer = offer_get(offer_id, active_only=True)
     if as_gift and not offer.giftable:
-        raise Http404("This plan cannot be given as a gift.")
+        raise Http404(_("This plan cannot be given as a gift."))
     customer = request.user if request.user.is_authenticated else None
+    preview, coupon_error = _preview(offer, request.POST.get("coupon") if request.method == "POST" else None)
+    credit_used = _credit_to_use(customer, preview)
     form = CheckoutForm(
         request.POST or None,
         customer=customer,
         as_gift=as_gift,
         initial={"checkout_key": new_checkout_key()},
         browser_card=stripe_payments.enabled(),
+        credit_covers=bool(credit_used) and credit_used == preview.total_price,
     )
-    preview, coupon_error = _preview(offer, request.POST.get("coupon") if request.method == "POST" else None)
     if request.method == "POST" and request.POST.get("action") != "price" and form.is_valid():
         if _price_changed(request.POST.get("shown_total"), preview):
-            form.add_error(None, f"The price has changed: the total is now {preview.total_price} {preview.currency}. "
-                           "Check the new total and pay again.")  # fmt: skip
+            form.add_error(
+                None,
+                _("The price has changed: the total is now %(total)s. Check the new total and pay again.")
+                % {"total": money(preview.total_price, preview.currency)},
+            )
         else:
             order = _pay(request, form, offer, as_gift, customer)
             if order is not None and form.browser_card and order.status != Order.Status.PAID:
@@ -82,9 +92,21 @@ def checkout(request, offer_id, as_gift=False):
             "form": form,
             "as_gift": as_gift,
             "preview": preview,
+            "credit_used": credit_used,
+            "card_pays": preview.total_price - credit_used,
             "already_has_access": customer_has_access(request.user, offer),
         },
     )
+
+
+def _credit_to_use(customer, preview):
+    """How much of the customer's account credit the order will use (issue 16; services.order_pay spends it): up to
+    the total. With Stripe's browser payment only credit that pays all of it (the rest would be paid in the browser,
+    which takes no credit)."""
+    if customer is None or not preview.total_price:
+        return Decimal("0.00")
+    used = min(credit_balance(customer=customer, currency=preview.currency), preview.total_price)
+    return used if used == preview.total_price or not stripe_payments.enabled() else Decimal("0.00")
 
 
 def _price_changed(shown_total, preview):
@@ -108,12 +130,14 @@ def _pay(request, form, offer, as_gift, customer):
     if customer is None:
         customer = Customer.objects.owning(data["email"]).first()
         if customer is not None and customer.has_usable_password():
-            form.add_error("email", "This email has an account: log in first (the link is above the form).")
+            form.add_error("email", _("This email has an account: log in first (the link is above the form)."))
             return None
         customer = customer or customer_for_email(data["email"])
     method, token = None, None
-    in_browser = form.browser_card and preview_total(offer, data.get("coupon")) > 0
-    if data.get("saved_card"):
+    in_browser = form.browser_card and preview_total(offer, data.get("coupon")) > 0 and not form.credit_covers
+    if form.credit_covers:
+        pass  # account credit pays it all: no card (order_pay spends the credit)
+    elif data.get("saved_card"):
         method = get_object_or_404(PaymentMethod, pk=data["saved_card"], customer=customer)
     elif not form.browser_card:
         try:
@@ -140,6 +164,8 @@ def _pay(request, form, offer, as_gift, customer):
             time_zone=data.get("time_zone", ""),
             delivery_method=data.get("delivery_method") or DeliveryMethod.EMAIL,
             design=design_for_checkout(data.get("design"), field="designId") if as_gift else None,
+            # An older page without the field: the language it was read in.
+            gift_language=(data.get("gift_language") or language_of(translation.get_language())) if as_gift else "",
             payment_method=None if form.browser_card else method,  # Stripe: paid on the next page, or free
             card_token=token,
             pay=not in_browser,
@@ -170,7 +196,7 @@ def order_for_visitor(request, order_id):
     )
     own = request.user.is_authenticated and order.customer_id == request.user.pk
     if not own and order.pk not in request.session.get(GUEST_ORDERS, []):
-        raise Http404("Order not found.")
+        raise Http404(_("Order not found."))
     return order
 
 
@@ -195,7 +221,7 @@ def thanks(request, order_id):
         if gift.claim_expiry_date and not gift.no_expiry:
             context["times"]["claim_by"] = in_words(gift.claim_expiry_date, gift.zone().key, now)
     if order.status != Order.Status.PAID:
-        messages.info(request, "Your payment is still being processed; this page will show it once it is done.")
+        messages.info(request, _("Your payment is still being processed; this page will show it once it is done."))
     return render(request, "billing/thanks.html", context)
 
 
@@ -221,6 +247,13 @@ def price(request, offer_id):
             "discount": str(preview.discount_amount),
             "total": str(preview.total_price),
             "currency": preview.currency,
+            # As the page writes them, in the reader's language (giftshop/money.py): "$12.00", "12,00 $".
+            "shown": {
+                "offerPrice": money(preview.offer_price, preview.currency),
+                "discount": money(preview.discount_amount, preview.currency),
+                "total": money(preview.total_price, preview.currency),
+                "pay": _("Pay %(amount)s") % {"amount": money(preview.total_price, preview.currency)},
+            },
             "error": error,
         }
     )
@@ -244,7 +277,7 @@ def payment_methods(request):
         except ServiceError as error:
             add_service_error(form, error)
         else:
-            messages.success(request, f"{card.label} is saved as your default card.")
+            messages.success(request, _("%(card)s is saved as your default card.") % {"card": card.label})
             return redirect("accounts:payment_methods")
     cards = request.user.payment_methods.all()
     context = {"form": form, "cards": cards, "stripe": stripe_payments.enabled()}
@@ -256,5 +289,5 @@ def payment_methods(request):
 def payment_method_remove(request, pk):
     card = get_object_or_404(request.user.payment_methods, pk=pk)
     services.payment_method_remove(payment_method=card)
-    messages.success(request, f"{card.label} is removed.")
+    messages.success(request, _("%(card)s is removed.") % {"card": card.label})
     return redirect("accounts:payment_methods")

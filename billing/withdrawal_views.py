@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from billing import gift_sales
@@ -13,19 +14,24 @@ from billing.models import Payment
 from gifts.models import GiftAction
 from gifts.selectors import gift_for_gifter
 from giftshop.errors import ServiceError
+from giftshop.money import money
 from giftshop.timezones import in_words
 
 
 def withdrawn_in_words(withdrawal):
     """What the gifter is told once their gift is withdrawn: the refund, or that it is still owed."""
     gift, refund = withdrawal.gift, withdrawal.refund
-    done = f"Your gift of {gift.offer.title} is withdrawn: its code no longer works."
+    done = _("Your gift of %(offer)s is withdrawn: its code no longer works.") % {"offer": gift.offer.title}
     if refund is None:
-        return f"{done} Nothing was paid for it, so there is nothing to refund."
+        return done + " " + _("Nothing was paid for it, so there is nothing to refund.")
+    amount = {"amount": money(refund.amount, refund.currency)}
     if refund.status == Payment.Status.SUCCEEDED:
-        return f"{done} {refund.amount} {refund.currency} is refunded to the card you paid with."
-    owed = f"{refund.amount} {refund.currency}"
-    return f"{done} The refund of {owed} did not go through yet: it is recorded, and we will complete it."
+        return done + " " + _("%(amount)s is refunded to the card you paid with.") % amount
+    return (
+        done
+        + " "
+        + _("The refund of %(amount)s did not go through yet: it is recorded, and we will complete it.") % amount
+    )
 
 
 @login_required

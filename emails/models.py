@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Email(models.Model):
@@ -11,11 +12,11 @@ class Email(models.Model):
     commit by a worker. `key` makes each email exist once (e.g. `gift:12:delivery`)."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        BOUNCED = "bounced", "Bounced"
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        BOUNCED = "bounced", _("Bounced")
 
     # The kinds are registered in settings.EMAIL_KINDS, each by the app that renders it; `Email.Kind.GIFT_DELIVERY`
     # is "gift_delivery".
@@ -36,10 +37,10 @@ class Email(models.Model):
     last_error = models.TextField(blank=True)
     provider_message_id = models.CharField(max_length=200, blank=True)
     # The provider's tracking events (anymail's tracking webhooks), each the first time it was reported.
-    delivered_at = models.DateTimeField(null=True, blank=True, help_text="The recipient's server accepted it.")
+    delivered_at = models.DateTimeField(null=True, blank=True, help_text=_("The recipient's server accepted it."))
     opened_at = models.DateTimeField(null=True, blank=True)
     clicked_at = models.DateTimeField(null=True, blank=True)
-    complained_at = models.DateTimeField(null=True, blank=True, help_text="Marked as spam by its recipient.")
+    complained_at = models.DateTimeField(null=True, blank=True, help_text=_("Marked as spam by its recipient."))
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -1,5 +1,6 @@
 """The outbox: queueing an email (a row written in the caller's transaction), sending it after commit, retrying,
-the sweep of due and stuck rows, and recording bounces.
+the sweep of due and stuck rows, and recording the provider's tracking events (bounces; delivered, opened, clicked,
+complained).
 
 An email row is sent only by whoever moved it to `sending` (a conditional UPDATE), so a duplicate task or a
 second sweeper sends nothing. Transient provider failures put it back to `pending` with a growing delay;
@@ -32,7 +33,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Prefetch
 from django.db.models.functions import Greatest
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 
 from emails import metrics, tasks, throttle
@@ -88,19 +89,34 @@ def site_settings():
     return _batch_site.get() or SiteSettings.load()
 
 
+def email_language(email):
+    """The language its reader reads the email in: what its kind's "language" function (settings.EMAIL_KINDS; the
+    app that owns the kind knows whom it is for) or else settings.EMAIL_LANGUAGE answers, else the site's default.
+    Never the language of whoever caused it: emails are rendered by a worker, for someone else."""
+    language = _kind_hook(email.kind, "language") or _default_language()
+    return language(email) or settings.LANGUAGE_CODE
+
+
+@cache
+def _default_language():
+    return import_string(settings.EMAIL_LANGUAGE)
+
+
 def render(email):
-    """The message for an outbox row. User text goes only into bodies (escaped in HTML), never headers."""
-    context = _kind_hook(email.kind, "render")(email)
-    name = f"emails/{email.kind.replace('_', '-')}"
-    subject = " ".join(render_to_string(f"{name}-subject.txt", context).split())
-    message = EmailMultiAlternatives(
-        subject=subject,
-        body=render_to_string(f"{name}-body.txt", context),
-        from_email=site_settings().effective_sender,
-        to=[email.to_email],
-        headers={"X-Giftshop-Email-Key": email.key},
-    )
-    message.attach_alternative(render_to_string(f"{name}-body.html", context), "text/html")
+    """The message for an outbox row, in its reader's language (context, subject and bodies alike: a render
+    function may word or format things itself). User text goes only into bodies (escaped in HTML), never headers."""
+    with translation.override(email_language(email)):
+        context = _kind_hook(email.kind, "render")(email)
+        name = f"emails/{email.kind.replace('_', '-')}"
+        subject = " ".join(render_to_string(f"{name}-subject.txt", context).split())
+        message = EmailMultiAlternatives(
+            subject=subject,
+            body=render_to_string(f"{name}-body.txt", context),
+            from_email=site_settings().effective_sender,
+            to=[email.to_email],
+            headers={"X-Giftshop-Email-Key": email.key},
+        )
+        message.attach_alternative(render_to_string(f"{name}-body.html", context), "text/html")
     # Providers that de-duplicate on a key (anymail passes metadata through) can drop a resend after a crash.
     message.metadata = {"email_key": email.key}
     return message
@@ -531,12 +547,12 @@ def send_due_emails(*, now=None, batch_size=200, budget=SWEEP_BUDGET):
 
 # --- bounces ---------------------------------------------------------------------------------------------
 
-# anymail's normalized event types that mean the message did not (and will not) reach the recipient. A complaint
-# did arrive, but ESPs suppress the address afterwards, so nothing sent to it again would.
+# anymail's normalized event types that mean the message did not (and will not) reach the recipient. Not a
+# complaint: that email did arrive, at the right address (asking its gifter to correct it would be wrong); it is
+# timed (email_tracked), and the gifts' nudges go to the address no more (gifts/reminders.py).
 STATUS_FOR_EVENT = {
     "bounced": Email.Status.BOUNCED,
     "rejected": Email.Status.BOUNCED,
-    "complained": Email.Status.BOUNCED,
     "failed": Email.Status.FAILED,
 }
 
@@ -552,6 +568,34 @@ def _email_for(message_id, email_key):
         bare = str(message_id).strip().strip("<>")
         return Email.objects.filter(provider_message_id__in=[bare, f"<{bare}>"]).order_by("-pk").first()
     return None
+
+
+# anymail's normalized event types that we time on the email, each the first time it is reported (the admin's
+# funnel reads them; a gift's path on "My gifts" shows them).
+TRACKED_FIELD_FOR_EVENT = {
+    "delivered": "delivered_at",
+    "opened": "opened_at",
+    "clicked": "clicked_at",
+    "complained": "complained_at",
+}
+
+
+def email_tracked(*, message_id=None, email_key=None, event_type, when=None, now=None):
+    """Records when the provider reported an email delivered, opened, clicked or complained about: the first report
+    only. ESPs send events more than once and out of order; the conditional UPDATE (WHERE <field> IS NULL) makes a
+    repeat, even one racing the first, change nothing. Returns whether this call recorded it."""
+    field = TRACKED_FIELD_FOR_EVENT.get(event_type)
+    email = _email_for(message_id, email_key) if field else None
+    if email is None:
+        if field:
+            logger.info("%s event for an unknown email (message id %r, key %r)", event_type, message_id, email_key)
+        return False
+    # The provider's time of the event when it gives one (a webhook retried an hour later is still about then).
+    when = when or now or timezone.now()
+    recorded = Email.objects.filter(pk=email.pk, **{f"{field}__isnull": True}).update(**{field: when})
+    if recorded and event_type == "complained":
+        logger.warning("email %s was marked as spam by its recipient", email.key)
+    return bool(recorded)
 
 
 @transaction.atomic

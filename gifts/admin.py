@@ -8,12 +8,15 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from emails.admin import EmailInline
 from emails.models import Email
-from gifts import codes, design_admin, group_codes, reports, services  # noqa: F401 - design_admin registers
+from gifts import codes, design_admin, funnel, group_codes, reports, services  # noqa: F401 - design_admin registers
 from gifts.models import BulkList, Gift, GiftTimeline, GroupCode, gift_fields_clean
 from giftshop.errors import ServiceError
+from offers.models import Offer
 
 
 class GiftTimelineInline(admin.TabularInline):
@@ -30,11 +33,11 @@ class UndeliverableFilter(admin.SimpleListFilter):
     """Gifts whose latest delivery email failed or bounced: support's list of recipients to correct. A gift
     leaves it once a resend (to a corrected address) is queued."""
 
-    title = "undeliverable"
+    title = _lazy("undeliverable")
     parameter_name = "undeliverable"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Delivery email failed or bounced")]
+        return [("yes", _("Delivery email failed or bounced"))]
 
     def queryset(self, request, queryset):
         if self.value() != "yes":
@@ -48,13 +51,35 @@ class UndeliverableFilter(admin.SimpleListFilter):
 
 
 class RecipientForm(forms.Form):
-    recipient_email = forms.CharField(label="New recipient email", max_length=254, widget=forms.EmailInput)
+    recipient_email = forms.CharField(label=_lazy("New recipient email"), max_length=254, widget=forms.EmailInput)
 
     def clean_recipient_email(self):
         try:  # the services' own rules (no CR/LF or other header tricks), so the form cannot disagree with them
             return gift_fields_clean(recipient_email=self.cleaned_data["recipient_email"])["recipient_email"]
         except ServiceError as error:
             raise forms.ValidationError(error.message) from None
+
+
+class FunnelForm(forms.Form):
+    """The funnel page's filters (a GET form): how many weeks back, and one offer or all."""
+
+    weeks = forms.IntegerField(
+        label=_lazy("Weeks back"), min_value=1, max_value=funnel.MAX_WEEKS, initial=funnel.FUNNEL_WEEKS, required=False
+    )
+    offer = forms.ModelChoiceField(
+        label=_lazy("Offer"),
+        queryset=Offer.objects.order_by("title", "pk"),
+        required=False,
+        empty_label=_lazy("All offers"),
+    )
+
+    def report(self):
+        """The funnel the filters ask for; an invalid one falls back to its default rather than an error page."""
+        data = {}
+        if self.is_bound:
+            self.is_valid()  # cleaned_data keeps the fields that are valid
+            data = self.cleaned_data
+        return funnel.funnel_report(weeks=data.get("weeks") or funnel.FUNNEL_WEEKS, offer=data.get("offer"))
 
 
 def admin_actor(request):
@@ -87,7 +112,7 @@ class GiftAdmin(admin.ModelAdmin):
         "claimed_at",
     ]
     search_fields = ["=id", "gifter__email", "recipient_email", "=code_last4"]
-    search_help_text = "Gift id, gifter or recipient email, the whole code, or its last four characters."
+    search_help_text = _lazy("Gift id, gifter or recipient email, the whole code, or its last four characters.")
     date_hierarchy = "scheduled_at"
     list_select_related = ["offer", "gifter"]
     ordering = ["-created_at"]
@@ -110,6 +135,7 @@ class GiftAdmin(admin.ModelAdmin):
         "claimed_at",
         "expired_at",
         "cancelled_at",
+        "declined_at",
         "resource_version",
         "created_at",
         "updated_at",
@@ -127,7 +153,7 @@ class GiftAdmin(admin.ModelAdmin):
     # billing/admin.py adds "cancel" (it refunds the gifter) to the admin it registers in this one's place.
     actions = ["resend_delivery", "reissue_code", "change_recipient", "export_csv"]
 
-    @admin.display(description="code")
+    @admin.display(description=_lazy("code"))
     def masked_code(self, gift):
         return gift.masked_code
 
@@ -166,40 +192,51 @@ class GiftAdmin(admin.ModelAdmin):
             try:
                 reply = change(gift)
             except ServiceError as refusal:
-                self.message_user(request, f"Gift {gift.pk}: not done. {refusal.message}", messages.ERROR)
+                message = _("Gift %(id)s: not done. %(reason)s") % {"id": gift.pk, "reason": refusal.message}
+                self.message_user(request, message, messages.ERROR)
                 continue
             gift.refresh_from_db()  # logged as it is now (a reissued gift under its new masked code)
             self.log_change(request, gift, done)  # never a code: the log is a table like any other
-            self.message_user(request, f"Gift {gift.pk}: {reply}", messages.SUCCESS)
+            self.message_user(
+                request, _("Gift %(id)s: %(outcome)s") % {"id": gift.pk, "outcome": reply}, messages.SUCCESS
+            )
 
-    @admin.action(description="Resend the delivery email", permissions=["change"])
+    @admin.action(description=_lazy("Resend the delivery email"), permissions=["change"])
     def resend_delivery(self, request, queryset):
         def change(gift):
             services.gift_resend(gift_id=gift.pk, actor=admin_actor(request))
-            return f"the delivery email is sent again to {gift.recipient_email}, with the same code."
+            return _("the delivery email is sent again to %(email)s, with the same code.") % {
+                "email": gift.recipient_email
+            }
 
         self._for_each(request, queryset, change, "Resent the delivery email.")
 
-    @admin.action(description="Reissue the code", permissions=["change"])
+    @admin.action(description=_lazy("Reissue the code"), permissions=["change"])
     def reissue_code(self, request, queryset):
         if "apply" not in request.POST:
             return self._confirm(
                 request,
                 queryset,
                 action="reissue_code",
-                title="Reissue the code",
-                explanation="These gifts get a new code and their old code stops working. A gift already delivered"
-                " is emailed to its recipient again, with the new code; each gifter is told by email (without the"
-                " code). The new codes are shown once, on the next page.",
-                button="Yes, reissue the codes",
+                title=_("Reissue the code"),
+                explanation=_(
+                    "These gifts get a new code and their old code stops working. A gift already delivered"
+                    " is emailed to its recipient again, with the new code; each gifter is told by email (without the"
+                    " code). The new codes are shown once, on the next page."
+                ),
+                button=_("Yes, reissue the codes"),
             )
         reissued = []
 
         def change(gift):
             gift = services.gift_reissue_code(gift_id=gift.pk, actor=admin_actor(request))
             reissued.append([gift.pk, gift.resource_version])
-            emailed = " It is emailed to the recipient." if gift.status == Gift.Status.UNCLAIMED else ""
-            return f"the old code no longer works; the new code is shown below, this once.{emailed}"
+            if gift.status == Gift.Status.UNCLAIMED:
+                return _(
+                    "the old code no longer works; the new code is shown below, this once. "
+                    "It is emailed to the recipient."
+                )
+            return _("the old code no longer works; the new code is shown below, this once.")
 
         self._for_each(request, queryset, change, "Reissued the code.")
         if not reissued:
@@ -218,11 +255,11 @@ class GiftAdmin(admin.ModelAdmin):
         gifts = Gift.objects.filter(pk__in=versions).order_by("pk")
         # A gift reissued again meanwhile has another code than the one this page was for: it is left out.
         shown = [gift for gift in gifts if gift.resource_version == versions[gift.pk]]
-        response = self._report(request, "admin/gifts/gift/reissued.html", "New gift codes", gifts=shown)
+        response = self._report(request, "admin/gifts/gift/reissued.html", _("New gift codes"), gifts=shown)
         add_never_cache_headers(response)  # no copy in the browser's cache or history either
         return response
 
-    @admin.action(description="Change recipient email", permissions=["change"])
+    @admin.action(description=_lazy("Change recipient email"), permissions=["change"])
     def change_recipient(self, request, queryset):
         form = RecipientForm(request.POST) if "apply" in request.POST else RecipientForm()
         if form.is_valid():
@@ -232,25 +269,28 @@ class GiftAdmin(admin.ModelAdmin):
                 gift = services.gift_change_recipient(
                     gift_id=gift.pk, recipient_email=email, actor=admin_actor(request)
                 )
-                resent = " The delivery email is sent again to it." if gift.status == Gift.Status.UNCLAIMED else ""
-                return f"the recipient email is now {email}.{resent}"
+                if gift.status == Gift.Status.UNCLAIMED:
+                    return _("the recipient email is now %(email)s. The delivery email is sent again to it.") % {
+                        "email": email
+                    }
+                return _("the recipient email is now %(email)s.") % {"email": email}
 
             self._for_each(request, queryset, change, f"Changed the recipient email to {email}.")
             return None
         context = {
             **self.admin_site.each_context(request),
-            "title": "Change the recipient email",
+            "title": _("Change the recipient email"),
             "opts": self.opts,
             "gifts": queryset.order_by("pk"),
             "form": form,
             "action": "change_recipient",
-            "button": "Change the recipient email",
+            "button": _("Change the recipient email"),
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "media": self.media,
         }
         return TemplateResponse(request, "admin/gifts/gift/change_recipient.html", context)
 
-    @admin.action(description="Export selected gifts as CSV", permissions=["view"])
+    @admin.action(description=_lazy("Export selected gifts as CSV"), permissions=["view"])
     def export_csv(self, request, queryset):
         return _csv_response(queryset)
 
@@ -264,6 +304,8 @@ class GiftAdmin(admin.ModelAdmin):
                 name="gifts_gift_beat_schedule",
             ),
             path("export.csv", self.admin_site.admin_view(self.export_view), name="gifts_gift_export"),
+            path("funnel/", self.admin_site.admin_view(self.funnel_view), name="gifts_gift_funnel"),
+            path("funnel.csv", self.admin_site.admin_view(self.funnel_export_view), name="gifts_gift_funnel_export"),
             path("reissued/", self.admin_site.admin_view(self.reissued_view), name="gifts_gift_reissued"),
             *super().get_urls(),
         ]
@@ -284,12 +326,36 @@ class GiftAdmin(admin.ModelAdmin):
             "definitions": reports.DEFINITIONS,
             "guessing": reports.code_guessing(),
         }
-        return self._report(request, "admin/gifts/dashboard.html", "Gifts dashboard", **context)
+        return self._report(request, "admin/gifts/dashboard.html", _("Gifts dashboard"), **context)
+
+    def funnel_view(self, request):
+        self._require_view_permission(request)
+        form = FunnelForm(request.GET or None)
+        context = {
+            "form": form,
+            "funnel": form.report(),
+            "definitions": funnel.FUNNEL_DEFINITIONS,
+            "bar_space": funnel.CHART_BAR_SPACE,
+            "chart_height": len(funnel.STEPS) * funnel.CHART_ROW,
+            "export_query": request.GET.urlencode(),
+        }
+        # Without the admin's app list beside it (the breadcrumbs lead there), the table fits 1280 px.
+        return self._report(
+            request, "admin/gifts/funnel.html", _("Gift funnel"), is_nav_sidebar_enabled=False, **context
+        )
+
+    def funnel_export_view(self, request):
+        """The page's table as CSV, one row per week and offer, with the same filters."""
+        self._require_view_permission(request)
+        lines = funnel.funnel_csv_lines(FunnelForm(request.GET or None).report())
+        response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="gift-funnel-{timezone.now():%Y%m%d-%H%M%S}.csv"'
+        return response
 
     def beat_schedule_view(self, request):
         self._require_view_permission(request)
         entries = reports.beat_schedule()
-        return self._report(request, "admin/gifts/beat_schedule.html", "Beat schedule", entries=entries)
+        return self._report(request, "admin/gifts/beat_schedule.html", _("Beat schedule"), entries=entries)
 
     def export_view(self, request):
         self._require_view_permission(request)
@@ -353,5 +419,7 @@ class GroupCodeAdmin(admin.ModelAdmin):
         obj.__dict__.update(group.__dict__)
         # Never the code in the message list (stored in the session): its gifter reads it in "My gifts".
         messages.success(
-            request, f"Group code {group.masked_code} for {group.seats} seats: its gifter sees it in My gifts."
+            request,
+            _("Group code %(code)s for %(seats)s seats: its gifter sees it in My gifts.")
+            % {"code": group.masked_code, "seats": group.seats},
         )

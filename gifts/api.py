@@ -3,11 +3,12 @@
 from datetime import date, datetime
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 
 from gifts import group_codes, services
-from gifts.models import NOTE_MAX_LENGTH, GiftAction
+from gifts.models import NAME_MAX_LENGTH, NOTE_MAX_LENGTH, GiftAction
 from gifts.selectors import gift_for_gifter
 from gifts.verification import RedeemRefused, code_attempt
 from giftshop import ratelimit
@@ -46,8 +47,15 @@ class GiftOut(serializers.Serializer):
         help_text="Until when POST /gifts/{id}/withdraw takes the gift back, refunded (issue 16); null: it cannot."
     )
 
+    declinedAt = serializers.SerializerMethodField(
+        help_text="When its recipient declined it (status declined: POST /gifts/{id}/send-to sends it elsewhere)."
+    )
+
     def get_sentAt(self, gift) -> int | None:
         return unix(gift.sent_at)
+
+    def get_declinedAt(self, gift) -> int | None:
+        return unix(gift.declined_at)
 
     def get_redeemedAt(self, gift) -> int | None:
         return unix(gift.claimed_at)
@@ -183,7 +191,7 @@ class StartDateField(serializers.Field):
         try:
             return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
         except ValueError:
-            raise serializers.ValidationError("Must be a date (YYYY-MM-DD) or an ISO 8601 date-time.") from None
+            raise serializers.ValidationError(_("Must be a date (YYYY-MM-DD) or an ISO 8601 date-time.")) from None
 
 
 class RedeemIn(serializers.Serializer):
@@ -219,3 +227,64 @@ class RedeemView(MediaStoreView):
                 refused.message, status_code=refused.status, details=verification_out(refused.verification)
             ) from None
         return envelope(verification_out(verification, redeemed=True))
+
+
+# --- the recipient says "No thanks", and its gifter sends it to someone else (issue 16) -----------------------------
+
+
+class DeclinedOut(serializers.Serializer):
+    declined = serializers.BooleanField()
+    declinedAt = serializers.IntegerField(help_text="When the recipient declined it (Unix seconds).")
+    offerId = serializers.CharField()
+
+
+class DeclineView(MediaStoreView):
+    @extend_schema(
+        tags=["gifts"],
+        request=None,
+        parameters=[CODE_PARAM],
+        summary='The recipient declines a gift ("No thanks"); its gifter is told',
+        description="Under the same code-attempt limits as redeeming. Repeating it answers the same. Refused (409) "
+        "once redeemed, expired or cancelled; a declined gift's verification and redeem then answer "
+        "`redeemRefusalReason` DECLINED.",
+        responses={200: in_envelope("GiftDeclined", DeclinedOut), **errors(400, 401, 404, 409, 429, 503)},
+    )
+    def post(self, request, code):
+        gift = code_attempt_in_envelope(request, code, lambda: services.gift_decline(code=code, customer=request.user))
+        return envelope({"declined": True, "declinedAt": unix(gift.declined_at), "offerId": gift.offer.long_id})
+
+
+class SendElsewhereIn(serializers.Serializer):
+    recipientEmail = serializers.CharField(max_length=254)
+    firstName = serializers.CharField(required=False, allow_blank=True, max_length=NAME_MAX_LENGTH)
+    personalNote = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=NOTE_MAX_LENGTH,
+        help_text="Replaces the note written for the first recipient; absent: the note stays as it is.",
+    )
+
+
+class GiftSendElsewhereView(MediaStoreView):
+    @extend_schema(
+        tags=["gifts"],
+        request=SendElsewhereIn,
+        summary="The gifter sends a declined gift to someone else (same code, a fresh claim window)",
+        description="Only the gift's gifter (404 otherwise). Refused (409) unless its recipient declined it and its "
+        "claim window is open, or for a merchant's gift; 422 for the address that declined it; 429 past the "
+        "recipient-change limits.",
+        responses={200: in_envelope("GiftSentElsewhere", GiftOut), **errors(401, 404, 409, 422, 429)},
+    )
+    def post(self, request, gift_id):
+        gift = gift_for_gifter(request.user, gift_id)
+        data = self.valid(SendElsewhereIn, request.data)
+        services.gift_send_elsewhere(
+            gift_id=gift.pk,
+            gifter=request.user,
+            recipient_email=data["recipientEmail"],
+            recipient_first_name=data.get("firstName", ""),
+            personal_note=data.get("personalNote"),
+            names="mediastore",
+        )
+        return envelope(GiftOut(gift_for_gifter(request.user, gift.pk)).data)

@@ -20,11 +20,13 @@ from datetime import date
 from datetime import time as clock
 
 from django.conf import settings
-from django.conf.locale import LANG_INFO
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from emails.models import Email
 from emails.services import email_queue
@@ -57,7 +59,7 @@ DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TIME_RE = re.compile(r"^\d{1,2}:\d{2}$")
 # A date without a time means this time there, as in the web checkout.
 DEFAULT_DELIVERY_TIME = clock(9, 0)
-FILE_HELP = "Save it from your spreadsheet as “CSV UTF-8 (comma delimited)”."
+FILE_HELP = gettext_lazy("Save it from your spreadsheet as “CSV UTF-8 (comma delimited)”.")
 
 
 class BulkFileError(ServiceError):
@@ -65,6 +67,11 @@ class BulkFileError(ServiceError):
 
     def __init__(self, message):
         super().__init__(message, code="bad_file", field="file", status=400)
+
+
+def _with_file_help(message):
+    """A BulkFileError saying what is wrong, then how to save a list as CSV."""
+    return BulkFileError(f"{message} {FILE_HELP}")
 
 
 # --- reading a file -----------------------------------------------------------------------------------------------
@@ -77,9 +84,9 @@ def _text_lines(source):
         return io.StringIO(source.lstrip("\ufeff"), newline="")
     start = source.read(4)
     if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise BulkFileError(f"This file is UTF-16 text (“Unicode text” in Excel), not CSV. {FILE_HELP}")
+        raise _with_file_help(_("This file is UTF-16 text (“Unicode text” in Excel), not CSV."))
     if start.startswith(b"PK\x03\x04") or start.startswith(b"\xd0\xcf\x11\xe0"):
-        raise BulkFileError(f"This is a spreadsheet workbook, not a CSV file. {FILE_HELP}")
+        raise _with_file_help(_("This is a spreadsheet workbook, not a CSV file."))
     source.seek(0)
     return io.TextIOWrapper(source, encoding="utf-8-sig", newline="")
 
@@ -91,17 +98,19 @@ def _columns(header_line):
     keys = [re.sub(r"[\s_\-]", "", cell).lower() for cell in cells]
     if not any(HEADER_NAMES.get(key) == "recipient_email" for key in keys):
         raise BulkFileError(
-            "The first line must name the columns, with at least “email” (then, as you like: first_name, message, "
-            "date, time, time_zone, language)."
+            _(
+                "The first line must name the columns, with at least “email” (then, as you like: first_name, message, "
+                "date, time, time_zone, language)."
+            )
         )
     unknown = [cell for cell, key in zip(cells, keys, strict=True) if key and key not in HEADER_NAMES]
     if unknown:
-        raise BulkFileError(f"Unknown column “{unknown[0][:40]}”: use email, first_name, message, date, time, "
-                            "time_zone and language.")  # fmt: skip
+        raise BulkFileError(_("Unknown column “%(column)s”: use email, first_name, message, date, time, "
+                              "time_zone and language.") % {"column": unknown[0][:40]})  # fmt: skip
     columns = [HEADER_NAMES.get(key) for key in keys]
     repeated = {column for column in columns if column and columns.count(column) > 1}
     if repeated:
-        raise BulkFileError(f"The column “{sorted(repeated)[0]}” is named twice.")
+        raise BulkFileError(_("The column “%(column)s” is named twice.") % {"column": sorted(repeated)[0]})
     return delimiter, columns
 
 
@@ -115,7 +124,7 @@ def read_rows(source, *, max_rows=None):
         while header and not header.strip():
             header = lines.readline()
         if not header:
-            raise BulkFileError("The file is empty.")
+            raise BulkFileError(_("The file is empty."))
         delimiter, columns = _columns(header)
         count = 0
         reader = csv.reader(lines, delimiter=delimiter)
@@ -123,10 +132,13 @@ def read_rows(source, *, max_rows=None):
             if not any(cell.strip() for cell in cells):
                 continue
             if any("\x00" in cell for cell in cells):
-                raise BulkFileError(f"This file holds NUL bytes, so it is not text. {FILE_HELP}")
+                raise _with_file_help(_("This file holds NUL bytes, so it is not text."))
             count += 1
             if count > max_rows:
-                raise BulkFileError(f"A list has at most {max_rows:,} rows; split the file.")
+                raise BulkFileError(
+                    _("A list has at most %(rows)s rows; split the file.")
+                    % {"rows": number_format(max_rows, force_grouping=True)}
+                )
             row = dict.fromkeys(COLUMNS, "")
             for column, cell in zip(columns, cells, strict=False):
                 if column:
@@ -135,9 +147,9 @@ def read_rows(source, *, max_rows=None):
                 row["extra_cells"] = True
             yield reader.line_num + 1, row  # + 1: the header was read apart
     except UnicodeDecodeError:
-        raise BulkFileError(f"This file is not UTF-8 text. {FILE_HELP}") from None
+        raise _with_file_help(_("This file is not UTF-8 text.")) from None
     except csv.Error as error:
-        raise BulkFileError(f"This file cannot be read as CSV ({error}). {FILE_HELP}") from None
+        raise _with_file_help(_("This file cannot be read as CSV (%(error)s).") % {"error": error}) from None
 
 
 # --- checking rows ----------------------------------------------------------------------------------------------
@@ -149,32 +161,37 @@ def _zones():
     return frozenset(zoneinfo.available_timezones())
 
 
-def _known_language(code):
+def site_language(code):
+    """The site's language (settings.LANGUAGES) a cell names, as the gift stores it ("de", "de-DE", "de_DE" → "de"),
+    or "" for a language the site does not speak."""
     code = code.strip().lower().replace("_", "-")
-    return code in LANG_INFO or code.split("-")[0] in LANG_INFO
+    try:
+        return translation.get_supported_language_variant(code) if code else ""
+    except LookupError:
+        return ""
 
 
 def _scheduled_at(row, problems, *, zone_name, now):
     day, hour = row["delivery_date"].strip(), row["delivery_time"].strip()
     if not day:
         if hour:
-            problems.append("A delivery time needs a date.")
+            problems.append(_("A delivery time needs a date."))
         return None
     if not DATE_RE.match(day):
-        problems.append("The date must look like 2026-12-24.")
+        problems.append(_("The date must look like 2026-12-24."))
         return None
     if hour and not TIME_RE.match(hour):
-        problems.append("The time must look like 09:30.")
+        problems.append(_("The time must look like 09:30."))
         return None
     try:
         on = date.fromisoformat(day)
         at = clock.fromisoformat(hour.zfill(5)) if hour else DEFAULT_DELIVERY_TIME
     except ValueError:
-        problems.append("There is no such date or time.")
+        problems.append(_("There is no such date or time."))
         return None
     when = local_to_utc(on, at, zone_name)
     if when < now:
-        problems.append("The delivery date is in the past.")
+        problems.append(_("The delivery date is in the past."))
     return when
 
 
@@ -185,30 +202,37 @@ def row_check(row, *, gifter_zone, now):
     for column in ("recipient_email", "recipient_first_name", "personal_note"):
         value = row.get(column, "")
         if value.startswith(FORMULA_STARTS):
-            problems.append(f"“{value[:20]}” starts like a spreadsheet formula; remove the first character.")
+            problems.append(
+                _("“%(value)s” starts like a spreadsheet formula; remove the first character.") % {"value": value[:20]}
+            )
         values[column] = value
     if row.get("extra_cells"):
-        problems.append("This line has more cells than the header has columns.")
+        problems.append(_("This line has more cells than the header has columns."))
     if not values["recipient_email"].strip():
-        problems.append("The email address is missing.")
+        problems.append(_("The email address is missing."))
     else:
         for column, message in (
-            ("recipient_email", "“{}” is not a valid email address."),
-            ("recipient_first_name", "The first name must be one line of at most 150 characters."),
-            ("personal_note", "The message must be at most 255 characters (it has {})."),
+            ("recipient_email", _("“%(shown)s” is not a valid email address.")),
+            ("recipient_first_name", _("The first name must be one line of at most 150 characters.")),
+            ("personal_note", _("The message must be at most 255 characters (it has %(shown)s).")),
         ):
             try:
                 values.update(gift_fields_clean(**{column: values[column]}))
             except ServiceError:
                 shown = values[column][:60] if column == "recipient_email" else len(values[column])
-                problems.append(message.format(shown))
+                problems.append(message % {"shown": shown})
     zone_name = row.get("time_zone", "").strip()
     if zone_name and zone_name not in _zones():
-        problems.append(f"“{zone_name[:40]}” is not a time zone we know (e.g. Europe/Berlin).")
+        problems.append(_("“%(zone)s” is not a time zone we know (e.g. Europe/Berlin).") % {"zone": zone_name[:40]})
         zone_name = ""
     language = row.get("language", "").strip()
-    if language and not _known_language(language):
-        problems.append(f"“{language[:20]}” is not a language code we know (e.g. en, fr, pt-br).")
+    if language and not site_language(language):
+        offered = ", ".join(code for code, _name in settings.LANGUAGES)
+        problems.append(
+            _("“%(code)s” is not a language code we know (one of %(offered)s).")
+            % {"code": language[:20], "offered": offered}
+        )
+    language = site_language(language) or language  # the gift's language ("de"); a wrong one as typed, to correct
     scheduled_at = _scheduled_at(row, problems, zone_name=zone_name or gifter_zone, now=now)
     values.update(
         delivery_date=row.get("delivery_date", "").strip(),
@@ -227,7 +251,7 @@ def _duplicates(rows):
             continue
         key = row.recipient_email.strip().lower()
         if key in first:
-            row.problems = [*row.problems, f"Same address as line {first[key]}."]
+            row.problems = [*row.problems, _("Same address as line %(line)s.") % {"line": first[key]}]
         else:
             first[key] = row.number
 
@@ -253,7 +277,7 @@ def bulk_list_create(*, gifter, offer, source, name="", now=None):
     batches as it is read. BulkFileError creates nothing, whichever line it is found on."""
     now = now or timezone.now()
     if not offer.active or not offer.giftable:
-        raise ServiceError("This plan cannot be given as a gift.", field="offer", code="not_giftable")
+        raise ServiceError(_("This plan cannot be given as a gift."), field="offer", code="not_giftable")
     gifter_zone = gifter.zone().key
     bulk_list = BulkList.objects.create(gifter=gifter, offer=offer, name=name[:200], created_at=now)
     seen, batch, count = {}, [], 0
@@ -261,7 +285,7 @@ def bulk_list_create(*, gifter, offer, source, name="", now=None):
         values, scheduled_at, problems = row_check(cells, gifter_zone=gifter_zone, now=now)
         key = values["recipient_email"].strip().lower()
         if key and key in seen:
-            problems.append(f"Same address as line {seen[key]}.")
+            problems.append(_("Same address as line %(line)s.") % {"line": seen[key]})
         elif key:
             seen[key] = number
         batch.append(
@@ -272,7 +296,7 @@ def bulk_list_create(*, gifter, offer, source, name="", now=None):
             BulkRow.objects.bulk_create(batch)
             batch = []
     if not count:
-        raise BulkFileError("The file has a header but no rows.")
+        raise BulkFileError(_("The file has a header but no rows."))
     BulkRow.objects.bulk_create(batch)
     return bulk_list
 
@@ -288,7 +312,7 @@ def bulk_list_for_gifter(customer, list_id, *, lock=False):
 def _draft_for_update(gifter, list_id):
     bulk_list = bulk_list_for_gifter(gifter, list_id, lock=True)
     if bulk_list.status != BulkList.Status.DRAFT:
-        raise ServiceError("This list is paid for; change its gifts one by one.", code="list_paid", status=409)
+        raise ServiceError(_("This list is paid for; change its gifts one by one."), code="list_paid", status=409)
     return bulk_list
 
 
@@ -355,19 +379,19 @@ def bulk_list_payable(bulk_list, now):
     """The number of gifts a draft list would make (its valid rows, none of them due in the past); ServiceError
     when it cannot be paid for yet."""
     if bulk_list.status != BulkList.Status.DRAFT:
-        raise ServiceError("This list is already paid for.", code="list_paid", status=409)
+        raise ServiceError(_("This list is already paid for."), code="list_paid", status=409)
     counts = bulk_list_summary(bulk_list)
     if counts["invalid"]:
         raise ServiceError(
-            f"{counts['invalid']} rows still have problems: fix or drop them, then check again.",
+            _("%(rows)s rows still have problems: fix or drop them, then check again.") % {"rows": counts["invalid"]},
             code="list_has_problems",
             status=409,
         )
     if bulk_list.rows.filter(dropped=False, scheduled_at__lt=now).exists():
-        raise ServiceError("Some delivery dates have passed since the check: check the list again.",
+        raise ServiceError(_("Some delivery dates have passed since the check: check the list again."),
                            code="list_has_problems", status=409)  # fmt: skip
     if not counts["valid"]:
-        raise ServiceError("The list has no rows left to give.", code="list_empty", status=409)
+        raise ServiceError(_("The list has no rows left to give."), code="list_empty", status=409)
     return counts["valid"]
 
 
@@ -376,11 +400,11 @@ def bulk_list_paid(*, list_id, revision, order, invoice, now):
     order was priced for; a list changed in between refuses, and the payment is refunded), ready for the task."""
     bulk_list = BulkList.objects.select_for_update(of=("self",)).get(pk=list_id)
     if bulk_list.status != BulkList.Status.DRAFT or bulk_list.revision != revision:
-        raise ServiceError("The list changed while it was being paid for; check it and pay again.",
+        raise ServiceError(_("The list changed while it was being paid for; check it and pay again."),
                            code="list_changed", status=409)  # fmt: skip
     valid = bulk_list.rows.filter(dropped=False, problems=[]).count()
     if valid != order.quantity:
-        raise ServiceError("The list changed while it was being paid for.", code="list_changed", status=409)
+        raise ServiceError(_("The list changed while it was being paid for."), code="list_changed", status=409)
     BulkList.objects.filter(pk=list_id).update(
         status=BulkList.Status.PAID, order=order, invoice=invoice, paid_at=now, gifts_to_create=valid
     )
@@ -437,6 +461,7 @@ def _create_batch(bulk_list, rows, now):
                 personal_note=row.personal_note,
                 scheduled_at=scheduled_at,
                 time_zone=row.time_zone,
+                language=row.language,
                 auto_claim=auto_claim,
                 no_expiry=no_expiry,
                 claim_expiry_date=claim_expiry_date,
@@ -500,7 +525,7 @@ def bulk_gift_resend(*, gifter, list_id, gift_id, now=None):
     someone, so it counts against the gifter's hourly budget of recipient changes (RECIPIENT_CHANGES_PER_HOUR)."""
     bulk_list = bulk_list_for_gifter(gifter, list_id)
     if not bulk_list.rows.filter(gift_id=gift_id).exists():
-        raise ServiceError("This gift is not on this list.", code="not_found", status=404)
+        raise ServiceError(_("This gift is not on this list."), code="not_found", status=404)
     try:
         ratelimit.reserve("recipient-change", [f"customer:{gifter.pk}"], fail_open=True)
     except ratelimit.LimitExceeded as limited:
@@ -522,6 +547,20 @@ ROW_STATUS_WORDS = {
     GiftStatus.CLAIMED: "redeemed",
     GiftStatus.EXPIRED: "expired",
     GiftStatus.CANCELLED: "cancelled",
+    GiftStatus.DECLINED: "declined",
+}
+
+
+# The words as the page shows them (the CSV export and the page's data-status keep the English ones above).
+ROW_STATUS_LABELS = {
+    "waiting": pgettext_lazy("a list gift's status", "waiting"),
+    "bounced": pgettext_lazy("a list gift's status", "bounced"),
+    "scheduled": pgettext_lazy("a list gift's status", "scheduled"),
+    "sent": pgettext_lazy("a list gift's status", "sent"),
+    "redeemed": pgettext_lazy("a list gift's status", "redeemed"),
+    "expired": pgettext_lazy("a list gift's status", "expired"),
+    "cancelled": pgettext_lazy("a list gift's status", "cancelled"),
+    "declined": pgettext_lazy("a list gift's status", "declined"),
 }
 
 

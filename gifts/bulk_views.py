@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from gifts import bulk, group_codes
@@ -49,12 +50,14 @@ def bulk_list(request, list_id):
                     "row": row,
                     "gift": gift,
                     "status": word,
+                    "status_label": bulk.ROW_STATUS_LABELS.get(word, word),
                     "resendable": gift.refusal(GiftAction.RESEND, now) is None,
                     "editable": gift.status == GiftStatus.SCHEDULED,
                     "correctable": word == "bounced" or gift.status == GiftStatus.EXPIRED,
                 }
             )
-        context.update(items=items, counts=bulk.bulk_list_counts(the_list), **pager(page, rows.count()))
+        counts = {bulk.ROW_STATUS_LABELS.get(word, word): n for word, n in bulk.bulk_list_counts(the_list).items()}
+        context.update(items=items, counts=counts, **pager(page, rows.count()))
     return render(request, "gifts/bulk_list.html", context)
 
 
@@ -93,7 +96,7 @@ def bulk_resend(request, list_id, gift_id):
     except ServiceError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, f"The gift for {email.to_email} is sent again.")
+        messages.success(request, _("The gift for %(email)s is sent again.") % {"email": email.to_email})
     return redirect("gifts:bulk_list", list_id=list_id)
 
 

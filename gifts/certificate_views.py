@@ -3,6 +3,7 @@
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET
 
@@ -23,9 +24,11 @@ def certificate(request, gift_id):
     gift = gift_for_gifter(request.user, gift_id)
     paper = request.GET.get("paper", "a4").lower()
     if paper not in PAPERS:
-        return HttpResponse("Choose the paper: a4 or letter.", status=400, content_type="text/plain; charset=utf-8")
+        return HttpResponse(_("Choose the paper: a4 or letter."), status=400, content_type="text/plain; charset=utf-8")
     if gift.status not in PRINTABLE:
-        message = f"This gift is {gift.get_status_display().lower()}: its code can no longer be redeemed."
+        message = _("This gift is %(status)s: its code can no longer be redeemed.") % {
+            "status": gift.get_status_display().lower()
+        }
         return HttpResponse(message, status=410, content_type="text/plain; charset=utf-8")
     response = HttpResponse(certificate_pdf(gift, paper=paper), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="gift-{gift.pk}-{paper}.pdf"'

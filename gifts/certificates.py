@@ -8,7 +8,7 @@ import base64
 import segno
 from django.core.exceptions import ImproperlyConfigured
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.formats import date_format
 
 try:
@@ -21,6 +21,7 @@ else:
 
 from gifts.emails import redeem_link
 from gifts.models import GiftDesign
+from giftshop.i18n import language_of
 
 PAPERS = {"a4": "A4", "letter": "letter"}
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp"}
@@ -59,7 +60,9 @@ def certificate_context(gift, *, paper="a4"):
         "code": gift.code,
         "qr": qr_svg(link),
         "redeem_at": link.split("?", 1)[0],
-        "redeem_by": date_format(timezone.localtime(expires, zone), "j F Y") if expires and not gift.no_expiry else "",
+        "redeem_by": date_format(timezone.localtime(expires, zone), "DATE_FORMAT")
+        if expires and not gift.no_expiry
+        else "",
     }
 
 
@@ -67,6 +70,9 @@ def certificate_pdf(gift, *, paper="a4"):
     """The certificate as PDF bytes."""
     if weasyprint is None:
         raise ImproperlyConfigured(f"{MISSING}: apt-get install libpango-1.0-0 (README, Dependencies).")
-    html = render_to_string("gifts/certificate.html", certificate_context(gift, paper=paper))
+    # In the recipient's language, the one the gifter chose for the gift (issue 17); none chosen: the gifter's own
+    # (the page's they print it from).
+    with translation.override(language_of(gift.language) if gift.language else translation.get_language()):
+        html = render_to_string("gifts/certificate.html", certificate_context(gift, paper=paper))
     # Only data: URIs are read (the design's image, inlined): the layout can make no request, whatever the text says.
     return weasyprint.HTML(string=html, url_fetcher=URLFetcher(allowed_protocols=("data",))).write_pdf()

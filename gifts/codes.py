@@ -19,6 +19,7 @@ import re
 import secrets
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{8}$")
@@ -58,7 +59,7 @@ def normalize(text):
     """The 8 canonical symbols of what a person typed, or InvalidCode."""
     raw = _IGNORED.sub("", str(text or "")).upper().translate(_LOOKALIKES)
     if not CODE_RE.match(raw):
-        raise InvalidCode("A gift code has eight letters and digits, like ABCD-1234.")
+        raise InvalidCode(_("A gift code has eight letters and digits, like ABCD-1234."))
     return raw
 
 

@@ -5,6 +5,8 @@ from django import forms
 from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from PIL import Image
 
 from gifts.certificates import IMAGE_TYPES, image_data_uri
@@ -17,10 +19,10 @@ PILLOW_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 class GiftDesignForm(forms.ModelForm):
     upload = forms.ImageField(
         required=False,
-        label="Image",
-        help_text="PNG, JPEG or WebP, at most 1 MB; shown above the text of the email and the certificate.",
+        label=_lazy("Image"),
+        help_text=_lazy("PNG, JPEG or WebP, at most 1 MB; shown above the text of the email and the certificate."),
     )
-    remove_image = forms.BooleanField(required=False, label="Remove the image")
+    remove_image = forms.BooleanField(required=False, label=_lazy("Remove the image"))
 
     class Meta:
         model = GiftDesign
@@ -36,12 +38,12 @@ class GiftDesignForm(forms.ModelForm):
         if not upload:
             return None
         if upload.size > IMAGE_MAX_BYTES:
-            raise forms.ValidationError("The image is larger than 1 MB: make it smaller.")
+            raise forms.ValidationError(_("The image is larger than 1 MB: make it smaller."))
         upload.seek(0)
         with Image.open(upload) as image:
             kind = PILLOW_TYPES.get(image.format)
         if kind not in IMAGE_TYPES:
-            raise forms.ValidationError("Upload a PNG, JPEG or WebP image.")
+            raise forms.ValidationError(_("Upload a PNG, JPEG or WebP image."))
         upload.seek(0)
         return upload.read(), kind
 
@@ -78,7 +80,7 @@ class GiftDesignAdmin(admin.ModelAdmin):
         "is_active",
     ]
 
-    @admin.display(description="Colours")
+    @admin.display(description=_lazy("Colours"))
     def swatch(self, design):
         return format_html(
             '<span style="display:inline-block;padding:2px 8px;border:2px solid {};background:{};color:{}">Aa</span>',
@@ -87,16 +89,17 @@ class GiftDesignAdmin(admin.ModelAdmin):
             design.text_colour,
         )
 
-    @admin.display(description="Preview")
+    @admin.display(description=_lazy("Preview"))
     def preview(self, design):
         image = image_data_uri(design) if design.pk else ""
         return format_html(
             '<div style="padding:12px;border:3px solid {};background:{};color:{};max-width:360px">{}'
-            '<p style="margin:8px 0 0">A gift for you</p><p style="color:{};font-weight:bold">ABCD-EFGH</p></div>',
+            '<p style="margin:8px 0 0">{}</p><p style="color:{};font-weight:bold">ABCD-EFGH</p></div>',
             design.accent_colour,
             design.background_colour,
             design.text_colour,
             format_html('<img src="{}" alt="" style="max-width:100%;max-height:120px">', image) if image else "",
+            _("A gift for you"),
             design.accent_colour,
         )
 

@@ -7,13 +7,16 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from accounts.emails import set_password_url
+from accounts.emails import account_language, customer_language, set_password_url
 from emails import services as outbox
 from emails.models import Email
 from gifts import metrics
 from gifts.models import BulkRow, DeliveryMethod, Gift, GiftAction, GiftDesign
 from gifts.services import events_record
+from giftshop.i18n import language_of
+from giftshop.timezones import in_words
 
 
 def redeem_link(gift):
@@ -33,7 +36,13 @@ def _gift_context(gift):
 
 def gift_delivery(email):
     gift = email.gift
-    return {**_gift_context(gift), **_design_context(gift), "code": gift.code, "redeem_link": redeem_link(gift)}
+    return {
+        **_gift_context(gift),
+        **_design_context(gift),
+        "code": gift.code,
+        "redeem_link": redeem_link(gift),
+        "decline_link": decline_link(gift),
+    }
 
 
 def _design_context(gift):
@@ -84,13 +93,41 @@ def claim_expiring(email):
 
 
 def gift_expired(email):
-    """The gifter's notice that their gift expired unredeemed, with a link to it on their account."""
+    """The gifter's notice that their gift expired unredeemed, with a link to it on their account, and what they
+    got back under the offer's policy (issue 16: a refund, or account credit; billing/claim_window.py)."""
     gift = email.gift
     return {
         **_gift_context(gift),
+        **expired_gift_returned(gift),
         "gift_url": f"{settings.SITE_URL}{reverse('gifts:gifts')}#gift-{gift.pk}",
         "set_password_url": set_password_url(gift.gifter),
     }
+
+
+def expired_gift_returned(gift):
+    """What the gifter of an expired gift got back, read from billing's rows through the gift's relations (gifts
+    may not import billing): `policy` (the offer's claim_window_end), `refund_amount` (through the gateway),
+    `credit_amount` (account credit: the gift's worth, or the credit part of a refunded payment), `currency`, and
+    `returned_pending` (the policy gives something back that is not booked yet)."""
+    policy = gift.offer.claim_window_end
+    context = {"policy": policy, "refund_amount": None, "credit_amount": None, "returned_pending": False}
+    if policy == "expire" or not gift.invoice_id:
+        return context
+    context["currency"] = gift.invoice.currency
+    credits = [entry.amount for entry in gift.credits.filter(reason="gift_unredeemed")]
+    refunds = gift.invoice.payments.filter(kind="refund")
+    own = refunds.filter(idempotency_key__endswith=f":gift:{gift.pk}")
+    if own.exists() or gift.invoice.lines.filter(entity_type="plan", quantity__gt=1).exists():
+        refunds = own  # one gift of a list: its own share only
+    refunds = list(refunds)
+    if refunds:
+        context["refund_amount"] = sum(row.amount for row in refunds)
+        context["returned_pending"] = any(row.status != "succeeded" for row in refunds)
+        credits += [entry.amount for entry in gift.invoice.credits.filter(reason="refunded")]
+    if credits:
+        context["credit_amount"] = sum(credits)
+    context["returned_pending"] = context["returned_pending"] or not (refunds or credits)
+    return context
 
 
 def gift_bounced(email):
@@ -113,6 +150,56 @@ def gift_code_replaced(email):
         **_gift_context(gift),
         "delivered": gift.sent_at is not None,
         "gift_url": f"{settings.SITE_URL}{reverse('gifts:gifts')}#gift-{gift.pk}",
+        "set_password_url": set_password_url(gift.gifter),
+    }
+
+
+def gift_declined(email):
+    """The gifter's notice that the recipient said "No thanks" (issue 16), with what they can still do: withdraw it,
+    refunded, while the refund window is open (until when, in their zone), and send it to someone else (the same
+    code, a fresh claim window). Never the code: the gifter's pages show only its last four characters."""
+    gift, now = email.gift, timezone.now()
+    withdraw_url = withdraw_until = send_elsewhere_url = ""
+    if gift.refusal(GiftAction.WITHDRAW, now) is None:
+        withdraw_url = f"{settings.SITE_URL}{reverse('billing:gift_withdraw', args=[gift.pk])}"
+        withdraw_until = in_words(gift.refund_deadline(), gift.gifter_zone.key, now)
+    if gift.refusal(GiftAction.SEND_ELSEWHERE, now) is None:
+        send_elsewhere_url = f"{settings.SITE_URL}{reverse('gifts:send_elsewhere', args=[gift.pk])}"
+    return {
+        **_gift_context(gift),
+        "recipient": gift.recipient_first_name or gift.recipient_email or _("The person you gave it to"),
+        "withdraw_url": withdraw_url,
+        "withdraw_until": withdraw_until,
+        "send_elsewhere_url": send_elsewhere_url,
+        "gifts_url": f"{settings.SITE_URL}{reverse('gifts:gifts')}#gift-{gift.pk}",
+        "set_password_url": set_password_url(gift.gifter),
+    }
+
+
+def decline_link(gift):
+    """The delivery email's "No thanks": our own page, by the link token alone, which asks before anything changes
+    (a GET never declines: mail scanners open links)."""
+    return f"{settings.SITE_URL}{reverse('gifts:decline')}?{urlencode({'t': gift.link_token})}"
+
+
+def gift_nudge(email):
+    """The recipient's "not redeemed yet" reminder (gifts/reminders.py), in the gift's design, with the code and link
+    again as in the delivery."""
+    gift = email.gift
+    return {**_gift_context(gift), **_design_context(gift), "code": gift.code, "redeem_link": redeem_link(gift)}
+
+
+def gift_not_redeemed(email):
+    """The gifter's "not redeemed yet" notice, with what they can do: send it again, change the address, or take it
+    to hand over in person (all on the gift's follow-up page, gifts/nudges.py). Never the code."""
+    gift = email.gift
+    page = f"{settings.SITE_URL}{reverse('gifts:not_redeemed', args=[gift.pk])}"
+    return {
+        **_gift_context(gift),
+        "sent": in_words(gift.sent_at, gift.gifter.zone().key),
+        "resend_url": f"{page}#resend",
+        "correct_url": f"{settings.SITE_URL}{reverse('gifts:correct_recipient', args=[gift.pk])}",
+        "handover_url": f"{page}#handover",
         "set_password_url": set_password_url(gift.gifter),
     }
 
@@ -182,3 +269,15 @@ def bulk_done(email):
         "count": bulk_list.gifts_created,
         "list_url": f"{settings.SITE_URL}{reverse('gifts:bulk_list', args=[bulk_list.pk])}",
     }
+
+
+# --- the reader's language (settings.EMAIL_KINDS "language"; issue 17) ---
+
+
+def recipient_language(email):
+    """Emails to a gift's recipient: the language of their account (the one that redeemed the gift, else the one at
+    the address), else the language the gifter chose for the gift (Gift.language), else the site's default."""
+    gift = email.gift
+    if gift.receiver_id:
+        return customer_language(gift.receiver)
+    return account_language(email.to_email) or language_of(gift.language)

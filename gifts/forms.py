@@ -5,6 +5,8 @@ from datetime import time, timedelta
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from gifts.models import NAME_MAX_LENGTH
 from giftshop.models import SiteSettings
@@ -20,7 +22,7 @@ def clean_recipient_email_twice(form, data):
     to a stranger."""
     first, again = data.get("recipient_email"), data.get("recipient_email_again")
     if first and again and first.lower() != again.lower():
-        form.add_error("recipient_email_again", "The two email addresses are different.")
+        form.add_error("recipient_email_again", gettext("The two email addresses are different."))
     return data
 
 
@@ -35,37 +37,37 @@ class GiftDetailsForm(forms.Form):
     """Who receives the gift, when (in the gifter's local time) and with which note."""
 
     recipient_first_name = forms.CharField(
-        label="Recipient's first name",
+        label=_("Recipient's first name"),
         required=False,
         max_length=NAME_MAX_LENGTH,
-        help_text="Their email greets them by it: “Hi Peter”.",
+        help_text=_("Their email greets them by it: “Hi Peter”."),
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
     recipient_email = forms.EmailField(
-        label="Recipient's email", widget=forms.EmailInput(attrs={"autocomplete": "off"})
+        label=_("Recipient's email"), widget=forms.EmailInput(attrs={"autocomplete": "off"})
     )
     recipient_email_again = forms.EmailField(
-        label="Recipient's email again", widget=forms.EmailInput(attrs={"autocomplete": "off"})
+        label=_("Recipient's email again"), widget=forms.EmailInput(attrs={"autocomplete": "off"})
     )
     signature = forms.CharField(
-        label="From",
+        label=pgettext_lazy("gift's sender", "From"),
         required=False,
         max_length=NAME_MAX_LENGTH,
-        help_text="Your name as the recipient reads it: “Ana sent you a gift”. Empty: your account's name.",
+        help_text=_("Your name as the recipient reads it: “Ana sent you a gift”. Empty: your account's name."),
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
-    send_now = forms.BooleanField(label="Send it now", required=False)
+    send_now = forms.BooleanField(label=_("Send it now"), required=False)
     delivery_date = forms.DateField(
-        label="Delivery date", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Delivery date"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     delivery_time = forms.TimeField(
-        label="Delivery time", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+        label=_("Delivery time"), required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
     )
     # A <select>, not an <input list> with a datalist: it can only post a canonical zone, with or without the
     # page's script, and a browser's select finds an option as its name is typed ("Europe/Ber…").
-    time_zone = forms.ChoiceField(label="Time zone", choices=zone_choices)
+    time_zone = forms.ChoiceField(label=_("Time zone"), choices=zone_choices)
     personal_note = NoteField(
-        label="Personal note",
+        label=_("Personal note"),
         required=False,
         max_length=UI_NOTE_LIMIT,
         widget=forms.Textarea(attrs={"rows": 4, "maxlength": UI_NOTE_LIMIT, "data-counter": "note-counter"}),
@@ -93,12 +95,12 @@ def clean_gift_details(form, data):
         return data
     if not data.get("delivery_date") or "time_zone" not in data:
         if not data.get("delivery_date"):
-            form.add_error("delivery_date", "Choose a delivery date, or tick “Send it now”.")
+            form.add_error("delivery_date", gettext("Choose a delivery date, or tick “Send it now”."))
         return data
     clock = data.get("delivery_time") or DEFAULT_DELIVERY_TIME
     when = local_to_utc(data["delivery_date"], clock, data["time_zone"])
     if when < timezone.now() - timedelta(minutes=1):
-        form.add_error("delivery_date", "This time has passed: choose a later one, or tick “Send it now”.")
+        form.add_error("delivery_date", gettext("This time has passed: choose a later one, or tick “Send it now”."))
     data["scheduled_at"] = when
     return data
 
@@ -120,8 +122,35 @@ class GiftEditForm(GiftDetailsForm):
 class RecipientForm(forms.Form):
     """A delivered gift's corrected address."""
 
-    recipient_email = forms.EmailField(label="Recipient's email")
-    recipient_email_again = forms.EmailField(label="Recipient's email again")
+    recipient_email = forms.EmailField(label=_("Recipient's email"))
+    recipient_email_again = forms.EmailField(label=_("Recipient's email again"))
+
+    def clean(self):
+        return clean_recipient_email_twice(self, super().clean())
+
+
+class SendElsewhereForm(forms.Form):
+    """A declined gift's new recipient (issue 16): the address twice, a first name, and the note, which starts as the
+    one written for the first recipient."""
+
+    recipient_email = forms.EmailField(label=_("Their email"), widget=forms.EmailInput(attrs={"autocomplete": "off"}))
+    recipient_email_again = forms.EmailField(
+        label=_("Their email again"), widget=forms.EmailInput(attrs={"autocomplete": "off"})
+    )
+    recipient_first_name = forms.CharField(
+        label=_("Their first name"),
+        required=False,
+        max_length=NAME_MAX_LENGTH,
+        help_text=_("Their email greets them by it: “Hi Peter”."),
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    personal_note = NoteField(
+        label=_("Personal note"),
+        required=False,
+        max_length=UI_NOTE_LIMIT,
+        help_text=_("The note you wrote for the first recipient: change it for this one, or leave it empty for none."),
+        widget=forms.Textarea(attrs={"rows": 4, "maxlength": UI_NOTE_LIMIT}),
+    )
 
     def clean(self):
         return clean_recipient_email_twice(self, super().clean())

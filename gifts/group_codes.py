@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from gifts import bulk, codes, services
 from gifts.models import Gift, GiftStatus, GiftTimeline, GroupCode, GroupSeat, gift_fields_clean
@@ -47,9 +48,9 @@ def group_code_create(*, gifter, offer, seats, now=None, expires_at=None, person
     to hand out (GroupCode.code). A code that a gift already has is drawn again (the look-up tries gifts first)."""
     now = now or timezone.now()
     if not offer.giftable:
-        raise ServiceError("This plan cannot be given as a gift.", field="offer", code="not_giftable")
+        raise ServiceError(_("This plan cannot be given as a gift."), field="offer", code="not_giftable")
     if seats < 1:
-        raise ServiceError("A group code has at least one seat.", field="seats")
+        raise ServiceError(_("A group code has at least one seat."), field="seats")
     personal_note = gift_fields_clean(personal_note=personal_note)["personal_note"]
     group = GroupCode(
         gifter=gifter,

@@ -1,7 +1,8 @@
 """Merchant API (Chargebee v2 contract) endpoints of gifts and events; the ones that move money (the purchase, the
 cancellation with its refund) are billing's."""
+# Messages here stay in English, untranslated: they are part of the Chargebee v2 wire contract its client reads.
 
-from django.db.models import Prefetch
+from django.db.models import Case, F, Prefetch, Value, When
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
@@ -9,7 +10,7 @@ from rest_framework.response import Response
 from accounts.resources import SUBSCRIPTION_SCHEMA, subscription_resource
 from gifts import services
 from gifts.models import Gift, GiftAction, GiftStatus
-from gifts.resources import GIFT_SCHEMA, gift_resource
+from gifts.resources import CHARGEBEE_STATUSES, GIFT_SCHEMA, gift_resource
 from gifts.verification import RedeemRefused
 from giftshop.chargebee import (
     IDEMPOTENCY_PARAMETER,
@@ -33,8 +34,17 @@ EVENT = {"event": EVENT_SCHEMA}
 
 
 def _gifts():
-    return Gift.objects.select_related("subscription__offer").prefetch_related(
-        "timeline", Prefetch("subscription__gifts", queryset=Gift.objects.only("pk", "subscription_id"))
+    # `chargebee_status`: what the status filters compare, the status as gift_resource shows it (a declined gift is
+    # `unclaimed` to Chargebee: gifts/resources.py).
+    chargebee_status = Case(
+        When(status=GiftStatus.DECLINED, then=Value(GiftStatus.UNCLAIMED.value)), default=F("status")
+    )
+    return (
+        Gift.objects.select_related("subscription__offer")
+        .prefetch_related(
+            "timeline", Prefetch("subscription__gifts", queryset=Gift.objects.only("pk", "subscription_id"))
+        )
+        .annotate(chargebee_status=chargebee_status)
     )
 
 
@@ -81,10 +91,10 @@ class GiftsView(MerchantView):
             for value in values:
                 for item in str(value).strip("[]").split(","):
                     item = item.strip().strip("'\"")
-                    if item and item not in GiftStatus.values:
+                    if item and item not in CHARGEBEE_STATUSES:
                         raise wrong_value(f"status {item} is not a gift status", param="status")
         filters = {
-            "status": "status",
+            "status": "chargebee_status",
             "gift_receiver.email": "recipient_email",
             "gifter.customer_id": "gifter_id",
             "gift_receiver.customer_id": "receiver_id",

@@ -13,6 +13,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from gifts import codes
 from giftshop import validation
@@ -23,18 +25,18 @@ from giftshop.timezones import in_words, in_words_elsewhere, validate_time_zone
 NOTE_MAX_LENGTH = 255
 NAME_MAX_LENGTH = 150
 # Who a gift is from, to its recipient, once its gifter's personal data was erased (their name is gone with it).
-ERASED_GIFTER_NAME = "Someone"
+ERASED_GIFTER_NAME = gettext_lazy("Someone")
 # Chargebee caps update_gift's comment, which is kept in the gift_updated event.
 COMMENT_MAX_LENGTH = 300
 
 
 class GiftStatus(models.TextChoices):
-    SCHEDULED = "scheduled", "Scheduled"
-    UNCLAIMED = "unclaimed", "Sent, not redeemed"
-    CLAIMED = "claimed", "Redeemed"
-    EXPIRED = "expired", "Expired"
-    CANCELLED = "cancelled", "Cancelled"
-    DECLINED = "declined", "Declined by the recipient"
+    SCHEDULED = "scheduled", gettext_lazy("Scheduled")
+    UNCLAIMED = "unclaimed", gettext_lazy("Sent, not redeemed")
+    CLAIMED = "claimed", gettext_lazy("Redeemed")
+    EXPIRED = "expired", gettext_lazy("Expired")
+    CANCELLED = "cancelled", gettext_lazy("Cancelled")
+    DECLINED = "declined", gettext_lazy("Declined by the recipient")
 
 
 # The gift state machine, in one place: the states each state may be entered from.
@@ -52,13 +54,20 @@ TRANSITIONS = {
     GiftStatus.DECLINED: {GiftStatus.UNCLAIMED},
 }
 TERMINAL = {GiftStatus.CLAIMED, GiftStatus.EXPIRED, GiftStatus.CANCELLED}
+# Delivered and not ended: the claim window runs (a declined gift's too: its gifter may send it elsewhere until then).
+WINDOW_OPEN = {GiftStatus.UNCLAIMED, GiftStatus.DECLINED}
 
 
 class DeliveryMethod(models.TextChoices):
     """How the code reaches the recipient, chosen at checkout."""
 
-    EMAIL = "email", "Emailed to the recipient"
-    HANDOVER = "handover", "Given in person by the gifter"
+    EMAIL = "email", gettext_lazy("Emailed to the recipient")
+    HANDOVER = "handover", gettext_lazy("Given in person by the gifter")
+
+
+def _expired_in_words():
+    """ "expired", as a gift's status reads inside a sentence."""
+    return str(GiftStatus.EXPIRED.label).lower()
 
 
 class GiftAction(models.TextChoices):
@@ -73,6 +82,12 @@ class GiftAction(models.TextChoices):
     CHANGE_RECIPIENT = "change_recipient", "A corrected address (support, or the gifter after a bounce)"
     CORRECT_RECIPIENT = "correct_recipient", "The gifter's page for correcting a delivered gift's address"
     WITHDRAW = "withdraw", "The gifter takes an unredeemed gift back, refunded, inside its offer's refund window"
+    # The "not redeemed yet" follow-ups (issue 16, gifts/nudges.py).
+    GIFTER_RESEND = "gifter_resend", "The gifter emails the recipient the delivery email again"
+    HANDOVER = "handover", "The gifter takes an emailed gift to hand over in person"
+    # The recipient says "No thanks", and its gifter sends it to someone else (issue 16, gifts.services.gift_decline).
+    DECLINE = "decline", "The recipient declines the gift"
+    SEND_ELSEWHERE = "send_elsewhere", "The gifter sends a declined gift to someone else"
 
 
 # The states each action may happen in. The gifter's edit also ends at Gift.edit_cutoff; an expired gift goes to a
@@ -87,11 +102,22 @@ ACTIONS = {
     GiftAction.CHANGE_RECIPIENT: {GiftStatus.SCHEDULED, GiftStatus.UNCLAIMED, GiftStatus.EXPIRED},
     GiftAction.CORRECT_RECIPIENT: {GiftStatus.UNCLAIMED, GiftStatus.EXPIRED},
     GiftAction.WITHDRAW: TRANSITIONS[GiftStatus.CANCELLED],  # also only inside Gift.refund_deadline (issue 16)
+    GiftAction.GIFTER_RESEND: {GiftStatus.UNCLAIMED},  # an emailed gift; at most once a day (gifts/nudges.py)
+    GiftAction.HANDOVER: {GiftStatus.UNCLAIMED},
+    GiftAction.DECLINE: {GiftStatus.UNCLAIMED},  # while its claim window is open
+    GiftAction.SEND_ELSEWHERE: {GiftStatus.DECLINED},  # while its claim window is open; not a merchant's gift
 }
 # The merchant API's actions, refused in Chargebee's words: "The gift is <status>; only <states> gifts can be <verb>."
 MERCHANT_VERBS = {GiftAction.UPDATE: "updated", GiftAction.CLAIM: "claimed", GiftAction.CANCEL: "cancelled"}
 # The error code of a refused action (409); the gifter's edit has its own.
-REFUSAL_CODES = {GiftAction.EDIT: "gift_not_editable", GiftAction.WITHDRAW: "gift_not_withdrawable"}
+REFUSAL_CODES = {
+    GiftAction.EDIT: "gift_not_editable",
+    GiftAction.WITHDRAW: "gift_not_withdrawable",
+    GiftAction.GIFTER_RESEND: "gift_not_resendable",
+    GiftAction.HANDOVER: "gift_not_emailed",
+    GiftAction.DECLINE: "gift_not_declinable",
+    GiftAction.SEND_ELSEWHERE: "gift_not_sendable",
+}
 
 
 def scheduled_or_now(scheduled_at, now):
@@ -139,9 +165,10 @@ def gift_fields_clean(*, names=None, **fields):
 
 class GiftQuerySet(models.QuerySet):
     def claim_window_passed(self, now, *, since=None):
-        """`unclaimed` gifts whose claim window has passed by `now` (the expiry sweep's), and only since `since` when
-        given (the reminder's "expires within the week"). The same rule as Gift.claim_window_passed."""
-        gifts = self.filter(status=GiftStatus.UNCLAIMED, no_expiry=False, claim_expiry_date__lte=now)
+        """`unclaimed` (or declined: issue 16) gifts whose claim window has passed by `now` (the expiry sweep's), and
+        only since `since` when given (the reminder's "expires within the week", which keeps to `unclaimed` ones). The
+        same rule as Gift.claim_window_passed."""
+        gifts = self.filter(status__in=WINDOW_OPEN, no_expiry=False, claim_expiry_date__lte=now)
         return gifts if since is None else gifts.filter(claim_expiry_date__gt=since)
 
 
@@ -149,8 +176,8 @@ class Gift(models.Model):
     Status = GiftStatus
 
     class Source(models.TextChoices):
-        STOREFRONT = "storefront", "Storefront (MediaStore API / web)"
-        MERCHANT = "merchant", "Merchant API"
+        STOREFRONT = "storefront", gettext_lazy("Storefront (MediaStore API / web)")
+        MERCHANT = "merchant", gettext_lazy("Merchant API")
 
     status = models.CharField(max_length=10, choices=GiftStatus.choices, default=GiftStatus.SCHEDULED)
     source = models.CharField(max_length=12, choices=Source.choices, default=Source.STOREFRONT)
@@ -174,18 +201,20 @@ class Gift(models.Model):
     )
     personal_note = models.CharField(max_length=NOTE_MAX_LENGTH, blank=True)
     signature = models.CharField(max_length=NAME_MAX_LENGTH, blank=True)
-    scheduled_at = models.DateTimeField(help_text="When the recipient is emailed (UTC).")
+    scheduled_at = models.DateTimeField(help_text=gettext_lazy("When the recipient is emailed (UTC)."))
     time_zone = models.CharField(
         max_length=64,
         blank=True,
         validators=[validate_time_zone],
-        help_text="The zone the gifter chose the delivery time in; empty: the gifter's zone.",
+        help_text=gettext_lazy("The zone the gifter chose the delivery time in; empty: the gifter's zone."),
     )
     sent_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     expired_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
-    declined_at = models.DateTimeField(null=True, blank=True, help_text="When the recipient said no thanks.")
+    declined_at = models.DateTimeField(
+        null=True, blank=True, help_text=gettext_lazy("When the recipient said no thanks.")
+    )
     auto_claim = models.BooleanField(default=False)
     no_expiry = models.BooleanField(default=False)
     claim_expiry_date = models.DateTimeField(null=True, blank=True)
@@ -194,23 +223,37 @@ class Gift(models.Model):
     )
     redeem_mode = models.CharField(max_length=6, blank=True)  # NEW | EXTEND, once claimed
     design = models.ForeignKey(
-        "GiftDesign", null=True, blank=True, on_delete=models.PROTECT, related_name="gifts", help_text="Its look."
+        "GiftDesign",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="gifts",
+        help_text=gettext_lazy("Its look."),
     )
     delivery_method = models.CharField(
         max_length=8,
         choices=DeliveryMethod.choices,
         default=DeliveryMethod.EMAIL,
-        help_text="Handover: the gifter gets the certificate at once and the claim window starts at purchase.",
+        help_text=gettext_lazy(
+            "Handover: the gifter gets the certificate at once and the claim window starts at purchase."
+        ),
     )
     language = models.CharField(
         max_length=10,
         blank=True,
-        help_text="The language of the recipient's emails, redeem page and certificate (issue 17); empty: the site's.",
+        help_text=gettext_lazy(
+            "The language of the recipient's emails, redeem page and certificate (issue 17); empty: the site's."
+        ),
     )
     recipient_changes = models.PositiveSmallIntegerField(
-        default=0, help_text="Times the gifter changed the recipient's address (limited: RECIPIENT_CHANGES_PER_GIFT)."
+        default=0,
+        help_text=gettext_lazy(
+            "Times the gifter changed the recipient's address (limited: RECIPIENT_CHANGES_PER_GIFT)."
+        ),
     )
-    resource_version = models.BigIntegerField(default=0, help_text="Milliseconds; bumped by every change.")
+    resource_version = models.BigIntegerField(
+        default=0, help_text=gettext_lazy("Milliseconds; bumped by every change.")
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -339,7 +382,7 @@ class Gift(models.Model):
     def claim_window_passed(self, now):
         """Delivered, not redeemed, and past its claim expiry date: the code is dead, even before the expiry sweep
         marks the gift expired. The same rule as GiftQuerySet.claim_window_passed."""
-        if self.status != GiftStatus.UNCLAIMED or self.no_expiry or self.claim_expiry_date is None:
+        if self.status not in WINDOW_OPEN or self.no_expiry or self.claim_expiry_date is None:
             return False
         return now >= self.claim_expiry_date
 
@@ -350,13 +393,21 @@ class Gift(models.Model):
             if self.status in ACTIONS[action]:
                 return None
             states = " or ".join(status for status in GiftStatus.values if status in ACTIONS[action])
-            return f"The gift is {self.status}; only {states} gifts can be {MERCHANT_VERBS[action]}."
+            # The merchant API shows a declined gift as `unclaimed` (Chargebee has no declined: gifts/resources.py).
+            status = "declined by its recipient" if self.status == GiftStatus.DECLINED else self.status
+            return f"The gift is {status}; only {states} gifts can be {MERCHANT_VERBS[action]}."
         if action == GiftAction.EDIT:
             return self._edit_refusal(now)
         if action == GiftAction.CORRECT_RECIPIENT:
             return self._correction_refusal()
         if action == GiftAction.WITHDRAW:
             return self._withdraw_refusal(now)
+        if action in (GiftAction.GIFTER_RESEND, GiftAction.HANDOVER):
+            return self._follow_up_refusal(action, now)
+        if action == GiftAction.DECLINE:
+            return self._decline_refusal(now)
+        if action == GiftAction.SEND_ELSEWHERE:
+            return self._send_elsewhere_refusal(now)
         return self._support_refusal(action, now)
 
     def raise_refusal(self, action, now):
@@ -377,11 +428,13 @@ class Gift(models.Model):
     def _edit_refusal(self, now):
         # The gifter's own edit page and PATCH /gifts/{id}.
         if self.status == GiftStatus.CLAIMED:
-            return "The gift has already been redeemed."
+            return _("The gift has already been redeemed.")
         if self.status not in ACTIONS[GiftAction.EDIT]:
-            return "The gift has already been sent." if self.sent_at else f"The gift is {self._status_in_words}."
+            if self.sent_at:
+                return _("The gift has already been sent.")
+            return _("The gift is %(status)s.") % {"status": self._status_in_words}
         if now >= self.edit_cutoff():
-            return "Delivery details can be changed until the end of the day before the delivery day."
+            return _("Delivery details can be changed until the end of the day before the delivery day.")
         return None
 
     def _correction_refusal(self):
@@ -389,44 +442,88 @@ class Gift(models.Model):
         if self.status in ACTIONS[GiftAction.CORRECT_RECIPIENT] and not self._expired_for_good:
             return None
         if self.status == GiftStatus.EXPIRED:
-            return "This gift expired and its subscription was cancelled, so it cannot be sent again."
-        return f"The gift is {self._status_in_words}; its address can no longer be changed."
+            return _("This gift expired and its subscription was cancelled, so it cannot be sent again.")
+        return _("The gift is %(status)s; its address can no longer be changed.") % {"status": self._status_in_words}
 
     def _withdraw_refusal(self, now):
         # The gifter's "Withdraw and refund" (web and storefront API), in the gifter's words and time zone.
         if self.status == GiftStatus.CLAIMED:
-            return "The gift has already been redeemed, so it can no longer be withdrawn."
+            return _("The gift has already been redeemed, so it can no longer be withdrawn.")
         if self.status not in ACTIONS[GiftAction.WITHDRAW] or self.claim_window_passed(now):
-            status = "expired" if self.claim_window_passed(now) else self._status_in_words
-            return f"The gift is {status}, so it can no longer be withdrawn."
+            status = _expired_in_words() if self.claim_window_passed(now) else self._status_in_words
+            return _("The gift is %(status)s, so it can no longer be withdrawn.") % {"status": status}
         if self.source == Gift.Source.MERCHANT:
-            return "This gift was sold through the merchant's own system: ask them to cancel it."
+            return _("This gift was sold through the merchant's own system: ask them to cancel it.")
         if self.order_id is None:
             # A list's (or a group code's) gifts were priced together, by the list's size: support refunds one.
-            return "This gift is one of a list bought together: contact us to withdraw it."
+            return _("This gift is one of a list bought together: contact us to withdraw it.")
         deadline = self.refund_deadline()
         if deadline is None:
-            return "Gifts of this offer cannot be withdrawn once bought."
+            return _("Gifts of this offer cannot be withdrawn once bought.")
         if now >= deadline:
             until = in_words(deadline, self.gifter_zone.key, now)
             days = self.offer.refund_window_days
-            return f"Gifts can be withdrawn for {days} days after purchase; this one could be until {until}."
+            return ngettext(
+                "Gifts can be withdrawn for %(days)s day after purchase; this one could be until %(until)s.",
+                "Gifts can be withdrawn for %(days)s days after purchase; this one could be until %(until)s.",
+                days,
+            ) % {"days": days, "until": until}
+        return None
+
+    def _follow_up_refusal(self, action, now):
+        # The gifter's "not redeemed yet" actions, in the gifter's words.
+        if self.status == GiftStatus.CLAIMED:
+            return _("The gift has already been redeemed.")
+        if self.status not in ACTIONS[action] or self.claim_window_passed(now):
+            status = _expired_in_words() if self.claim_window_passed(now) else self._status_in_words
+            return _("The gift is %(status)s, so it can no longer be sent again or handed over.") % {"status": status}
+        if self.delivery_method == DeliveryMethod.HANDOVER:
+            return _("You are handing this gift over in person: print its certificate instead.")
+        return None
+
+    def _decline_refusal(self, now):
+        # The recipient's "No thanks" (redeem page, email link, storefront API), in the recipient's words. A repeat
+        # of a decline is answered by gifts.services.gift_decline before asking this.
+        if self.status == GiftStatus.CLAIMED:
+            return _("This gift has already been redeemed, so it can no longer be declined.")
+        if self.status == GiftStatus.EXPIRED or self.claim_window_passed(now):
+            return _("This gift has expired, so there is nothing to decline.")
+        if self.status == GiftStatus.CANCELLED:
+            return _("This gift has been cancelled, so there is nothing to decline.")
+        if self.status == GiftStatus.DECLINED:
+            return _("This gift has already been declined.")
+        if self.status not in ACTIONS[GiftAction.DECLINE]:
+            return _("This gift has not been delivered yet, so it cannot be declined.")
+        return None
+
+    def _send_elsewhere_refusal(self, now):
+        # The gifter's "Send it to someone else" (web and storefront API), in the gifter's words.
+        if self.status == GiftStatus.CLAIMED:
+            return _("The gift has already been redeemed.")
+        if self.status not in ACTIONS[GiftAction.SEND_ELSEWHERE]:
+            message = _("The gift is %(status)s; only a declined gift can be sent to someone else.")
+            return message % {"status": self._status_in_words}
+        if self.claim_window_passed(now):
+            return _("The gift's claim window has ended, so it can no longer be sent to someone else.")
+        if self.source == Gift.Source.MERCHANT:
+            # Its subscription was made for the first receiver by the merchant's own system.
+            return _("This gift was sold through the merchant's own system: ask them to send it again.")
         return None
 
     def _support_refusal(self, action, now):
         # Resend, new code, corrected address: support's words, which an admin reads beside the gift.
         if self.claim_window_passed(now):
-            return "The gift has expired."  # the expiry sweep has not run yet, but the code is already dead
+            return _("The gift has expired.")  # the expiry sweep has not run yet, but the code is already dead
         if self.status not in ACTIONS[action]:
             if self.status == GiftStatus.SCHEDULED:
-                return "The gift has not been delivered yet; the recipient gets its email on the delivery date."
+                return _("The gift has not been delivered yet; the recipient gets its email on the delivery date.")
             if self.status == GiftStatus.CLAIMED:
-                return "The gift has already been redeemed."
-            return f"The gift is {self._status_in_words}."
+                return _("The gift has already been redeemed.")
+            return _("The gift is %(status)s.") % {"status": self._status_in_words}
         if self._expired_for_good:
-            return "This gift expired and its subscription was cancelled; it cannot be sent again."
+            return _("This gift expired and its subscription was cancelled; it cannot be sent again.")
         if action == GiftAction.RESEND and not self.recipient_email:
-            return "This gift has no recipient address: its gifter hands it over in person."
+            return _("This gift has no recipient address: its gifter hands it over in person.")
         return None
 
 
@@ -436,7 +533,7 @@ class GiftTimeline(models.Model):
     gift = models.ForeignKey(Gift, on_delete=models.CASCADE, related_name="timeline")
     status = models.CharField(max_length=10, choices=GiftStatus.choices)
     occurred_at = models.DateTimeField()
-    actor = models.CharField(max_length=100, blank=True, help_text="Who or what made the change.")
+    actor = models.CharField(max_length=100, blank=True, help_text=gettext_lazy("Who or what made the change."))
 
     class Meta:
         ordering = ["occurred_at", "id"]
@@ -457,7 +554,7 @@ class GiftTimeline(models.Model):
 # --- Designs (the look of a gift's email and certificate) ---------------------------------------------------------
 
 HEX_COLOUR = r"^#[0-9a-fA-F]{6}$"
-COLOUR = RegexValidator(HEX_COLOUR, "Enter a colour as #rrggbb, e.g. #1f4e79.")
+COLOUR = RegexValidator(HEX_COLOUR, gettext_lazy("Enter a colour as #rrggbb, e.g. #1f4e79."))
 
 
 def _channel(value):
@@ -490,8 +587,12 @@ class GiftDesign(models.Model):
     image = models.BinaryField(blank=True, default=b"", editable=False)
     image_type = models.CharField(max_length=20, blank=True, editable=False)
     builtin_artwork = models.BooleanField(default=False, editable=False)
-    position = models.PositiveSmallIntegerField(default=0, help_text="Order at checkout (smallest first).")
-    is_active = models.BooleanField(default=True, help_text="Offered at checkout (gifts keep the design they have).")
+    position = models.PositiveSmallIntegerField(
+        default=0, help_text=gettext_lazy("Order at checkout (smallest first).")
+    )
+    is_active = models.BooleanField(
+        default=True, help_text=gettext_lazy("Offered at checkout (gifts keep the design they have).")
+    )
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -507,7 +608,7 @@ class GiftDesign(models.Model):
         for field in ("text_colour", "accent_colour"):
             colour = getattr(self, field)
             if re.match(HEX_COLOUR, colour or "") and contrast_ratio(colour, self.background_colour) < 4.5:
-                message = "Not readable on the background: choose a colour with a contrast ratio of 4.5:1 or more."
+                message = _("Not readable on the background: choose a colour with a contrast ratio of 4.5:1 or more.")
                 raise ValidationError({field: message})
 
     _default = (0.0, None)  # (monotonic time it is good until, the design): a delivery batch asks for each email
@@ -531,9 +632,9 @@ class BulkList(models.Model):
     then made into one ordinary gift per row by a background task that can stop and resume at any row."""
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "Being checked"
-        PAID = "paid", "Paid; gifts being created"
-        DONE = "done", "Gifts created"
+        DRAFT = "draft", gettext_lazy("Being checked")
+        PAID = "paid", gettext_lazy("Paid; gifts being created")
+        DONE = "done", gettext_lazy("Gifts created")
 
     gifter = models.ForeignKey("accounts.Customer", on_delete=models.PROTECT, related_name="bulk_lists")
     offer = models.ForeignKey("offers.Offer", on_delete=models.PROTECT, related_name="bulk_lists")
@@ -543,11 +644,11 @@ class BulkList(models.Model):
     invoice = models.ForeignKey(
         "billing.Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="bulk_lists"
     )
-    name = models.CharField(max_length=200, blank=True, help_text="The uploaded file's name.")
+    name = models.CharField(max_length=200, blank=True, help_text=gettext_lazy("The uploaded file's name."))
     status = models.CharField(max_length=5, choices=Status.choices, default=Status.DRAFT)
     # Bumped by every change to the rows: an order priced for one revision cannot pay for another.
     revision = models.PositiveIntegerField(default=1)
-    gifts_to_create = models.PositiveIntegerField(default=0, help_text="Rows paid for (set at payment).")
+    gifts_to_create = models.PositiveIntegerField(default=0, help_text=gettext_lazy("Rows paid for (set at payment)."))
     gifts_created = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     paid_at = models.DateTimeField(null=True, blank=True)
@@ -575,17 +676,23 @@ class BulkRow(models.Model):
     creation task that crashed and runs again never makes a row's gift twice."""
 
     bulk_list = models.ForeignKey(BulkList, on_delete=models.CASCADE, related_name="rows")
-    number = models.PositiveIntegerField(help_text="The line in the uploaded file (the header is line 1).")
+    number = models.PositiveIntegerField(
+        help_text=gettext_lazy("The line in the uploaded file (the header is line 1).")
+    )
     # As typed (cells are cut at BULK_CELL_MAX characters), so that a row too long to be a gift can be shown and fixed.
     recipient_email = models.TextField(blank=True)
     recipient_first_name = models.TextField(blank=True)
     personal_note = models.TextField(blank=True)
-    delivery_date = models.TextField(blank=True, help_text="YYYY-MM-DD.")
-    delivery_time = models.TextField(blank=True, help_text="HH:MM.")
+    delivery_date = models.TextField(blank=True, help_text=gettext_lazy("YYYY-MM-DD."))
+    delivery_time = models.TextField(blank=True, help_text=gettext_lazy("HH:MM."))
     time_zone = models.TextField(blank=True)
     language = models.TextField(blank=True)
-    scheduled_at = models.DateTimeField(null=True, blank=True, help_text="The delivery; empty: once created.")
-    problems = models.JSONField(default=list, blank=True, help_text="What is wrong with the row; empty: valid.")
+    scheduled_at = models.DateTimeField(
+        null=True, blank=True, help_text=gettext_lazy("The delivery; empty: once created.")
+    )
+    problems = models.JSONField(
+        default=list, blank=True, help_text=gettext_lazy("What is wrong with the row; empty: valid.")
+    )
     dropped = models.BooleanField(default=False)
     gift = models.OneToOneField(Gift, null=True, blank=True, on_delete=models.PROTECT, related_name="bulk_row")
 
@@ -624,7 +731,9 @@ class GroupCode(models.Model):
     seats = models.PositiveIntegerField()
     seats_used = models.PositiveIntegerField(default=0)
     personal_note = models.CharField(max_length=NOTE_MAX_LENGTH, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="Redeemable until then; empty: no end.")
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text=gettext_lazy("Redeemable until then; empty: no end.")
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

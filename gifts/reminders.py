@@ -1,6 +1,7 @@
 """The reminder sweep: emails that fall due with the passing of time, not with a change — a gift term about to
-end and an unredeemed gift about to expire (to the recipient, 7 days and 1 day before), and a gift that expired
-unredeemed (to the gifter).
+end and an unredeemed gift about to expire (to the recipient, 7 days and 1 day before), a gift that expired
+unredeemed (to the gifter), and an emailed gift not redeemed yet some days after its delivery (the "nudges" of
+issue 16: GIFT_NUDGE_RECIPIENT_DAYS to the recipient, GIFT_NUDGE_GIFTER_DAYS to the gifter, once each).
 
 Each reminder is an outbox row whose key names the thing, the reminder and the period (e.g.
 `subscription:12:term-end:2026-07-01:7d`), so however often the sweep runs, and however many workers run it at
@@ -10,14 +11,15 @@ nothing."""
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.models import Subscription
 from emails.models import Email
 from emails.services import email_queue
-from gifts.models import Gift, GiftStatus
+from gifts.models import DeliveryMethod, Gift, GiftStatus
 from gifts.selectors import UNDELIVERABLE, last_delivery_status
 
 logger = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ def send_reminders(*, now=None) -> int:
     number this run found to queue (under a race with another worker both may count one; each email still
     exists once)."""
     now = now or timezone.now()
-    return _term_ending(now) + _claim_expiring(now) + _expired(now)
+    return _term_ending(now) + _claim_expiring(now) + _expired(now) + _not_redeemed(now)
 
 
 def _period(deadline, now):
@@ -102,9 +104,11 @@ def _claim_expiring(now):
     delivery (the gifter has been asked to correct it, and the resend resets this)."""
     due = (
         Gift.objects.claim_window_passed(now + WEEK, since=now)
+        .filter(status=GiftStatus.UNCLAIMED)  # not a declined gift: its recipient said no thanks (issue 16)
         .alias(last_delivery=last_delivery_status())
         .filter(Q(last_delivery__isnull=True) | ~Q(last_delivery__in=UNDELIVERABLE))
         .exclude(recipient_email="")  # handed over in person: we have no address (its gifter holds the code)
+        .exclude(delivery_method=DeliveryMethod.HANDOVER)  # emailed first, then taken to hand over (gifts/nudges.py)
         .only("pk", "recipient_email", "claim_expiry_date")
     )
     count = 0
@@ -130,3 +134,59 @@ def _expired(now):
         reminders = [(f"gift:{gift.pk}:expired", Email.Kind.GIFT_EXPIRED, gift.gifter.email, gift) for gift in rows]
         count += _queue_missing(reminders)
     return count
+
+
+# A nudge later than this after its day is no longer timely (a sweep that was down catches up within it; a first
+# deploy does not nudge about every gift ever sent).
+NUDGE_WITHIN = timedelta(days=7)
+
+
+def _unredeemed_since(now, days):
+    """Emailed gifts delivered `days` (to `days` + NUDGE_WITHIN) ago and still unredeemed (`unclaimed`: not declined,
+    withdrawn or expired), whose claim window is still open and whose latest delivery email was not refused. Not
+    when the recipient marked one of our emails as spam (nothing optional goes to that address again)."""
+    due = now - timedelta(days=days)
+    return (
+        Gift.objects.filter(
+            status=GiftStatus.UNCLAIMED,
+            delivery_method=DeliveryMethod.EMAIL,
+            sent_at__lte=due,
+            sent_at__gt=due - NUDGE_WITHIN,
+        )
+        .exclude(recipient_email="")
+        .filter(Q(no_expiry=True) | Q(claim_expiry_date__isnull=True) | Q(claim_expiry_date__gt=now))
+        .alias(last_delivery=last_delivery_status())
+        .filter(Q(last_delivery__isnull=True) | ~Q(last_delivery__in=UNDELIVERABLE))
+        .exclude(Exists(_complaints_from("recipient_email")))
+    )
+
+
+def _complaints_from(address_field):
+    """Our emails to the gift's `address_field` that their recipient marked as spam (emails.services.email_tracked)."""
+    return Email.objects.filter(to_email=OuterRef(address_field), complained_at__isnull=False)
+
+
+def _not_redeemed(now):
+    """The "not redeemed yet" nudges: the recipient's reminder, then the gifter's notice with what they can do."""
+    count = 0
+    recipients = _unredeemed_since(now, settings.GIFT_NUDGE_RECIPIENT_DAYS).only("pk", "recipient_email")
+    for rows in _batches(recipients):
+        nudges = [(nudge_key(gift.pk), Email.Kind.GIFT_NUDGE, gift.recipient_email, gift) for gift in rows]
+        count += _queue_missing(nudges)
+    gifters = (
+        _unredeemed_since(now, settings.GIFT_NUDGE_GIFTER_DAYS)
+        .exclude(Exists(_complaints_from("gifter__email")))
+        .select_related("gifter")
+    )
+    for rows in _batches(gifters.only("pk", "gifter__email")):
+        notices = [(not_redeemed_key(gift.pk), Email.Kind.GIFT_NOT_REDEEMED, gift.gifter.email, gift) for gift in rows]
+        count += _queue_missing(notices)
+    return count
+
+
+def nudge_key(gift_id):
+    return f"gift:{gift_id}:nudge"
+
+
+def not_redeemed_key(gift_id):
+    return f"gift:{gift_id}:not-redeemed"

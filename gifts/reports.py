@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from gifts.models import Gift
 from giftshop import ratelimit
@@ -18,15 +19,15 @@ from offers.models import Offer
 
 WEEK = timedelta(weeks=1)
 DASHBOARD_WEEKS = 8  # how far back the dashboard looks
-RATE_DEFINITION = (
+RATE_DEFINITION = gettext_lazy(
     "Redemption rate: of the gifts delivered in the week, the share redeemed so far "
     "(whenever that was), i.e. redeemed ÷ delivered over the same gifts."
 )
-MEDIAN_DEFINITION = (
+MEDIAN_DEFINITION = gettext_lazy(
     "Median time to redeem: over the gifts redeemed in the week, the median of redemption time minus delivery "
     "time (an auto-claimed gift counts as zero; one claimed before it was ever delivered is left out)."
 )
-REVENUE_DEFINITION = (
+REVENUE_DEFINITION = gettext_lazy(
     "Revenue: the totals of the invoices of the gifts sold in the week, less what was refunded on them since, "
     "per offer and currency. Gifts without an invoice are not counted."
 )
@@ -71,16 +72,24 @@ class DashboardWeek:
     @property
     def redemption_display(self):
         rate = self.redemption_rate
-        return "—" if rate is None else f"{rate * 100:.1f}% ({self.delivered_and_redeemed} of {self.delivered})"
+        if rate is None:
+            return "—"
+        values = {"rate": f"{rate * 100:.1f}%", "redeemed": self.delivered_and_redeemed, "delivered": self.delivered}
+        return gettext("%(rate)s (%(redeemed)s of %(delivered)s)") % values
 
     @property
     def median_display(self):
-        if self.median_time_to_redeem is None:
-            return "—"
-        minutes = int(self.median_time_to_redeem.total_seconds()) // 60
-        days, minutes = divmod(minutes, 24 * 60)
-        hours, minutes = divmod(minutes, 60)
-        return f"{days}d {hours}h {minutes}m" if days else f"{hours}h {minutes}m"
+        return duration_display(self.median_time_to_redeem)
+
+
+def duration_display(value):
+    """A wait as the dashboards show it: "4d 3h 0m", "6h 0m"; "—" for none."""
+    if value is None:
+        return "—"
+    minutes = int(value.total_seconds()) // 60
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{days}d {hours}h {minutes}m" if days else f"{hours}h {minutes}m"
 
 
 def week_start(when):
@@ -88,7 +97,7 @@ def week_start(when):
     return datetime.combine(monday, time.min, tzinfo=UTC)
 
 
-def _median(values):
+def median(values):
     ordered = sorted(values)
     middle = len(ordered) // 2
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
@@ -132,7 +141,7 @@ def gift_dashboard(*, weeks=DASHBOARD_WEEKS, now=None):
     for claimed_at, sent_at in redemptions.values_list("claimed_at", "sent_at"):
         waits.setdefault(week_start(claimed_at), []).append(claimed_at - sent_at)
     for week, values in waits.items():
-        table[week].median_time_to_redeem = _median(values)
+        table[week].median_time_to_redeem = median(values)
 
     # A purchase raises one invoice per gift, so summing over gifts counts each invoice once.
     revenue = (
@@ -173,7 +182,7 @@ CSV_HEADER = [
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value):
+def csv_cell(value):
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -224,10 +233,10 @@ def gifts_csv_rows(queryset):
             invoice and invoice.total,
             invoice and invoice.currency,
         ]
-        yield [_cell(value) for value in row]
+        yield [csv_cell(value) for value in row]
 
 
-class _Echo:
+class Echo:
     """A file whose write() returns what it is given, so csv.writer yields lines instead of buffering them."""
 
     def write(self, value):
@@ -235,7 +244,7 @@ class _Echo:
 
 
 def gifts_csv_lines(queryset):
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
     return (writer.writerow(row) for row in gifts_csv_rows(queryset))
 
 
@@ -253,7 +262,9 @@ class BeatEntry:
 def _every(schedule):
     seconds = schedule.total_seconds() if isinstance(schedule, timedelta) else schedule
     if isinstance(seconds, int | float):
-        return f"every {int(seconds) if float(seconds).is_integer() else seconds} seconds"
+        return gettext("every %(seconds)s seconds") % {
+            "seconds": int(seconds) if float(seconds).is_integer() else seconds
+        }
     run_every = getattr(schedule, "run_every", None)  # celery.schedules.schedule
     return _every(run_every) if run_every is not None else str(schedule)  # a crontab, as written
 

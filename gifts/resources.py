@@ -1,9 +1,23 @@
 """Gifts as Chargebee resources: the merchant API's responses and the events' content."""
+# Messages here stay in English, untranslated: they are part of the Chargebee v2 wire contract its client reads.
 
 from gifts.models import GiftStatus
 from giftshop.chargebee import BOOLEAN, INTEGER, STRING, object_schema, resource_schema
 
-GIFT_STATUS = {"type": "string", "enum": GiftStatus.values}
+# Chargebee's gift has five statuses and no "declined" (issue 16), and clients built on its enum know no other. To
+# Chargebee a gift its recipient declined is still what `unclaimed` means there: delivered, not redeemed, not ended,
+# and still the gifter's to send elsewhere or the merchant's to cancel (refunded), until its claim window ends. So the
+# merchant API and the events of its webhooks show it as `unclaimed` (its timeline leaves the decline out); the
+# decline itself reaches the merchant as the event `gift_declined`, an event type of ours as `gift_withdrawn` is,
+# and a merchant action refused for it says so (Gift.refusal).
+CHARGEBEE_STATUSES = [status for status in GiftStatus.values if status != GiftStatus.DECLINED]
+GIFT_STATUS = {"type": "string", "enum": CHARGEBEE_STATUSES}
+
+
+def chargebee_status(status):
+    return GiftStatus.UNCLAIMED.value if status == GiftStatus.DECLINED else status
+
+
 GIFT_SCHEMA = resource_schema(
     "gift",
     required=["status", "auto_claim", "no_expiry", "resource_version", "gifter", "gift_receiver", "gift_timelines"],
@@ -52,7 +66,7 @@ def gift_resource(gift, timelines=None):
     }
     resource = {
         "id": str(gift.pk),
-        "status": gift.status,
+        "status": chargebee_status(gift.status),
         "scheduled_at": ts(gift.scheduled_at),
         "auto_claim": gift.auto_claim,
         "no_expiry": gift.no_expiry,
@@ -69,7 +83,9 @@ def gift_resource(gift, timelines=None):
         },
         "gift_receiver": {k: v for k, v in receiver.items() if v is not None},
         "gift_timelines": [
-            {"status": row.status, "occurred_at": ts(row.occurred_at), "object": "gift_timeline"} for row in timelines
+            {"status": row.status, "occurred_at": ts(row.occurred_at), "object": "gift_timeline"}
+            for row in timelines
+            if row.status != GiftStatus.DECLINED
         ],
     }
     resource["gifter"] = {k: v for k, v in resource["gifter"].items() if v is not None}

@@ -12,6 +12,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts import services as accounts_services
 from accounts.models import PaymentMethod, Subscription
@@ -20,6 +23,7 @@ from emails.models import Email
 from emails.services import email_queue, hand_off, send_claimed_emails
 from gifts import codes, health, signals
 from gifts.models import (
+    GIFT_FIELDS,
     TRANSITIONS,
     DeliveryMethod,
     Gift,
@@ -31,7 +35,14 @@ from gifts.models import (
 )
 from gifts.resources import gift_resource
 from gifts.selectors import gift_for_update, gifts_for_update
-from gifts.verification import RedeemRefused, RefusalReason, Verification, gift_by_code, verification_for
+from gifts.verification import (
+    RedeemRefused,
+    RefusalReason,
+    Verification,
+    gift_by_code,
+    stack_cap_refusal,
+    verification_for,
+)
 from giftshop import ratelimit
 from giftshop.errors import ServiceError
 from giftshop.models import SiteSettings
@@ -117,7 +128,7 @@ def gift_defaults(*, scheduled_at, auto_claim=None, no_expiry=None, claim_expiry
     if auto_claim or no_expiry:
         return auto_claim, bool(no_expiry), None
     if claim_expiry_date is not None and claim_expiry_date <= scheduled_at:
-        raise ServiceError("The claim expiry date must be after the delivery date.", field="claim_expiry_date")
+        raise ServiceError(_("The claim expiry date must be after the delivery date."), field="claim_expiry_date")
     if claim_expiry_date is None:
         if site.default_claim_expiry_days is None:
             return False, True, None
@@ -147,6 +158,7 @@ def gift_create(
     claim_expiry_date=None,
     delivery_method=DeliveryMethod.EMAIL,
     design=None,
+    language="",
 ):
     """A paid gift, `scheduled` for delivery at `scheduled_at` (the past means now). Call inside the payment's
     transaction. A gift its gifter hands over in person (`delivery_method` "handover") is theirs at once: it is
@@ -186,6 +198,7 @@ def gift_create(
             claim_expiry_date=claim_expiry_date,
             delivery_method=delivery_method,
             design=design,
+            language=language,
             created_at=now,
             updated_at=now,
             resource_version=epoch_ms(now),
@@ -217,6 +230,7 @@ def gift_create_from_order(*, order, invoice, now):
         signature=order.signature,
         delivery_method=order.delivery_method,
         design=order.design,
+        language=order.gift_language,
     )
 
 
@@ -419,8 +433,11 @@ def _recipient_change_allowed(gift):
     gifts; past either, support can still change it."""
     if gift.recipient_changes >= settings.RECIPIENT_CHANGES_PER_GIFT:
         raise ServiceError(
-            f"This gift's recipient has been changed {gift.recipient_changes} times, the most we allow; "
-            "contact us to change it again.",
+            _(
+                "This gift's recipient has been changed %(times)s times, the most we allow; "
+                "contact us to change it again."
+            )
+            % {"times": gift.recipient_changes},
             code="too_many_recipient_changes",
             field="recipient_email",
             status=429,
@@ -429,7 +446,12 @@ def _recipient_change_allowed(gift):
         ratelimit.reserve("recipient-change", [f"customer:{gift.gifter_id}"], fail_open=True)
     except ratelimit.LimitExceeded as limited:
         raise ServiceError(
-            f"You have changed many recipients in the last hour. Try again in {limited.minutes} minutes.",
+            ngettext(
+                "You have changed many recipients in the last hour. Try again in %(minutes)s minute.",
+                "You have changed many recipients in the last hour. Try again in %(minutes)s minutes.",
+                limited.minutes,
+            )
+            % {"minutes": limited.minutes},
             code="too_many_recipient_changes",
             field="recipient_email",
             status=429,
@@ -455,7 +477,7 @@ def _send_again(gift, now, *, actor):
     """Emails a delivered gift's recipient again with the same code; an expired (storefront) gift is first made
     `unclaimed` again with a fresh claim window, as if delivered now."""
     if gift.status == GiftStatus.EXPIRED:
-        _, no_expiry, claim_expiry_date = gift_defaults(scheduled_at=now, auto_claim=False)
+        _auto_claim, no_expiry, claim_expiry_date = gift_defaults(scheduled_at=now, auto_claim=False)
         gift_transition(
             gift_ids=[gift.pk],
             to=GiftStatus.UNCLAIMED,
@@ -528,6 +550,83 @@ def gift_reissue_code(*, gift_id, actor, now=None):
     return gift
 
 
+# --- the recipient says "No thanks", and its gifter sends it elsewhere (issue 16) ----------------------------------
+
+
+@transaction.atomic
+def gift_decline(*, code, customer=None, now=None):
+    """The recipient declines the gift whose code (typed, or the emailed link's token) is `code`: an `unclaimed`
+    gift, emailed or handed over, whose claim window is open becomes `declined` (timeline, `gift_declined` event),
+    and its gifter is emailed, with what they can do: withdraw it, refunded, inside the refund window, or send it to
+    someone else. The gift's row lock decides a race with a redeem: whichever locks first wins, and the other is
+    refused with the reason. A repeat (a double click, the email's link after the page) answers the same and
+    emails no one again. `customer`: who is logged in, if anyone (only the timeline's actor)."""
+    now = now or timezone.now()
+    gift = gift_by_code(code, lock=True)
+    if gift.status == GiftStatus.DECLINED and not gift.claim_window_passed(now):
+        return gift
+    gift.raise_refusal(GiftAction.DECLINE, now)
+    actor = f"customer:{customer.pk}" if customer is not None and customer.is_authenticated else "recipient"
+    gift_transition(gift_ids=[gift.pk], to=GiftStatus.DECLINED, now=now, actor=actor, declined_at=now)
+    gift.refresh_from_db()
+    # Declined again after being sent elsewhere is news again: one notice per decline, numbered under the lock.
+    declines = GiftTimeline.objects.filter(gift_id=gift.pk, status=GiftStatus.DECLINED).count()
+    email_queue(
+        kind=Email.Kind.GIFT_DECLINED, key=f"gift:{gift.pk}:declined:{declines}", to=gift.gifter.email, gift=gift
+    )
+    return gift
+
+
+@transaction.atomic
+def gift_send_elsewhere(
+    *, gift_id, gifter, recipient_email, recipient_first_name="", personal_note=None, names=None, now=None
+):
+    """The gifter sends a gift its recipient declined to someone else: the same code, to `recipient_email` (greeted
+    by `recipient_first_name`; `personal_note`, when given, replaces the note), `unclaimed` again with a fresh claim
+    window as a delivery now would get (none if the gift had none), and the delivery email sent again under a new
+    outbox key. Only its gifter (404 for anyone else's), only a declined gift whose window is open and not a
+    merchant's (409), not to the address that declined it (422), and as few times as a corrected address
+    (_recipient_change_allowed, 429). Errors name the fields as API `names` does."""
+    now = now or timezone.now()
+    gift = gift_for_update(gift_id, "offer", "gifter")
+    if gift.gifter_id != gifter.pk:
+        raise ServiceError(_("Gift not found."), code="gift_not_found", status=404)
+    gift.raise_refusal(GiftAction.SEND_ELSEWHERE, now)
+    given = {"recipient_email": recipient_email, "recipient_first_name": recipient_first_name}
+    if personal_note is not None:
+        given["personal_note"] = personal_note
+    fields = gift_fields_clean(names=names, **given)
+    if gift.recipient_email and fields["recipient_email"].lower() == gift.recipient_email.lower():
+        raise ServiceError(
+            _("%(email)s declined this gift: send it to someone else.") % {"email": gift.recipient_email},
+            code="same_recipient",
+            field=GIFT_FIELDS["recipient_email"][1].get(names, "recipient_email"),
+        )
+    _recipient_change_allowed(gift)
+    no_expiry, claim_expiry_date = gift.no_expiry, None
+    if not no_expiry:
+        _auto_claim, no_expiry, claim_expiry_date = gift_defaults(scheduled_at=now, auto_claim=False)
+    actor = f"customer:{gifter.pk}"
+    gift_transition(
+        gift_ids=[gift.pk],
+        to=GiftStatus.UNCLAIMED,
+        now=now,
+        actor=actor,
+        sent_at=now,
+        declined_at=None,
+        no_expiry=no_expiry,
+        claim_expiry_date=claim_expiry_date,
+        delivery_method=DeliveryMethod.EMAIL,  # a handed-over gift that was declined now goes by email
+        recipient_last_name="",
+        recipient_changes=F("recipient_changes") + 1,
+        **fields,
+    )
+    gift.refresh_from_db()
+    _delivery_resend(gift)
+    events_record(gift_ids=[gift.pk], event_type="gift_sent_elsewhere", now=now)
+    return gift
+
+
 # --- redemption -----------------------------------------------------------------------------------------
 
 
@@ -572,13 +671,17 @@ def redeem_start(*, offer, start, zone, now):
     else:
         day, start_at = start, datetime.combine(start, datetime.min.time(), tzinfo=zone)
     if start_at <= now:
-        raise ServiceError("The start date is in the past.", code="START_DATE_PAST", field="startDate")
+        raise ServiceError(_("The start date is in the past."), code="START_DATE_PAST", field="startDate")
     latest = today + timedelta(days=offer.start_later_days)
     if day > latest:
         if not offer.start_later_days:
-            message = "This gift starts when it is redeemed; it cannot start later."
+            message = _("This gift starts when it is redeemed; it cannot start later.")
         else:
-            message = f"The start date must be within {offer.start_later_days} days (by {latest:%-d %B %Y})."
+            message = ngettext(
+                "The start date must be within %(days)s day (by %(latest)s).",
+                "The start date must be within %(days)s days (by %(latest)s).",
+                offer.start_later_days,
+            ) % {"days": offer.start_later_days, "latest": date_format(latest, "DATE_FORMAT")}
         raise ServiceError(message, code="START_DATE_TOO_LATE", field="startDate")
     return start_at
 
@@ -597,6 +700,8 @@ def _redeem_locked(gift, customer, now, *, actor, start=None):
         )
     else:
         start_at = redeem_start(offer=gift.offer, start=start, zone=customer.zone(), now=now)
+        if start_at is not None and (capped := stack_cap_refusal(gift, gift.offer.term_end(start_at), now)):
+            raise RedeemRefused(capped)  # a later start may take access past the offer's cap (issue 16)
         subscription = _subscription_for_claim(gift, customer, now, start_at=start_at)
     moved = gift_transition(
         gift_ids=[gift.pk],

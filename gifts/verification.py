@@ -5,9 +5,13 @@ refusal with its reason). Redeeming it is gifts.services'."""
 from dataclasses import dataclass
 from datetime import datetime
 
+from dateutil.relativedelta import relativedelta
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from accounts.models import Customer, Subscription
 from gifts import codes, metrics
@@ -25,23 +29,30 @@ class RefusalReason:
     MORE_THAN_ONE_MATCHING_SUBSCRIPTION = "MORE_THAN_ONE_MATCHING_SUBSCRIPTION"
     RECURRING_PROCESS_ALREADY_STARTED = "RECURRING_PROCESS_ALREADY_STARTED"
     ALREADY_HAS_ACCESS = "ALREADY_HAS_ACCESS"
+    STACK_CAP_EXCEEDED = "STACK_CAP_EXCEEDED"  # issue 16: the offer's stacked-access cap
+    DECLINED = "DECLINED"  # its recipient said "No thanks" (issue 16); its gifter may send it to someone else
 
 
 REFUSAL_MESSAGES = {
-    RefusalReason.REDEEMED: "This gift code has already been redeemed.",
-    RefusalReason.EXPIRED: "This gift code has expired.",
-    RefusalReason.CANCELLED: "This gift has been cancelled.",
-    RefusalReason.INACTIVE_OFFER: "The plan of this gift is no longer available.",
-    RefusalReason.MORE_THAN_ONE_MATCHING_SUBSCRIPTION: "You have more than one subscription this gift could "
-    "extend; contact support to choose one.",
-    RefusalReason.RECURRING_PROCESS_ALREADY_STARTED: "A renewal payment of your subscription is in progress; "
-    "try again in a few minutes.",
-    RefusalReason.ALREADY_HAS_ACCESS: "You already have a subscription with this access, and this gift cannot be "
-    "added to it.",
+    RefusalReason.REDEEMED: _lazy("This gift code has already been redeemed."),
+    RefusalReason.EXPIRED: _lazy("This gift code has expired."),
+    RefusalReason.CANCELLED: _lazy("This gift has been cancelled."),
+    RefusalReason.DECLINED: _lazy("This gift was declined, so it can no longer be redeemed."),
+    RefusalReason.INACTIVE_OFFER: _lazy("The plan of this gift is no longer available."),
+    RefusalReason.MORE_THAN_ONE_MATCHING_SUBSCRIPTION: _lazy(
+        "You have more than one subscription this gift could extend; contact support to choose one."
+    ),
+    RefusalReason.RECURRING_PROCESS_ALREADY_STARTED: _lazy(
+        "A renewal payment of your subscription is in progress; try again in a few minutes."
+    ),
+    RefusalReason.ALREADY_HAS_ACCESS: _lazy(
+        "You already have a subscription with this access, and this gift cannot be added to it."
+    ),
+    RefusalReason.STACK_CAP_EXCEEDED: _lazy("This gift would take your access further ahead than its plan allows."),
 }
 # A gift its gifter withdrew (issue 16) is CANCELLED to the storefront contract, which has no other reason for it, but
 # its recipient is told what happened.
-WITHDRAWN_MESSAGE = "This gift was withdrawn by the person who gave it."
+WITHDRAWN_MESSAGE = _lazy("This gift was withdrawn by the person who gave it.")
 
 
 @dataclass
@@ -54,6 +65,7 @@ class Verification:
     term_end: datetime = None  # access lasts until then, after redemption
     withdrawn: bool = False  # CANCELLED by its gifter (issue 16)
     term_start: datetime = None  # access begins then (a new subscription may start later), after redemption
+    detail: str = None  # a refusal's own message, when it has dates in it (the stacked-access cap)
 
     @property
     def start_later_days(self):
@@ -62,12 +74,14 @@ class Verification:
 
     @property
     def message(self):
-        return WITHDRAWN_MESSAGE if self.withdrawn else REFUSAL_MESSAGES.get(self.refusal, "")
+        if self.detail:
+            return self.detail
+        return str(WITHDRAWN_MESSAGE if self.withdrawn else REFUSAL_MESSAGES.get(self.refusal, ""))
 
 
 class GiftNotFound(ServiceError):
     def __init__(self):
-        super().__init__("No gift has this code.", code="gift_not_found", status=404)
+        super().__init__(_("No gift has this code."), code="gift_not_found", status=404)
 
 
 class RedeemRefused(ServiceError):
@@ -80,7 +94,9 @@ class RedeemRefused(ServiceError):
 class InvalidLink(ServiceError):
     def __init__(self):
         super().__init__(
-            "This gift link is not valid. Type the code from your gift email instead.", code="invalid_link", status=404
+            _("This gift link is not valid. Type the code from your gift email instead."),
+            code="invalid_link",
+            status=404,
         )
 
 
@@ -139,6 +155,37 @@ def _matching_subscriptions(customer, offer, now, *, lock=False):
     return [sub for sub in held if sub.offer.gives_same_access_as(offer)]
 
 
+def stack_cap_refusal(gift, term_end, now, *, extend=False):
+    """A refusal (Verification) when redeeming `gift` would give access until `term_end`, further ahead than its
+    offer's stacked-access cap (issue 16: Offer.stack_cap_months, e.g. 18 like Spotify) from `now`; else None. It
+    says how far the gift would take it and, for an extension (whose end does not move with the day it is redeemed),
+    from when it may be redeemed."""
+    cap = gift.offer.stack_cap_months
+    if cap is None or term_end <= now + relativedelta(months=cap):
+        return None
+    earliest = term_end - relativedelta(months=cap)
+    values = {
+        "months": cap,
+        "until": date_format(term_end, "DATE_FORMAT"),
+        "after": date_format(earliest, "DATE_FORMAT"),
+    }
+    # A new subscription refused here is one whose own period (or chosen start) goes past the cap: no later day helps.
+    if extend:
+        message = _(
+            "This gift would take your access past %(months)s months ahead (to %(until)s); redeem it after %(after)s."
+        )
+    else:
+        message = _("This gift would take your access past %(months)s months ahead (to %(until)s).")
+    message = message % values
+    return Verification(gift=gift, redeemable=False, refusal=RefusalReason.STACK_CAP_EXCEEDED, detail=message)
+
+
+def _capped(verification, now):
+    """The verification, or the stacked-access cap's refusal of it."""
+    refusal = stack_cap_refusal(verification.gift, verification.term_end, now, extend=verification.mode == "EXTEND")
+    return refusal or verification
+
+
 def verification_for(gift, customer, now, *, lock=False, holds_any=True):
     """What redeeming `gift` would do for `customer` now. `lock`: the caller holds the gift's row lock and is about
     to redeem, so the matching subscriptions are locked too. `holds_any=False`: the customer is known to hold no
@@ -150,6 +197,8 @@ def verification_for(gift, customer, now, *, lock=False, holds_any=True):
         refusal = RefusalReason.CANCELLED
     elif gift.status == GiftStatus.EXPIRED or gift.claim_window_passed(now):
         refusal = RefusalReason.EXPIRED
+    elif gift.status == GiftStatus.DECLINED:
+        refusal = RefusalReason.DECLINED
     elif not gift.offer.active:
         refusal = RefusalReason.INACTIVE_OFFER
     if refusal:
@@ -157,7 +206,7 @@ def verification_for(gift, customer, now, *, lock=False, holds_any=True):
         return Verification(gift=gift, redeemable=False, refusal=refusal, withdrawn=withdrawn)
     if gift.subscription_id and gift.subscription.status == Subscription.Status.FUTURE:
         # A merchant gift comes with its own subscription, which the claim starts.
-        return Verification(gift=gift, redeemable=True, mode="NEW", term_end=gift.offer.term_end(now))
+        return _capped(Verification(gift=gift, redeemable=True, mode="NEW", term_end=gift.offer.term_end(now)), now)
     matches = _matching_subscriptions(customer, gift.offer, now, lock=lock) if holds_any else []
     if matches and gift.offer.same_access_policy == gift.offer.SameAccessPolicy.REFUSE:
         return Verification(gift=gift, redeemable=False, refusal=RefusalReason.ALREADY_HAS_ACCESS)
@@ -167,14 +216,15 @@ def verification_for(gift, customer, now, *, lock=False, holds_any=True):
         return Verification(gift=gift, redeemable=False, refusal=RefusalReason.RECURRING_PROCESS_ALREADY_STARTED)
     if matches:
         match = matches[0]
-        return Verification(
+        extended = Verification(
             gift=gift,
             redeemable=True,
             mode="EXTEND",
             subscription=match,
             term_end=match.term_end + gift.offer.period_delta,
         )
-    return Verification(gift=gift, redeemable=True, mode="NEW", term_end=gift.offer.term_end(now))
+        return _capped(extended, now)
+    return _capped(Verification(gift=gift, redeemable=True, mode="NEW", term_end=gift.offer.term_end(now)), now)
 
 
 # Verify is the hot path (of the load bench, and of any guessing), and most of its time is the ORM building

@@ -5,26 +5,38 @@ password there are POSTs with CSRF, and every look-up runs under the same attemp
 from datetime import date, timedelta
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from accounts import services as accounts_services
 from accounts.forms import add_service_error
 from accounts.models import Customer
-from gifts import codes, group_codes, services
-from gifts.forms import GiftEditForm, RecipientForm
+from gifts import codes, group_codes, nudges, services
+from gifts.forms import GiftEditForm, RecipientForm, SendElsewhereForm
 from gifts.models import Gift, GiftAction, GiftStatus
-from gifts.selectors import UNDELIVERABLE, gift_for_gifter, last_delivery_status
+from gifts.selectors import (
+    UNDELIVERABLE,
+    gift_for_gifter,
+    gift_language_for_link,
+    gift_path,
+    gifts_given_with_paths,
+    withdrawn_by_gifter,
+)
 from gifts.verification import RedeemRefused, code_attempt, gift_preview, recipient_must_log_in
 from giftshop import ratelimit
 from giftshop.errors import ServiceError
+from giftshop.i18n import language_of
 from giftshop.pages import PAGE_SIZE, page_number, pager
 from giftshop.timezones import in_words
 
@@ -33,11 +45,14 @@ REDEEMED = "redeemed_gifts"
 # shows the outcome only for a code verified so (the digest is no code: it is what the gifts table is searched by).
 VERIFIED = "verified_gift_codes"
 GIFT_STATUS_WORDS = {
-    GiftStatus.UNCLAIMED: "Sent",
-    GiftStatus.CLAIMED: "Redeemed",
-    GiftStatus.EXPIRED: "Expired",
-    GiftStatus.CANCELLED: "Cancelled",
+    GiftStatus.UNCLAIMED: pgettext_lazy("gift status", "Sent"),
+    GiftStatus.CLAIMED: pgettext_lazy("gift status", "Redeemed"),
+    GiftStatus.EXPIRED: pgettext_lazy("gift status", "Expired"),
+    GiftStatus.CANCELLED: pgettext_lazy("gift status", "Cancelled"),
+    GiftStatus.SCHEDULED: pgettext_lazy("gift status", "Scheduled"),
 }
+WITHDRAWN_WORD = pgettext_lazy("gift status", "Withdrawn")
+BOUNCED_WORD = pgettext_lazy("gift status", "Bounced")
 # The redeem page carries a one-time code in its URL: no referrer leaves it for another site, and it loads
 # nothing foreign. Not "no-referrer": browsers then send `Origin: null` with the page's own POSTs, which
 # Django's CSRF check refuses (Verify and Confirm would always fail with a 403).
@@ -60,22 +75,55 @@ def redeem_headers(view):
     return wrapped
 
 
+def _gift_language(request):
+    """The language of the gift an emailed link (`?t=`) opens, for a visitor who chose none: no language cookie and
+    not signed in with a stored language (giftshop.i18n's order). None: the page's language as usual."""
+    user = request.user
+    if settings.LANGUAGE_COOKIE_NAME in request.COOKIES or (user.is_authenticated and user.locale):
+        return None
+    token = (request.POST.get("t") or request.GET.get("t") or "").strip()[:64]
+    language = gift_language_for_link(token) if token else ""
+    return language_of(language) if language else None
+
+
+def in_gift_language(view):
+    """The redeem and decline pages opened from the gift's link are read in the gift's language (Gift.language,
+    chosen by the gifter for the recipient, issue 17), their `<html lang>` and Content-Language with them."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        language = _gift_language(request)
+        if language is None:
+            return view(request, *args, **kwargs)
+        with translation.override(language):
+            request.LANGUAGE_CODE = language
+            response = view(request, *args, **kwargs)
+        response["Content-Language"] = language
+        return response
+
+    return wrapped
+
+
 def outcome_in_words(verification, *, for_account):
     """What redeeming does; `for_account`: the verification was for the logged-in customer's account, else for a
     visitor's, whose subscriptions are not known yet."""
     if not verification.redeemable:
         return verification.message
     offer = verification.gift.offer
-    until = verification.term_end
+    until = date_format(verification.term_end, "DATE_FORMAT")
     if verification.mode == "EXTEND":
-        return f"Redeeming extends your {verification.subscription.offer.title} subscription to {until:%-d %B %Y}."
-    new = f"Redeeming starts a new {offer.title} subscription, until {until:%-d %B %Y}."
+        return _("Redeeming extends your %(offer)s subscription to %(until)s.") % {
+            "offer": verification.subscription.offer.title,
+            "until": until,
+        }
+    new = _("Redeeming starts a new %(offer)s subscription, until %(until)s.") % {"offer": offer.title, "until": until}
     if for_account:
         return new
-    return (
-        f"{new} If you already subscribe to {offer.title} or a plan with the same access, it adds "
-        f"{offer.length_in_words()} to it."
-    )
+    also = _("If you already subscribe to %(offer)s or a plan with the same access, it adds %(period)s to it.") % {
+        "offer": offer.title,
+        "period": offer.length_in_words(),
+    }
+    return f"{new} {also}"
 
 
 def _gift_facts(gift, zone_name):
@@ -130,6 +178,7 @@ def _refused(request, context, error):
 
 @redeem_headers
 @require_http_methods(["GET", "POST"])
+@in_gift_language
 def redeem(request):
     """`?giftCode=CODE` prefills the typed code; `?t=TOKEN`, the emailed link's token, shows the gift at once and
     still works while typed codes are paused. Every look-up runs under the attempt limits; only POSTs change
@@ -162,6 +211,9 @@ def _show(request, context, *, status=None):
         recipient_email=gift.recipient_email,
         can_set_password=bool(verification.redeemable and not user.is_authenticated and token and not must_log_in),
     )
+    # "No thanks" (issue 16): a single gift the recipient may still decline (a group code's seat is no one's yet).
+    if getattr(verification, "seats_left", None) is None and gift.refusal(GiftAction.DECLINE, timezone.now()) is None:
+        context["decline_url"] = _decline_url(context["code"], token)
     if not verification.redeemable:  # shown as any refusal is, and nothing about the gift
         context["error"] = verification.message
         return render(request, "gifts/redeem.html", context, status=RedeemRefused(verification).status)
@@ -195,7 +247,8 @@ def _start_chosen(request):
     try:
         return date.fromisoformat(request.POST.get("start_date", "").strip())
     except ValueError:
-        raise ServiceError("Choose a start date (YYYY-MM-DD).", code="START_DATE_INVALID", field="startDate") from None
+        message = _("Choose a start date (YYYY-MM-DD).")
+        raise ServiceError(message, code="START_DATE_INVALID", field="startDate") from None
 
 
 def _verify(request, context):
@@ -267,6 +320,45 @@ def _claim(request, context):
     return _confirm(request, context)
 
 
+def _decline_url(code, token):
+    return f"{reverse('gifts:decline')}?{urlencode({'t': token} if token else {'giftCode': code})}"
+
+
+@redeem_headers
+@require_http_methods(["GET", "POST"])
+@in_gift_language
+def decline(request):
+    """The recipient's "No thanks" (issue 16), reached by the delivery email's link (`?t=TOKEN`) or from the redeem
+    page once a typed code is verified. The GET asks first and never changes anything (mail scanners open links);
+    the POST declines, under the same attempt limits as redeeming, then the GET says it is declined (a repeat
+    answers the same)."""
+    code = (request.POST.get("code") or request.GET.get("giftCode") or "").strip()[:40]
+    token = (request.POST.get("t") or request.GET.get("t") or "").strip()[:64]
+    if not token and _code_digest(code) not in request.session.get(VERIFIED, []):
+        return redirect(_page_url(code, ""))  # a typed code is verified on the redeem page first
+    secret, identities = token or code, _identities(request)
+    context = {"code": code, "token": token, "redeem_url": _page_url(code, token)}
+    try:
+        if request.method == "POST":
+            customer = request.user if request.user.is_authenticated else None
+            code_attempt(
+                identities=identities,
+                code=secret,
+                action=lambda: services.gift_decline(code=secret, customer=customer),
+            )
+            return redirect(_decline_url(code, token))
+        gift = code_attempt(identities=identities, code=secret, action=lambda: gift_preview(code=secret)).gift
+    except (ratelimit.LimitExceeded, ServiceError) as error:
+        context["error"] = error.message if isinstance(error, ServiceError) else str(error)
+        return render(request, "gifts/decline.html", context, status=error.status)
+    now = timezone.now()
+    declined = gift.status == GiftStatus.DECLINED and not gift.claim_window_passed(now)
+    refusal = None if declined else gift.refusal(GiftAction.DECLINE, now)
+    zone = request.user.zone().key if request.user.is_authenticated else "UTC"
+    context.update(declined=declined, error=refusal, facts=None if refusal else _gift_facts(gift, zone))
+    return render(request, "gifts/decline.html", context, status=409 if refusal else 200)
+
+
 @redeem_headers
 @login_required
 def redeemed(request, gift_id):
@@ -291,13 +383,15 @@ def _gift_item(gift, now):
     """`gift` is annotated with last_delivery_status (gifts.selectors). Times are in the gift's zone."""
     bounced = gift.status == GiftStatus.UNCLAIMED and gift.last_delivery_status in UNDELIVERABLE
     times = gift.delivery_in_words(now)
-    status = "Scheduled" if gift.status == GiftStatus.SCHEDULED else GIFT_STATUS_WORDS[gift.status]
+    status = GIFT_STATUS_WORDS.get(gift.status) or gift.get_status_display()
+    if withdrawn_by_gifter(gift):
+        status = WITHDRAWN_WORD  # by its gifter, refunded (not support's or the merchant's cancel)
     refusal = gift.refusal(GiftAction.EDIT, now)
     # "Withdraw and refund" (issue 16): until when, in the gifter's own zone (billing's page does it).
     withdrawable = gift.refusal(GiftAction.WITHDRAW, now) is None
     return {
         "gift": gift,
-        "status": "Bounced" if bounced else status,
+        "status": BOUNCED_WORD if bounced else status,
         "delivery": times["delivery"],
         "for_recipient": times["for_recipient"],
         "edit_until": "" if refusal else times["edit_until"],
@@ -308,19 +402,20 @@ def _gift_item(gift, now):
         # Its code still works: a certificate to hand over in person (gifts/certificates.py).
         "printable": gift.status in (GiftStatus.SCHEDULED, GiftStatus.UNCLAIMED),
         "withdraw_until": in_words(gift.refund_deadline(), gift.gifter_zone.key, now) if withdrawable else "",
+        # Its recipient said "No thanks" (issue 16): when, in the gifter's zone, and whether it can go to someone else.
+        "declined_on": in_words(gift.declined_at, gift.gifter_zone.key, now) if gift.declined_at else "",
+        "send_elsewhere": gift.refusal(GiftAction.SEND_ELSEWHERE, now) is None,
+        # Each step of its way, in the gifter's zone (the list's query prefetched what it reads).
+        "path": gift_path(gift, gift.gifter_zone.key, now),
+        # The "not redeemed yet" page: resend, change the address, or hand it over in person (gifts/nudges.py).
+        "follow_up": not bounced and gift.refusal(GiftAction.GIFTER_RESEND, now) is None,
     }
 
 
 @login_required
 def gifts(request):
     page, now = page_number(request), timezone.now()
-    given = (
-        # A list's gifts, and a group code's seats, are on their own pages (issue 18).
-        request.user.gifts_given.filter(bulk_row__isnull=True, group_seat__isnull=True)
-        .select_related("offer", "gifter", "receiver")
-        .annotate(last_delivery_status=last_delivery_status())
-        .order_by("-created_at", "-pk")
-    )
+    given = gifts_given_with_paths(request.user)
     rows = list(given[(page - 1) * PAGE_SIZE : page * PAGE_SIZE])
     zone = request.user.zone()
     for gift in rows:
@@ -372,7 +467,7 @@ def gift_edit(request, gift_id):
         except ServiceError as error:
             add_service_error(form, error)
         else:
-            messages.success(request, f"Your gift for {data['recipient_email']} is updated.")
+            messages.success(request, _("Your gift for %(email)s is updated.") % {"email": data["recipient_email"]})
             return redirect("gifts:gifts")
     item = _gift_item(gift, timezone.now())
     return render(request, "gifts/gift_edit.html", {"item": item, "form": form})
@@ -399,7 +494,81 @@ def correct_recipient(request, gift_id):
             form.add_error("recipient_email" if error.field == "recipient_email" else None, error.message)
             status = error.status
         else:
-            messages.success(request, f"Your gift is on its way to {address}, with the same code.")
+            message = _("Your gift is on its way to %(email)s, with the same code.") % {"email": address}
+            messages.success(request, message)
             return redirect("gifts:gifts")
     context = {"gift": gift, "form": form, "refusal": refusal, "bounced": gift.last_delivery_status in UNDELIVERABLE}
     return render(request, "gifts/correct_recipient.html", context, status=status)
+
+
+# The "not redeemed yet" page's actions (issue 16): each a POST, refused with its reason, recorded on the gift.
+FOLLOW_UPS = {"resend": nudges.gift_gifter_resend, "handover": nudges.gift_handover_choose}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def not_redeemed(request, gift_id):
+    """The gifter's answers to a gift not redeemed yet (the gift_not_redeemed email links here): send it again,
+    change the address (the correction page), or take it to hand over in person."""
+    gift = gift_for_gifter(request.user, gift_id)
+    status = 200
+    if request.method == "POST":
+        action = FOLLOW_UPS.get(request.POST.get("action"))
+        if action is None:
+            raise Http404("No such action.")
+        try:
+            action(gift_id=gift.pk, actor=f"customer:{request.user.pk}")
+        except ServiceError as error:
+            messages.error(request, error.message)
+            status = error.status
+        else:
+            if request.POST["action"] == "resend":
+                message = _("We have emailed your gift to %(email)s again.") % {"email": gift.recipient_email}
+                messages.success(request, message)
+            else:
+                messages.success(request, _("The gift is yours to hand over: print its certificate below."))
+            return redirect(f"{reverse('gifts:gifts')}#gift-{gift.pk}")
+    now = timezone.now()
+    context = {
+        "gift": gift,
+        "refusal": gift.refusal(GiftAction.GIFTER_RESEND, now),
+        "bounced": gift.last_delivery_status in UNDELIVERABLE,
+        "sent": in_words(gift.sent_at, request.user.zone().key, now),
+    }
+    return render(request, "gifts/not_redeemed.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def send_elsewhere(request, gift_id):
+    """The gifter sends a gift its recipient declined to someone else (issue 16): the same code, a fresh claim window,
+    the delivery email to the new address. Anyone else's gift is a 404; a gift that cannot be (no longer declined,
+    past its window, a merchant's) shows why, and a POST then is refused (409) with nothing changed."""
+    gift = gift_for_gifter(request.user, gift_id)
+    initial = {"personal_note": gift.personal_note}
+    form = SendElsewhereForm(request.POST or None, initial=initial)
+    refusal, status = gift.refusal(GiftAction.SEND_ELSEWHERE, timezone.now()), 200
+    if request.method == "POST" and refusal:
+        status = 409
+    elif request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.gift_send_elsewhere(
+                gift_id=gift.pk,
+                gifter=request.user,
+                recipient_email=data["recipient_email"],
+                recipient_first_name=data["recipient_first_name"],
+                personal_note=data["personal_note"],
+            )
+        except ServiceError as error:
+            add_service_error(form, error)
+            status = error.status
+        else:
+            address = data["recipient_email"]
+            message = _("Your gift is on its way to %(email)s, with the same code.") % {"email": address}
+            messages.success(request, message)
+            return redirect("gifts:gifts")
+    elif request.method == "POST":
+        status = 422
+    context = {"gift": gift, "form": form, "refusal": refusal}
+    return render(request, "gifts/send_elsewhere.html", context, status=status)

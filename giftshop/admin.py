@@ -4,6 +4,7 @@ endpoints and deliveries."""
 from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from giftshop.models import ApiKey, Event, SiteSettings, WebhookDelivery, WebhookEndpoint
 from giftshop.services import api_key_create
@@ -51,9 +52,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return super().save_model(request, obj, form, change)
         api_key, raw = api_key_create(name=obj.name, kind=obj.kind)
         obj.pk, obj.prefix, obj.key_digest = api_key.pk, api_key.prefix, api_key.key_digest
-        messages.warning(request, f"The new API key is {raw} — copy it now, it will not be shown again.")
+        messages.warning(
+            request, gettext("The new API key is %(key)s — copy it now, it will not be shown again.") % {"key": raw}
+        )
 
-    @admin.action(description="Revoke the selected keys")
+    @admin.action(description=gettext_lazy("Revoke the selected keys"))
     def revoke(self, request, queryset):
         queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
 

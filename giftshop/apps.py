@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class GiftshopConfig(AppConfig):
@@ -6,4 +7,4 @@ class GiftshopConfig(AppConfig):
     their webhooks."""
 
     name = "giftshop"
-    verbose_name = "Site"
+    verbose_name = _("Site")

@@ -1,5 +1,6 @@
 """Plumbing of the merchant API (Chargebee API v2 contract): API-key auth, bracket-notation parameters, list
 filters and pages, Chargebee-shaped errors, per-key rate limits and idempotency keys."""
+# Messages here stay in English, untranslated: they are part of the Chargebee v2 wire contract its client reads.
 
 import ast
 import base64
@@ -16,7 +17,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpResponse, JsonResponse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
@@ -198,13 +199,20 @@ def unknown_path(request, *args, **kwargs):
 
 
 class MerchantErrorMiddleware:
-    """Unhandled errors under /api/v2/ answer in Chargebee's shape (Django still logs them)."""
+    """Requests under /api/v2/ run in English, whatever Accept-Language or language cookie they carry (the
+    Chargebee contract's messages are read by a program, not a person), and their unhandled errors answer in
+    Chargebee's shape (Django still logs them)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        return self.get_response(request)
+        if not request.path.startswith("/api/v2/"):
+            return self.get_response(request)
+        with translation.override("en"):
+            response = self.get_response(request)
+        response.headers["Content-Language"] = "en"  # LocaleMiddleware, outside, would name the visitor's
+        return response
 
     def process_exception(self, request, exception):
         if not request.path.startswith("/api/v2/"):

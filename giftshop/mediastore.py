@@ -7,6 +7,8 @@ import jwt
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
@@ -67,7 +69,7 @@ class UnixTimeField(serializers.IntegerField):
             self.fail("invalid")
         seconds = super().to_internal_value(data)
         if not 0 <= seconds <= self.MAX:
-            raise serializers.ValidationError("Must be Unix seconds between 1970 and 2100.")
+            raise serializers.ValidationError(_("Must be Unix seconds between 1970 and 2100."))
         return from_unix(seconds)
 
 
@@ -101,24 +103,24 @@ class JWTAuthentication(BaseAuthentication):
         if not header:
             return None
         if len(header) != 2 or header[0].lower() != b"bearer":
-            raise MediaStoreError("Invalid JWT token.", code="AUTH0002", status_code=401)
+            raise MediaStoreError(_("Invalid JWT token."), code="AUTH0002", status_code=401)
         try:
             payload = jwt.decode(
                 header[1].decode(), _jwt_key(), algorithms=[JWT_ALGORITHM], options={"require": ["exp", "customerId"]}
             )
         except jwt.ExpiredSignatureError:
-            raise MediaStoreError("JWT token has expired.", code="AUTH0003", status_code=401) from None
+            raise MediaStoreError(_("JWT token has expired."), code="AUTH0003", status_code=401) from None
         except (jwt.InvalidTokenError, UnicodeDecodeError):
-            raise MediaStoreError("Invalid JWT token.", code="AUTH0002", status_code=401) from None
+            raise MediaStoreError(_("Invalid JWT token."), code="AUTH0002", status_code=401) from None
         if str(payload.get("publisherId")) != str(settings.GIFTSHOP_PUBLISHER_ID):
-            raise MediaStoreError("Invalid JWT token.", code="AUTH0002", status_code=401)
+            raise MediaStoreError(_("Invalid JWT token."), code="AUTH0002", status_code=401)
         customers = get_user_model().objects
         try:  # get(), not first(): no ORDER BY email on every authenticated request
             customer = customers.get(pk=payload["customerId"], is_active=True)
         except (customers.model.DoesNotExist, ValueError, TypeError):
-            raise MediaStoreError("Invalid JWT token.", code="AUTH0002", status_code=401) from None
+            raise MediaStoreError(_("Invalid JWT token."), code="AUTH0002", status_code=401) from None
         if payload.get("sv") != customer.session_stamp():  # the password changed since it was issued
-            raise MediaStoreError("Invalid JWT token.", code="AUTH0002", status_code=401)
+            raise MediaStoreError(_("Invalid JWT token."), code="AUTH0002", status_code=401)
         return customer, payload
 
     def authenticate_header(self, request):
@@ -134,7 +136,7 @@ class JWTScheme(OpenApiAuthenticationExtension):
 
 
 class CustomerRequired(IsAuthenticated):
-    message = "Missing JWT token."
+    message = gettext_lazy("Missing JWT token.")
 
 
 # --- the envelope ------------------------------------------------------------------------------------------
@@ -147,7 +149,7 @@ def envelope(data, status_code=200, headers=None):
 def exception_handler(exc, context):
     """Every storefront error, DRF's own included, in the envelope."""
     if isinstance(exc, Http404):
-        exc = MediaStoreError(str(exc) or "Not found.", status_code=404)
+        exc = MediaStoreError(str(exc) or _("Not found."), status_code=404)
     if isinstance(exc, ServiceError):
         exc = MediaStoreError(
             exc.message,
@@ -156,9 +158,9 @@ def exception_handler(exc, context):
             details={"field": exc.field} if exc.field else None,
         )
     if isinstance(exc, exceptions.NotAuthenticated):
-        exc = MediaStoreError("Missing JWT token.", code="AUTH0001", status_code=401)
+        exc = MediaStoreError(_("Missing JWT token."), code="AUTH0001", status_code=401)
     elif isinstance(exc, exceptions.ParseError):
-        exc = invalid_body(f"Invalid request body: {exc.detail}")
+        exc = invalid_body(_("Invalid request body: %(detail)s") % {"detail": exc.detail})
     elif isinstance(exc, exceptions.ValidationError):
         exc = invalid_body(_flatten(exc.detail))
     if not isinstance(exc, exceptions.APIException):
@@ -243,4 +245,4 @@ def errors(*codes):
 @csrf_exempt  # a 404 in the envelope for any method, not Django's CSRF page (the API uses no cookies)
 def not_found(request, *args, **kwargs):
     """Unknown storefront paths answer in the envelope too."""
-    return JsonResponse({"responseData": {}, "errors": ["Not found."]}, status=404)
+    return JsonResponse({"responseData": {}, "errors": [_("Not found.")]}, status=404)

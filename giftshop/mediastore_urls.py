@@ -54,8 +54,10 @@ urlpatterns = [
     path("payments", billing_api.PaymentsView.as_view(), name="payments"),
     path("gifts/verification/<str:code>", gifts_api.VerificationView.as_view(), name="gift-verification"),
     path("gifts/redeem/<str:code>", gifts_api.RedeemView.as_view(), name="gift-redeem"),
+    path("gifts/decline/<str:code>", gifts_api.DeclineView.as_view(), name="gift-decline"),  # issue 16
     path("gifts/<int:gift_id>", gifts_api.GiftView.as_view(), name="gift"),
     path("gifts/<int:gift_id>/withdraw", withdrawal_api.GiftWithdrawView.as_view(), name="gift-withdraw"),  # issue 16
+    path("gifts/<int:gift_id>/send-to", gifts_api.GiftSendElsewhereView.as_view(), name="gift-send-to"),  # issue 16
     # Bulk gift lists (issue 18).
     path("gift-lists", bulk_api.ListsView.as_view(), name="gift-lists"),
     path("gift-lists/<int:list_id>", bulk_api.ListView.as_view(), name="gift-list"),

@@ -6,6 +6,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from giftshop import outbound
 from giftshop.timezones import validate_time_zone
@@ -17,31 +19,36 @@ class SiteSettings(models.Model):
     redeem_url = models.URLField(
         default="",
         blank=True,
-        help_text="Where recipients redeem; the emailed link is <this URL>?giftCode=CODE. "
-        "Empty: this site's own redeem page.",
+        help_text=_(
+            "Where recipients redeem; the emailed link is this URL followed by ?giftCode=CODE. "
+            "Empty: this site's own redeem page."
+        ),
     )
-    default_auto_claim = models.BooleanField(default=False, help_text="Gifts are claimed on delivery by default.")
+    default_auto_claim = models.BooleanField(default=False, help_text=_("Gifts are claimed on delivery by default."))
     default_claim_expiry_days = models.PositiveIntegerField(
-        null=True, blank=True, default=365, help_text="Days after delivery a gift can be claimed. Empty: never expires."
+        null=True,
+        blank=True,
+        default=365,
+        help_text=_("Days after delivery a gift can be claimed. Empty: never expires."),
     )
     sender_email = models.CharField(
         max_length=254,
         blank=True,
-        help_text='From address of gift emails, e.g. "Gifts <gifts@example.com>". Empty: DEFAULT_FROM_EMAIL.',
+        help_text=_('From address of gift emails, e.g. "Gifts &lt;gifts@example.com&gt;". Empty: DEFAULT_FROM_EMAIL.'),
     )
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
 
     class Meta:
         db_table = "accounts_sitesettings"
-        verbose_name = verbose_name_plural = "site settings"
+        verbose_name = verbose_name_plural = _("site settings")
         constraints = [models.CheckConstraint(condition=Q(pk=1), name="site_settings_single_row")]
 
     def __str__(self):
-        return "Site settings"
+        return gettext("Site settings")
 
     @classmethod
     def load(cls):
-        settings_row, _ = cls.objects.get_or_create(pk=1, defaults={"time_zone": settings.TIME_ZONE})
+        settings_row, _created = cls.objects.get_or_create(pk=1, defaults={"time_zone": settings.TIME_ZONE})
         return settings_row
 
     @property
@@ -57,12 +64,14 @@ class ApiKey(models.Model):
     """A merchant API key (HTTP Basic username). Only its SHA-256 is stored; the key is shown once."""
 
     class Kind(models.TextChoices):
-        FULL = "full", "Full access"
-        READ_ONLY = "read_only", "Read-only"
+        FULL = "full", _("Full access")
+        READ_ONLY = "read_only", _("Read-only")
 
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.FULL)
-    prefix = models.CharField(max_length=16, editable=False, help_text="The key's first characters, to recognise it.")
+    prefix = models.CharField(
+        max_length=16, editable=False, help_text=_("The key's first characters, to recognise it.")
+    )
     key_digest = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -71,7 +80,7 @@ class ApiKey(models.Model):
     class Meta:
         db_table = "accounts_apikey"
         ordering = ["name"]
-        verbose_name = "API key"
+        verbose_name = _("API key")
 
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"
@@ -88,8 +97,8 @@ class IdempotencyRecord(models.Model):
     key = models.CharField(max_length=100)
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=300)
-    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the canonical request.")
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty while in flight.")
+    fingerprint = models.CharField(max_length=64, help_text=_("SHA-256 of the canonical request."))
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True, help_text=_("Empty while in flight."))
     content_type = models.CharField(max_length=100, blank=True)
     body = models.BinaryField(default=b"")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -109,7 +118,7 @@ class Event(models.Model):
     event_type = models.CharField(max_length=40)
     gift = models.ForeignKey("gifts.Gift", null=True, blank=True, on_delete=models.CASCADE, related_name="events")
     occurred_at = models.DateTimeField()
-    content = models.JSONField(help_text="The resources as they were (e.g. {'gift': …}).")
+    content = models.JSONField(help_text=_("The resources as they were (e.g. {'gift': …})."))
 
     class Meta:
         db_table = "gifts_event"
@@ -128,12 +137,12 @@ class WebhookEndpoint(models.Model):
     """A merchant URL that receives events by POST, with HTTP Basic auth and an HMAC-SHA-256 signature header."""
 
     url = models.URLField(max_length=500)
-    username = models.CharField(max_length=100, blank=True, help_text="HTTP Basic user sent with each call.")
+    username = models.CharField(max_length=100, blank=True, help_text=_("HTTP Basic user sent with each call."))
     password = models.CharField(max_length=200, blank=True)
     secret = models.CharField(
-        max_length=100, help_text="Signs each body: header X-Giftshop-Signature = hex HMAC-SHA-256(secret, body)."
+        max_length=100, help_text=_("Signs each body: header X-Giftshop-Signature = hex HMAC-SHA-256(secret, body).")
     )
-    event_types = models.JSONField(default=list, blank=True, help_text="Empty: every event.")
+    event_types = models.JSONField(default=list, blank=True, help_text=_("Empty: every event."))
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -159,10 +168,10 @@ class WebhookDelivery(models.Model):
     """One event to one endpoint: retried with backoff for two days, then given up."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENDING = "sending", "Sending"
-        DELIVERED = "delivered", "Delivered"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
@@ -178,7 +187,7 @@ class WebhookDelivery(models.Model):
     class Meta:
         db_table = "gifts_webhookdelivery"
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "webhook deliveries"
+        verbose_name_plural = _("webhook deliveries")
         indexes = [models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhook_due_idx")]
         constraints = [models.UniqueConstraint(fields=["event", "endpoint"], name="webhook_delivery_once")]
 

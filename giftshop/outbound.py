@@ -18,6 +18,7 @@ import ssl
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 
 class UnsafeTarget(ValueError):
@@ -28,13 +29,13 @@ def _refusal(address):
     if address.version == 6 and address.ipv4_mapped:
         address = address.ipv4_mapped
     if address.is_loopback:
-        return "a loopback address"
+        return _("a loopback address")
     if address.is_link_local:
-        return "a link-local address (such as the cloud metadata service)"
+        return _("a link-local address (such as the cloud metadata service)")
     if address.is_private:
-        return "a private address"
+        return _("a private address")
     if address.is_multicast or not address.is_global:
-        return "an address that is not public"
+        return _("an address that is not public")
     return None
 
 
@@ -42,24 +43,29 @@ def target(url):
     """(scheme, host, port, path with query, the checked address) for `url`, or UnsafeTarget saying why not."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeTarget("Only http:// and https:// URLs with a host can receive webhooks.")
+        raise UnsafeTarget(_("Only http:// and https:// URLs with a host can receive webhooks."))
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise UnsafeTarget("The URL's port is not a number from 1 to 65535.") from None
+        raise UnsafeTarget(_("The URL's port is not a number from 1 to 65535.")) from None
     try:
         found = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as error:
-        raise UnsafeTarget(f"{parts.hostname} could not be resolved ({error}).") from None
+        raise UnsafeTarget(
+            _("%(host)s could not be resolved (%(error)s).") % {"host": parts.hostname, "error": error}
+        ) from None
     addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in found))
     if not addresses:
-        raise UnsafeTarget(f"{parts.hostname} resolves to no address.")
+        raise UnsafeTarget(_("%(host)s resolves to no address.") % {"host": parts.hostname})
     if not settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
         for address in addresses:
             if why := _refusal(address):
                 raise UnsafeTarget(
-                    f"{parts.hostname} resolves to {address}, {why}: webhooks only go to public addresses "
-                    "(WEBHOOK_ALLOW_PRIVATE_TARGETS allows private ones)."
+                    _(
+                        "%(host)s resolves to %(address)s, %(why)s: webhooks only go to public addresses "
+                        "(WEBHOOK_ALLOW_PRIVATE_TARGETS allows private ones)."
+                    )
+                    % {"host": parts.hostname, "address": address, "why": why}
                 )
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return parts.scheme, parts.hostname, port, path, str(addresses[0])

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
+from django.utils.translation import gettext, ngettext
 from redis.exceptions import RedisError
 from rest_framework.throttling import BaseThrottle
 
@@ -36,36 +37,64 @@ logger = logging.getLogger("giftshop.security")
 
 class LimitExceeded(Exception):
     status = 429
-    template = "Too many attempts. Try again in {minutes} minutes."
 
     def __init__(self, retry_after):
         self.retry_after = max(int(retry_after), 1)
         self.minutes = -(-self.retry_after // 60)  # rounded up
-        super().__init__(self.template.format(seconds=self.retry_after, minutes=self.minutes))
+        # Translated when raised, in the language of the request that was refused.
+        super().__init__(self.text(self.minutes))
+
+    @staticmethod
+    def text(minutes):
+        return ngettext(
+            "Too many attempts. Try again in %(minutes)d minute.",
+            "Too many attempts. Try again in %(minutes)d minutes.",
+            minutes,
+        ) % {"minutes": minutes}
 
 
 class TypedCodesPaused(LimitExceeded):
     """The global budget of failed guesses is spent: typed codes are refused for a while, links still work."""
 
-    template = (
-        "Too many wrong gift codes have been tried on this site, so typed codes are paused for {minutes} minutes. "
-        "Open the redeem link in your gift email instead: it still works."
-    )
+    @staticmethod
+    def text(minutes):
+        return ngettext(
+            "Too many wrong gift codes have been tried on this site, so typed codes are paused for %(minutes)d "
+            "minute. Open the redeem link in your gift email instead: it still works.",
+            "Too many wrong gift codes have been tried on this site, so typed codes are paused for %(minutes)d "
+            "minutes. Open the redeem link in your gift email instead: it still works.",
+            minutes,
+        ) % {"minutes": minutes}
 
 
 class TooManyLogins(LimitExceeded):
-    template = "Too many failed logins. Try again in {minutes} minutes."
+    @staticmethod
+    def text(minutes):
+        return ngettext(
+            "Too many failed logins. Try again in %(minutes)d minute.",
+            "Too many failed logins. Try again in %(minutes)d minutes.",
+            minutes,
+        ) % {"minutes": minutes}
 
 
 class TooManyRegistrations(LimitExceeded):
-    template = "Too many registrations from your network. Try again in {minutes} minutes."
+    @staticmethod
+    def text(minutes):
+        return ngettext(
+            "Too many registrations from your network. Try again in %(minutes)d minute.",
+            "Too many registrations from your network. Try again in %(minutes)d minutes.",
+            minutes,
+        ) % {"minutes": minutes}
 
 
 class LimitsUnavailable(LimitExceeded):
     """The counters cannot be reached (Redis is down): attempts are refused rather than let through unlimited."""
 
     status = 503
-    template = "Gift codes cannot be checked just now. Please try again in a minute."
+
+    @staticmethod
+    def text(minutes):
+        return gettext("Gift codes cannot be checked just now. Please try again in a minute.")
 
 
 UNAVAILABLE_RETRY_AFTER = 30

@@ -50,6 +50,12 @@ REGISTER_WINDOW = env.int("REGISTER_WINDOW", default=60 * 60)
 RECIPIENT_CHANGES_PER_GIFT = env.int("RECIPIENT_CHANGES_PER_GIFT", default=5)
 RECIPIENT_CHANGES_PER_HOUR = env.int("RECIPIENT_CHANGES_PER_HOUR", default=10)
 RECIPIENT_CHANGES_WINDOW = 60 * 60
+# The "not redeemed yet" nudges (issue 16, gifts/reminders.py): days after an emailed gift's delivery that its
+# recipient is reminded, and that its gifter is told (with resend, change the address, send it to me instead); and
+# how often (hours) the gifter may have the delivery email resent.
+GIFT_NUDGE_RECIPIENT_DAYS = env.int("GIFT_NUDGE_RECIPIENT_DAYS", default=10)
+GIFT_NUDGE_GIFTER_DAYS = env.int("GIFT_NUDGE_GIFTER_DAYS", default=14)
+GIFTER_RESEND_INTERVAL_HOURS = env.int("GIFTER_RESEND_INTERVAL_HOURS", default=24)
 # Failed typed codes allowed from everyone together per window (seconds); past it an ERROR is logged once per window
 # and typed codes are paused (429) for GIFT_CODE_PAUSE_SECONDS while emailed links keep working. A botnet then gets
 # at most ~2,000 guesses an hour, 48,000 a day: with 100,000 live codes in 2^40, 100,000 * 48,000 / 2^40 = 0.004
@@ -101,9 +107,11 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",  # the language cookie, else Accept-Language (see LANGUAGES)
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "giftshop.i18n.CustomerLanguageMiddleware",  # no cookie: a signed-in customer's stored language
     "giftshop.ratelimit.DeviceCookieMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -119,6 +127,8 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
+            # `{{ amount|money:currency }}` in every template without a {% load %} (giftshop/money.py).
+            "builtins": ["giftshop.templatetags.money"],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
@@ -156,7 +166,21 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:account"
 
-LANGUAGE_CODE = "en-us"
+# Languages (issue 17; README "Languages"). English is the source; catalogues in locale/<code>/LC_MESSAGES/django.po,
+# committed compiled (.mo), so installing needs no gettext (only `make messages` does).
+# Cookie-based, never a URL prefix (/de/...): the redeem links already emailed, the storefront and merchant API paths
+# and the links beat sends must keep working unchanged whatever language the reader picks. The order of choice: the
+# visitor's explicit choice (the language cookie, set by the switcher on every page through set_language), then a
+# signed-in customer's stored language (Customer.locale, giftshop.i18n.CustomerLanguageMiddleware), then the
+# browser's Accept-Language (LocaleMiddleware), then English. Emails are read in their reader's language (each
+# kind's "language" function in EMAIL_KINDS).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("es", "Español"), ("fr", "Français"), ("pl", "Polski")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates by name ("DATE_FORMAT"): English as the site always wrote it, the others as Django does (giftshop/formats).
+FORMAT_MODULE_PATH = ["giftshop.formats"]
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_AGE = 365 * 24 * 60 * 60
 USE_I18N = True
 USE_TZ = True
 # Stored times are UTC; TIME_ZONE is only the default for displaying them (site settings can change it).
@@ -209,13 +233,17 @@ EMAIL_BATCH_SIZE = env.int("EMAIL_BATCH_SIZE", default=25)
 # its admin label, the function that builds its templates' context when it is sent (templates/emails/<kind>-*),
 # and optionally, called in the outbox's transaction, the one told that the provider accepted such an email ("sent",
 # answering with the emails that follow from it) and the one told that it will not arrive ("undeliverable": bounced
-# or failed for good). The keys are the values stored in Email.kind.
+# or failed for good). The keys are the values stored in Email.kind. "language" (issue 17) names the function that
+# answers the language its reader reads it in (a gift's recipient: recipient_language); without one, EMAIL_LANGUAGE,
+# the language of the account at the address (the gifter's, a customer's own).
+EMAIL_LANGUAGE = "accounts.emails.addressee_language"
 EMAIL_KINDS = {
     "gift_receipt": {"label": "Gift receipt (gifter)", "render": "gifts.emails.gift_receipt"},
     "order_receipt": {"label": "Order receipt", "render": "billing.emails.order_receipt"},
     "gift_delivery": {
         "label": "Gift delivery (recipient)",
         "render": "gifts.emails.gift_delivery",
+        "language": "gifts.emails.recipient_language",
         "sent": "gifts.emails.delivery_sent",
         "undeliverable": "gifts.emails.delivery_undeliverable",
     },
@@ -224,15 +252,27 @@ EMAIL_KINDS = {
     "set_password": {"label": "Set your password (an account without one)", "render": "accounts.emails.set_password"},
     "confirm_address": {"label": "Confirm your address (a new account)", "render": "accounts.emails.confirm_address"},
     "erase_account": {"label": "Confirm erasing your account", "render": "accounts.emails.erase_account"},
-    "claim_expiring": {"label": "Gift about to expire unredeemed (recipient)", "render": "gifts.emails.claim_expiring"},
-    "term_ending": {"label": "Gift term ending (recipient)", "render": "billing.emails.term_ending"},
+    "claim_expiring": {
+        "label": "Gift about to expire unredeemed (recipient)",
+        "render": "gifts.emails.claim_expiring",
+        "language": "gifts.emails.recipient_language",
+    },
+    "term_ending": {
+        "label": "Gift term ending (recipient)",
+        "render": "billing.emails.term_ending",
+        "language": "gifts.emails.recipient_language",
+    },
     "gift_expired": {"label": "Gift expired unredeemed (gifter)", "render": "gifts.emails.gift_expired"},
     "gift_bounced": {"label": "Gift delivery bounced (gifter)", "render": "gifts.emails.gift_bounced"},
     "gift_code_replaced": {"label": "Gift code replaced (gifter)", "render": "gifts.emails.gift_code_replaced"},
     "gift_cancelled": {"label": "Gift cancelled and refunded (gifter)", "render": "billing.emails.gift_cancelled"},
     # Issue 16: the recipient said no; the "not redeemed yet" nudges (gifts/reminders.py).
     "gift_declined": {"label": "Gift declined by its recipient (gifter)", "render": "gifts.emails.gift_declined"},
-    "gift_nudge": {"label": "Gift not redeemed yet (recipient)", "render": "gifts.emails.gift_nudge"},
+    "gift_nudge": {
+        "label": "Gift not redeemed yet (recipient)",
+        "render": "gifts.emails.gift_nudge",
+        "language": "gifts.emails.recipient_language",
+    },
     "gift_not_redeemed": {"label": "Gift not redeemed yet (gifter)", "render": "gifts.emails.gift_not_redeemed"},
 }
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
@@ -469,6 +509,8 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": SWEEP_INTERVAL},
     },
     "expire-due-gifts": {"task": "gifts.expire_due_gifts", "schedule": 60.0, "options": {"expires": 60}},
+    # Issue 16: what the gifter of a gift that expired unredeemed gets back, per offer (billing/claim_window.py).
+    "settle-expired-gifts": {"task": "billing.settle_expired_gifts", "schedule": 60.0, "options": {"expires": 60}},
     "send-due-webhooks": {"task": "gifts.send_due_webhooks", "schedule": 30.0, "options": {"expires": 30}},
     "send-reminders": {"task": "gifts.send_reminders", "schedule": 900.0, "options": {"expires": 900}},
     # A redeemed gift's subscription with a later start is `future` (no access) until then; this starts it.

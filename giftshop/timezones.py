@@ -12,6 +12,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
+from django.utils.translation import gettext, pgettext
 
 # The areas of canonical zone names: what is left when a system lacks zone.tab (see _canonical_zones).
 AREAS = ("Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
@@ -55,8 +56,17 @@ COMMON_ZONES = [
     "UTC",
 ]
 # What the day and time of a delivery look like ("Wed 9 Dec, 18:30"), and with the year when it is not this one.
+# In English; each catalogue words its own (a "date format" message, e.g. "D, j. M, H:i" in German), and Django's
+# own catalogues name the days and months.
 DAY_AND_TIME = "D j M, H:i"
 DAY_YEAR_AND_TIME = "D j M Y, H:i"
+
+
+def _day_and_time_format(this_year):
+    """The active language's format (Django's date format characters) for DAY_AND_TIME or DAY_YEAR_AND_TIME."""
+    if this_year:
+        return pgettext("date format: a day and time this year (Django's date format characters)", "D j M, H:i")
+    return pgettext("date format: a day and time in another year (Django's date format characters)", "D j M Y, H:i")
 
 
 def zone_label(name):
@@ -70,8 +80,9 @@ def zone_choices(extra=()):
     common = list(dict.fromkeys([*(name for name in extra if name), *COMMON_ZONES]))
     others = [name for name in ZONES if name not in common]
     return [
-        ("Common", [(name, zone_label(name)) for name in common]),
-        ("All time zones", [(name, zone_label(name)) for name in others]),
+        # Translators: the group of the most used time zones in a picker.
+        (gettext("Common"), [(name, zone_label(name)) for name in common]),
+        (gettext("All time zones"), [(name, zone_label(name)) for name in others]),
     ]
 
 
@@ -88,8 +99,11 @@ def in_words(when, zone_name, now=None):
     zone = zoneinfo.ZoneInfo(zone_name)
     local = when.astimezone(zone)
     this_year = (now or timezone.now()).astimezone(zone).year == local.year
-    shown = format_date(local, DAY_AND_TIME if this_year else DAY_YEAR_AND_TIME)
-    return f"{shown} UTC" if zone_name == "UTC" else f"{shown} {place_name(zone_name)} time"
+    shown = format_date(local, _day_and_time_format(this_year))
+    if zone_name == "UTC":
+        return gettext("%(when)s UTC") % {"when": shown}
+    # Translators: a time and the place its zone is named for: "Wed 9 Dec, 18:30 Los Angeles time".
+    return gettext("%(when)s %(place)s time") % {"when": shown, "place": place_name(zone_name)}
 
 
 def in_words_elsewhere(when, zone_name, other_zone_name, now=None):
@@ -104,7 +118,9 @@ def in_words_elsewhere(when, zone_name, other_zone_name, now=None):
 
 def validate_time_zone(value):
     if value and value not in zoneinfo.available_timezones():
-        raise ValidationError(f"{value!r} is not a known IANA time zone (e.g. Europe/Berlin).")
+        raise ValidationError(
+            gettext("%(zone)s is not a known IANA time zone (e.g. Europe/Berlin).") % {"zone": repr(value)}
+        )
 
 
 def local_to_utc(day, clock, zone_name):

@@ -21,6 +21,8 @@ urlpatterns = [
     # Browsers ask for /favicon.ico on every page, the admin's and the API docs' too. Lazy: the hashed name of the
     # static file is known only once the storage is ready. Not permanent, as the hashed name changes with the file.
     path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg"))),
+    # The language switcher (base.html): a cookie, never a URL prefix (settings.LANGUAGES says why).
+    path("language", accounts_views.set_language, name="set_language"),
     path("admin/login/", accounts_views.admin_login),  # admin.site.login under the login attempt limits
     path("admin/", admin.site.urls),
     path("anymail/", include("emails.urls")),

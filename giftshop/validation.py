@@ -5,6 +5,8 @@ import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from giftshop.errors import ServiceError
 
@@ -13,9 +15,13 @@ def plain_text(value, *, field, max_length):
     """Bounded text free of control characters (line breaks and tabs allowed)."""
     value = (value or "").replace("\r\n", "\n")  # browsers send textarea line breaks as CRLF
     if len(value) > max_length:
-        raise ServiceError(f"Must be at most {max_length} characters.", field=field)
+        raise ServiceError(
+            ngettext("Must be at most %(count)d character.", "Must be at most %(count)d characters.", max_length)
+            % {"count": max_length},
+            field=field,
+        )
     if any((ord(ch) < 32 and ch not in "\n\t") or ch == "\x7f" for ch in value):
-        raise ServiceError("Must not contain control characters.", field=field)
+        raise ServiceError(_("Must not contain control characters."), field=field)
     return value
 
 
@@ -23,7 +29,7 @@ def single_line(value, *, field, max_length):
     """A name or similar: no line breaks at all (it may reach an email header)."""
     value = plain_text(value, field=field, max_length=max_length)
     if "\n" in value or "\t" in value:
-        raise ServiceError("Must be a single line.", field=field)
+        raise ServiceError(_("Must be a single line."), field=field)
     return value.strip()
 
 
@@ -31,15 +37,15 @@ def email_address(value, *, field):
     value = (value or "").strip()
     # Control, format and separator characters (CR/LF, NUL, U+2028, U+202E…) could break or spoof a header.
     if not value or any(ch.isspace() or unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in value):
-        raise ServiceError("Enter a valid email address.", field=field)
+        raise ServiceError(_("Enter a valid email address."), field=field)
     try:
         value.rpartition("@")[2].encode("idna")
     except UnicodeError:
-        raise ServiceError("Enter a valid email address.", field=field) from None
+        raise ServiceError(_("Enter a valid email address."), field=field) from None
     try:
         validate_email(value)
     except ValidationError:
-        raise ServiceError("Enter a valid email address.", field=field) from None
+        raise ServiceError(_("Enter a valid email address."), field=field) from None
     return value.lower()
 
 

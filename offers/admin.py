@@ -1,5 +1,7 @@
 from django import forms
 from django.contrib import admin
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from offers.models import Addon, Coupon, Offer, QuantityTier, normalize_tags
 
@@ -15,7 +17,9 @@ class TagsField(forms.CharField):
 
 
 class OfferForm(forms.ModelForm):
-    tags = TagsField(required=False, help_text=Offer._meta.get_field("tags").help_text + " Comma-separated.")
+    tags = TagsField(
+        required=False, help_text=format_lazy("{} {}", Offer._meta.get_field("tags").help_text, _("Comma-separated."))
+    )
 
     class Meta:
         model = Offer
@@ -33,6 +37,8 @@ class OfferForm(forms.ModelForm):
             "same_access_policy",
             "refund_window_days",  # issue 16: the gifter's refund window
             "start_later_days",  # issue 16: how far ahead a recipient may start a new subscription
+            "claim_window_end",  # issue 16: what the gifter gets back when a gift is not redeemed in time
+            "stack_cap_months",  # issue 16: how far ahead a gift may take its recipient's access
         ]
 
 
@@ -53,7 +59,7 @@ class OfferAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
     ordering = ["title"]
 
-    @admin.display(description="tags")
+    @admin.display(description=_("tags"))
     def tag_list(self, offer):
         return ", ".join(offer.tags)
 

@@ -1,5 +1,6 @@
 """Storefront (MediaStore) endpoints of the catalogue."""
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
@@ -55,5 +56,5 @@ class OffersView(PublicMediaStoreView):
         """The offers on sale, each as GET v2/offers/{id} shows it (Cleeng's SDK reads their titles here)."""
         limit = request.query_params.get("pageLimit", "100")
         if not (limit.isdecimal() and len(limit) <= 3 and 1 <= int(limit) <= 100):
-            raise invalid_query("pageLimit must be a whole number from 1 to 100.")
+            raise invalid_query(_("pageLimit must be a whole number from 1 to 100."))
         return envelope(OfferOut(offer_list_on_sale()[: int(limit)], many=True).data)

@@ -1,4 +1,5 @@
 """Merchant API (Chargebee v2 contract): offers as plans."""
+# Messages here stay in English, untranslated: they are part of the Chargebee v2 wire contract its client reads.
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response

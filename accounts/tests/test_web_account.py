@@ -78,7 +78,7 @@ def test_it_marks_gift_purchases_among_transactions_and_links_to_the_gift(client
     assert bought_gift.transaction_id in body and someone_else.transaction_id not in body
     assert body.count("Gift purchase") == 1
     assert f'href="/account/gifts/{gift.pk}/edit/"' in body
-    assert "9.99 USD" in body
+    assert "$9.99" in body
 
 
 def test_it_lists_my_subscriptions_with_status_term_and_auto_renew(client, customer):

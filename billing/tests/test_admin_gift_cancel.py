@@ -41,7 +41,7 @@ def test_cancelling_a_merchant_gift_in_the_admin_refunds_the_gifter(
     refund = Payment.objects.get(kind=Payment.Kind.REFUND, invoice_id=gift.invoice_id)
     assert refund.status == Payment.Status.SUCCEEDED and invoice.amount_refunded == invoice.total
     assert Subscription.objects.get(pk=bought.subscription.pk).status == Subscription.Status.CANCELLED
-    assert shown(response) == [f"Gift {gift.pk}: cancelled; {refund.amount} {refund.currency} refunded to the gifter."]
+    assert shown(response) == [f"Gift {gift.pk}: cancelled; ${refund.amount} refunded to the gifter."]
     assert [entry.change_message for entry in log_entries(gift)] == ["Cancelled the gift (refunding the gifter)."]
     assert Event.objects.filter(gift=gift, event_type="gift_cancelled").count() == 1
     assert GiftTimeline.objects.get(gift=gift, status=GiftStatus.CANCELLED).actor == f"admin:{support_user.email}"
@@ -57,7 +57,8 @@ def test_cancelling_a_storefront_gift_in_the_admin_cancels_it_once(staff_client,
     assert gift.status == GiftStatus.CANCELLED
     assert shown(first) == [f"Gift {gift.pk}: cancelled; there was no payment to refund."]
     assert shown(second) == [
-        f"Gift {gift.pk}: not done. The gift is cancelled; only scheduled or unclaimed gifts can be cancelled."
+        f"Gift {gift.pk}: not done. The gift is cancelled; "
+        "only scheduled or unclaimed or declined gifts can be cancelled."
     ]
     assert log_entries(gift).count() == 1
     assert Event.objects.filter(gift=gift, event_type="gift_cancelled").count() == 1
@@ -103,8 +104,8 @@ def test_it_emails_the_gifter_once_that_the_gift_is_cancelled_and_refunded(
     [notice] = cancel_notices()
     assert notice.to == [gifter.email]
     assert "Gift Yearly to friend@example.com has been cancelled" in notice.body
-    assert "We are refunding the 49.99 EUR you paid" in notice.body
-    assert "49.99 EUR" in notice.alternatives[0][0]
+    assert "We are refunding the €49.99 you paid" in notice.body
+    assert "€49.99" in notice.alternatives[0][0]
     assert gift.code not in every_part(notice) and gift.code.replace("-", "") not in every_part(notice)
     assert Email.objects.get(gift=gift, kind=Email.Kind.GIFT_CANCELLED).key == f"gift:{gift.pk}:cancelled"
 

@@ -109,7 +109,7 @@ def test_the_gifter_is_emailed_the_refund_of_what_they_asked_for(clock, django_c
     (notice,) = [message for message in mail.outbox if message.subject == "Your gift has been cancelled"]
     assert notice.to == [gift.gifter.email]
     assert "has been cancelled, as you asked, so its code no longer works" in notice.body
-    assert "12.50 EUR" in notice.body and "did not expect" not in notice.body and gift.code not in notice.body
+    assert "€12.50" in notice.body and "did not expect" not in notice.body and gift.code not in notice.body
 
 
 def test_the_window_is_the_offers_days_from_the_purchase_up_to_its_last_second(clock):
@@ -267,7 +267,7 @@ def test_the_confirmation_page_states_the_amount_and_the_deadline_and_changes_no
 
     body = page.content.decode()
     assert page.status_code == 200
-    assert "12.50 EUR" in body and "Sun 16 Mar, 05:00 New York time" in body and "Withdraw and refund" in body
+    assert "€12.50" in body and "Sun 16 Mar, 05:00 New York time" in body and "Withdraw and refund" in body
     nothing_changed(gift, GiftStatus.SCHEDULED)
 
 
@@ -283,7 +283,7 @@ def test_withdrawing_from_my_gifts_twice_refunds_once(client, clock):
     assert Event.objects.filter(gift=gift, event_type="gift_withdrawn").count() == 1
     assert GiftTimeline.objects.filter(gift=gift, status=GiftStatus.CANCELLED).count() == 1
     page = client.get(reverse("gifts:gifts")).content.decode()
-    assert "is withdrawn" in page and "12.50 EUR is refunded to the card you paid with." in page
+    assert "is withdrawn" in page and "€12.50 is refunded to the card you paid with." in page
 
 
 def test_a_refused_withdrawal_answers_409_with_the_reason(client, clock):

@@ -52,13 +52,13 @@ def test_a_gifter_withdraws_a_gift_from_my_gifts_and_its_link_then_says_so(perso
 
     card.get_by_role("link", name=re.compile("^Withdraw and refund")).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Withdraw your gift of Premium Streaming")
-    expect(main(page)).to_contain_text("We refund 9.99 EUR to the card you paid with")
+    expect(main(page)).to_contain_text("We refund €9.99 to the card you paid with")
     snap(page, "02-confirm")
-    main(page).get_by_role("button", name="Withdraw and refund 9.99 EUR").click()
+    main(page).get_by_role("button", name="Withdraw and refund €9.99").click()
 
     expect(page).to_have_url(re.compile("/account/gifts/$"))
-    expect(page.locator(".messages")).to_contain_text("9.99 EUR is refunded to the card you paid with.")
-    expect(card).to_contain_text("Cancelled")
+    expect(page.locator(".messages")).to_contain_text("€9.99 is refunded to the card you paid with.")
+    expect(card).to_contain_text("Withdrawn")
     expect(card.get_by_role("link", name=re.compile("^Withdraw and refund"))).to_have_count(0)
     snap(page, "03-withdrawn")
     gift.refresh_from_db()

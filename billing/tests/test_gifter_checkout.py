@@ -143,4 +143,4 @@ def test_no_discount_line_without_a_coupon(client, offer):
     assert re.search(r'<dt data-price="discount-label" hidden>', body)
     CouponFactory(code="HALF", percent_off=Decimal("50"))
     body = client.post(url, gift_form(client, offer, coupon="HALF", action="price")).content.decode()
-    assert '<dt data-price="discount-label">Discount</dt>' in body and "\N{MINUS SIGN}50.00" in body
+    assert '<dt data-price="discount-label">Discount</dt>' in body and "\N{MINUS SIGN}$50.00" in body

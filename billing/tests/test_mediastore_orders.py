@@ -99,6 +99,7 @@ def test_it_creates_a_priced_pending_order(customer, offer):
         "personalNote": "",
         "deliveryMethod": "email",
         "designId": None,
+        "language": "en",  # the buyer's stored language until one is chosen (issue 17)
     }
 
 
@@ -219,6 +220,7 @@ def test_delivery_details_are_kept_on_the_order(client, order):
         "personalNote": "Enjoy!",
         "deliveryMethod": "email",
         "designId": None,
+        "language": "en",  # the buyer's stored language until one is chosen (issue 17)
     }
     # Any subset can be patched; the rest stays.
     again = data_of(patch(client, order, {"deliveryDetails": {"personalNote": "Happy birthday"}}))["order"]
@@ -228,6 +230,7 @@ def test_delivery_details_are_kept_on_the_order(client, order):
         "personalNote": "Happy birthday",
         "deliveryMethod": "email",
         "designId": None,
+        "language": "en",  # the buyer's stored language until one is chosen (issue 17)
     }
 
 

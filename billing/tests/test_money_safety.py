@@ -158,7 +158,7 @@ def test_a_price_change_since_the_order_is_shown_before_any_charge():
 
     assert refused.status_code == 409
     assert refused.json()["errors"] == [
-        "The price has changed: the total is now 12.00 USD. Check the new total and pay again."
+        "The price has changed: the total is now $12.00. Check the new total and pay again."
     ]
     assert not Payment.objects.exists()
     shown = client.get(f"/mediastore/orders/{order['id']}").json()["responseData"]["order"]
@@ -221,8 +221,8 @@ def test_the_web_checkout_shows_a_changed_price_before_charging_it(client):
     refused = client.post(f"/checkout/{offer.long_id}/", form)
 
     assert refused.status_code == 200
-    assert "The price has changed: the total is now 12.00 USD." in refused.content.decode()
-    assert "Pay 12.00 USD" in refused.content.decode()
+    assert "The price has changed: the total is now $12.00." in refused.content.decode()
+    assert "Pay $12.00" in refused.content.decode()
     assert not Payment.objects.exists()
     form["shown_total"] = re.search(r'name="shown_total" value="([^"]+)"', refused.content.decode()).group(1)
     assert client.post(f"/checkout/{offer.long_id}/", form).status_code == 302

@@ -1,4 +1,4 @@
-"""The shop's words to shoppers (issue 12, the gifter): a price reads "2.99 USD a week", a gift "one 6-month term",
+"""The shop's words to shoppers (issue 12, the gifter): a price reads "$2.99 a week", a gift "one 6-month term",
 the offer id stays the shop's own, and a refunded gift shows in the gifter's transactions as money back (a minus)."""
 
 import re
@@ -31,9 +31,9 @@ def test_the_catalogue_prices_each_plan_per_period_in_words(client):
 
     body = text(page(client, reverse("billing:catalogue")))
 
-    assert "2.99 USD a week" in body
-    assert "44.99 USD every 6 months" in body
-    assert "99.99 USD a year" in body
+    assert "$2.99 a week" in body
+    assert "$44.99 every 6 months" in body
+    assert "$99.99 a year" in body
     assert "/ weekly" not in body and "6 months term" not in body
 
 
@@ -43,17 +43,17 @@ def test_an_offer_page_says_what_a_gift_gives_and_hides_the_offer_id(client):
     body = text(page(client, reverse("billing:offer_detail", args=[offer.long_id])))
 
     assert "Yes — one 6-month term for the recipient" in body
-    assert "9.99 USD every 6 months" in body
+    assert "$9.99 every 6 months" in body
     assert "Offer id" not in body and "S123456789" not in body  # only in links (tags are not text)
 
 
 @pytest.mark.parametrize(
     ("period", "term", "price"),
     [
-        ("month", "one monthly term", "9.99 USD a month"),
-        ("3months", "one 3-month term", "9.99 USD every 3 months"),
-        ("6months", "one 6-month term", "9.99 USD every 6 months"),
-        ("year", "one yearly term", "9.99 USD a year"),
+        ("month", "one monthly term", "$9.99 a month"),
+        ("3months", "one 3-month term", "$9.99 every 3 months"),
+        ("6months", "one 6-month term", "$9.99 every 6 months"),
+        ("year", "one yearly term", "$9.99 a year"),
     ],
 )
 def test_every_gift_period_reads_as_one_term(client, period, term, price):
@@ -92,6 +92,6 @@ def test_a_refunded_gift_shows_in_the_gifters_transactions_as_money_back(client,
 
     refund, purchase = map(text, cards)  # newest first
     assert "Gift refund" in refund and "Type Refund" in refund
-    assert "Amount \u221299.99 USD" in refund and "Refunded to Visa" in refund  # a true minus sign
+    assert "Amount \u2212$99.99" in refund and "Refunded to Visa" in refund  # a true minus sign
     assert "Paid with" not in refund and "+99.99" not in refund
-    assert "Gift purchase" in purchase and "Amount 99.99 USD" in purchase and "Paid with Visa" in purchase
+    assert "Gift purchase" in purchase and "Amount $99.99" in purchase and "Paid with Visa" in purchase

@@ -51,7 +51,7 @@ def test_a_guest_gives_a_gift_with_a_card_that_needs_3d_secure(chromium, live_se
         )
         page.get_by_label("Card").select_option("pm_card_threeDSecure2Required")
         screenshots(page, "payment-element")
-        page.get_by_role("button", name="Pay 99.99 EUR").click()
+        page.get_by_role("button", name="Pay €99.99").click()
         challenge = page.get_by_role("dialog", name="3D Secure 2 Test Page")
         expect(challenge).to_be_visible()
         assert Order.objects.get().status == Order.Status.PENDING  # nothing is paid before the bank says so
@@ -99,8 +99,8 @@ def test_a_customer_confirms_a_renewal_their_bank_declined_for_authentication(
     page = context.new_page()
     try:
         page.goto(link)
-        expect(page.locator("main")).to_contain_text(f"9.99 EUR with your {card.label}")
-        page.get_by_role("button", name="Confirm the payment of 9.99 EUR").click()
+        expect(page.locator("main")).to_contain_text(f"€9.99 with your {card.label}")
+        page.get_by_role("button", name="Confirm the payment of €9.99").click()
         page.get_by_role("dialog", name="3D Secure 2 Test Page").get_by_role("button", name="Complete").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Payment confirmed")
     finally:

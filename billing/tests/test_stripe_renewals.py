@@ -74,7 +74,7 @@ def test_an_authentication_decline_emails_a_link_where_3d_secure_books_the_term_
     assert fake_stripe.intent(declined.reference)["last_payment_error"]["code"] == "authentication_required"
     [email] = mail.outbox
     assert email.to == ["subscriber@example.com"] and "Confirm the renewal payment for Monthly" in email.subject
-    assert "9.99 EUR" in email.body
+    assert "€9.99" in email.body
     link = re.search(r"https?://\S+/payments/confirm/\S+/", email.body).group(0)
     path = link.split("://", 1)[1].split("/", 1)[1]
 

@@ -108,7 +108,7 @@ def test_cancelling_a_stripe_paid_gift_in_the_admin_refunds_it_through_stripe(
     at_stripe = fake_stripe.refunds[refund.reference]
     assert (at_stripe["payment_intent"], at_stripe["amount"], at_stripe["status"]) == (paid["id"], 9999, "succeeded")
     assert Gift.objects.get().status == GiftStatus.CANCELLED
-    assert shown(response) == [f"Gift {gift.pk}: cancelled; 99.99 EUR refunded to the gifter."]
+    assert shown(response) == [f"Gift {gift.pk}: cancelled; €99.99 refunded to the gifter."]
     page = staff_client.get(reverse("admin:billing_order_change", args=[order.pk])).content.decode()
     assert refund.reference in page and "Refund" in page
     assert any("cancelled" in message.subject.lower() for message in mail.outbox)

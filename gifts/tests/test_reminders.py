@@ -105,7 +105,7 @@ def test_it_tells_a_recipient_with_a_card_what_they_will_be_charged_and_when(swe
     sweep(TERM_END - 7 * DAY)
 
     [message] = sent_to(receiver.email)
-    assert "you will be charged 12.50 EUR on 1 July 2026" in message.body
+    assert "you will be charged €12.50 on 1 July 2026" in message.body
     assert "add a payment method" not in message.body
 
 

@@ -189,6 +189,10 @@ def test_outbox_rows_store_no_subject_or_body(clock, django_capture_on_commit_ca
         "sent_at",
         "last_error",
         "provider_message_id",
+        "delivered_at",
+        "opened_at",
+        "clicked_at",
+        "complained_at",
         "created_at",
     }
     mail.outbox.clear()

@@ -117,6 +117,7 @@ def test_the_policy_is_chosen_in_the_offer_admin(client):
         "same_access_policy": "refuse",
         "refund_window_days": "14",
         "start_later_days": "90",
+        "claim_window_end": "expire",  # issue 16: nothing back when a gift is not redeemed in time (the default)
         "quantity_tiers-TOTAL_FORMS": "0",  # the offer's quantity tiers (bulk gift lists): none
         "quantity_tiers-INITIAL_FORMS": "0",
     }

@@ -28,6 +28,7 @@ from billing.models import Order
 from gifts import services as gift_services
 from gifts.models import Gift, GiftStatus
 from giftshop.models import SiteSettings
+from giftshop.money import money
 from giftshop.timezones import in_words, local_to_utc
 from offers.tests.factories import OfferFactory
 
@@ -204,7 +205,7 @@ def test_guest_gives_a_gift_after_a_declined_card(persona, snap, live_server):
     cutoff = day_starts(when, "Europe/Berlin")
     expect(fact(page, "You can change it until")).to_have_text(local(cutoff, "Europe/Berlin"))
     assert Customer.objects.get(email="sam.buyer@example.com").time_zone == "Europe/Berlin"
-    expect(fact(page, "Paid")).to_have_text(f"{offer.price} {offer.currency}")
+    expect(fact(page, "Paid")).to_have_text(money(offer.price, offer.currency))
     expect(main(page)).to_contain_text("We emailed your receipt to sam.buyer@example.com. It has a link to set a")
     snap(page, "06-thanks")
 

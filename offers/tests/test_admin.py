@@ -27,6 +27,7 @@ def _offer_form(**overrides):
         "same_access_policy": "extend",
         "refund_window_days": "14",
         "start_later_days": "90",
+        "claim_window_end": "expire",
         # The quantity tiers' inline (bulk gift lists): none.
         "quantity_tiers-TOTAL_FORMS": "0",
         "quantity_tiers-INITIAL_FORMS": "0",

@@ -22,16 +22,16 @@
     fetch(form.dataset.priceUrl + "?coupon=" + encodeURIComponent(coupon.value), {headers: {"Accept": "application/json"}})
       .then(function (r) { return r.json(); })
       .then(function (p) {
-        form.querySelector("[data-price=offer]").textContent = p.offerPrice + " " + p.currency;
+        form.querySelector("[data-price=offer]").textContent = p.shown.offerPrice;
         var discount = form.querySelector("[data-price=discount]");
-        discount.textContent = "−" + p.discount + " " + p.currency;
+        discount.textContent = "−" + p.shown.discount;
         var none = Number(p.discount) === 0;  // no "Discount −0.00" without a coupon
         discount.hidden = none;
         form.querySelector("[data-price=discount-label]").hidden = none;
         form.querySelector("[data-price=total]").innerHTML = "<strong></strong>";
-        form.querySelector("[data-price=total] strong").textContent = p.total + " " + p.currency;
+        form.querySelector("[data-price=total] strong").textContent = p.shown.total;
         var pay = form.querySelector("button[value=pay]");
-        if (pay) pay.textContent = "Pay " + p.total + " " + p.currency;
+        if (pay) pay.textContent = p.shown.pay || "Pay " + p.shown.total;  // the button's words, in the page's language
         var shown = form.querySelector("[data-price=shown]");
         if (shown) shown.value = p.total;
       })
