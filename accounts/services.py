@@ -80,11 +80,12 @@ def customer_password_set(*, customer, password, verified=False):
 
 
 @transaction.atomic
-def customer_for_gift_link(*, email, password, first_name="", last_name=""):
+def customer_for_gift_link(*, email, password, first_name="", last_name="", locale=""):
     """The account of a gift's recipient who chose a password on the page the gift email's link opened: its token
     was delivered to `email`, so it proves the mailbox. A new account, or the one made without a password for a
-    gift (or a guest checkout), takes the password and is marked verified. An account that has a password is never
-    changed here: its owner logs in (or asks for a password link) instead."""
+    gift (or a guest checkout), takes the password and is marked verified, and keeps `locale`, the language the page
+    was read in (the gift's, from its link). An account that has a password is never changed here: its owner logs in
+    (or asks for a password link) instead."""
     email = validation.email_address(email, field="email")
     # Locked, so two submissions at once cannot both find the account without a password.
     existing = Customer.objects.select_for_update().owning(email).first()
@@ -103,14 +104,16 @@ def customer_for_gift_link(*, email, password, first_name="", last_name=""):
     if existing is None:
         try:
             with transaction.atomic():
-                existing = Customer.objects.create_user(email, **names)
+                existing = Customer.objects.create_user(email, **names, **({"locale": locale} if locale else {}))
         except IntegrityError:
             raise ServiceError(_("A customer with this email already exists."), code="USER0002", status=409) from None
-    elif any(names.values()):
-        changed = [name for name, value in names.items() if value]
+    else:
+        values = {**names, "locale": locale}
+        changed = [name for name, value in values.items() if value]
         for name in changed:
-            setattr(existing, name, names[name])
-        existing.save(update_fields=changed)
+            setattr(existing, name, values[name])
+        if changed:
+            existing.save(update_fields=changed)
     return customer_password_set(customer=existing, password=password, verified=True)
 
 

@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
 from gifts import codes
 from giftshop import validation
@@ -31,12 +31,13 @@ COMMENT_MAX_LENGTH = 300
 
 
 class GiftStatus(models.TextChoices):
-    SCHEDULED = "scheduled", gettext_lazy("Scheduled")
-    UNCLAIMED = "unclaimed", gettext_lazy("Sent, not redeemed")
-    CLAIMED = "claimed", gettext_lazy("Redeemed")
-    EXPIRED = "expired", gettext_lazy("Expired")
-    CANCELLED = "cancelled", gettext_lazy("Cancelled")
-    DECLINED = "declined", gettext_lazy("Declined by the recipient")
+    # A context of their own: a language whose adjectives agree with the noun says them of a gift, not a subscription.
+    SCHEDULED = "scheduled", pgettext_lazy("gift status", "Scheduled")
+    UNCLAIMED = "unclaimed", pgettext_lazy("gift status", "Sent, not redeemed")
+    CLAIMED = "claimed", pgettext_lazy("gift status", "Redeemed")
+    EXPIRED = "expired", pgettext_lazy("gift status", "Expired")
+    CANCELLED = "cancelled", pgettext_lazy("gift status", "Cancelled")
+    DECLINED = "declined", pgettext_lazy("gift status", "Declined by the recipient")
 
 
 # The gift state machine, in one place: the states each state may be entered from.

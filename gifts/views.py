@@ -36,7 +36,7 @@ from gifts.selectors import (
 from gifts.verification import RedeemRefused, code_attempt, gift_preview, recipient_must_log_in
 from giftshop import ratelimit
 from giftshop.errors import ServiceError
-from giftshop.i18n import language_of
+from giftshop.i18n import language_of, locale_for
 from giftshop.pages import PAGE_SIZE, page_number, pager
 from giftshop.timezones import in_words
 
@@ -305,7 +305,8 @@ def _claim(request, context):
             raise RedeemRefused(preview)
         password = request.POST.get("password", "")
         email = preview.gift.recipient_email
-        return accounts_services.customer_for_gift_link(email=email, password=password, **names)
+        locale = locale_for(translation.get_language())  # the page's language: the gift's, from its link
+        return accounts_services.customer_for_gift_link(email=email, password=password, locale=locale, **names)
 
     try:
         customer = code_attempt(identities=_identities(request), code=token, action=account_for_link)

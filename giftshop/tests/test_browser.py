@@ -49,7 +49,8 @@ def persona(chromium, live_server):
     contexts = []
 
     def open_browser(**options):
-        context = chromium.new_context(base_url=live_server.url, viewport=DESKTOP, locale="en-GB", **options)
+        options = {"locale": "en-GB", **options}  # the browser's Accept-Language (a test may ask for another)
+        context = chromium.new_context(base_url=live_server.url, viewport=DESKTOP, **options)
         context.set_default_timeout(10_000)
         contexts.append(context)
         return context.new_page()
