@@ -231,7 +231,8 @@ class ListGiftsView(MediaStoreView):
         responses={200: in_envelope("GiftListGifts", serializers.DictField()), **errors(401, 404, 422)},
     )
     def get(self, request, list_id):
-        """Each recipient's gift and status (scheduled, sent, redeemed, bounced, expired, cancelled), in file order."""
+        """Each recipient's gift and status (scheduled, sent, opened, redeemed, declined, bounced, expired,
+        cancelled), in file order."""
         bulk_list = bulk.bulk_list_for_gifter(request.user, list_id)
         try:
             limit = min(max(int(request.query_params.get("limit", 100)), 1), 1000)

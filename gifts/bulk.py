@@ -21,7 +21,7 @@ from datetime import time as clock
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.shortcuts import get_object_or_404
 from django.utils import timezone, translation
 from django.utils.formats import number_format
@@ -557,6 +557,7 @@ ROW_STATUS_LABELS = {
     "bounced": pgettext_lazy("a list gift's status", "bounced"),
     "scheduled": pgettext_lazy("a list gift's status", "scheduled"),
     "sent": pgettext_lazy("a list gift's status", "sent"),
+    "opened": pgettext_lazy("a list gift's status", "opened"),
     "redeemed": pgettext_lazy("a list gift's status", "redeemed"),
     "expired": pgettext_lazy("a list gift's status", "expired"),
     "cancelled": pgettext_lazy("a list gift's status", "cancelled"),
@@ -565,24 +566,35 @@ ROW_STATUS_LABELS = {
 
 
 def row_status(gift):
-    """A list gift's status in one word; `gift` is annotated with last_delivery_status."""
+    """A list gift's status in one word; `gift` is annotated with last_delivery_status (and, from a list's rows,
+    delivery_opened: the provider reported a delivery email of it opened or its link clicked)."""
     if gift is None:
         return "waiting"
     if gift.status == GiftStatus.UNCLAIMED and gift.last_delivery_status in UNDELIVERABLE:
         return "bounced"
+    if gift.status == GiftStatus.UNCLAIMED and getattr(gift, "delivery_opened", False):
+        return "opened"
     return ROW_STATUS_WORDS[gift.status]
 
 
 def bulk_list_gifts(bulk_list):
     """The list's rows with their gifts (annotated for row_status), in file order: one query however long."""
     rows = bulk_list.rows.filter(dropped=False, problems=[]).order_by("number")
-    return rows.select_related("gift").annotate(gift_delivery_status=_row_delivery_status())
+    return rows.select_related("gift").annotate(
+        gift_delivery_status=_row_delivery_status(), gift_delivery_opened=_row_delivery_opened()
+    )
 
 
 def _row_delivery_status():
     # last_delivery_status, for a row's gift rather than a gift.
     latest = Email.objects.filter(gift=OuterRef("gift_id"), kind=Email.Kind.GIFT_DELIVERY).order_by("-pk")
     return Subquery(latest.values("status")[:1])
+
+
+def _row_delivery_opened():
+    # A click counts as an open: images (the open pixel) may be blocked while the link is followed.
+    deliveries = Email.objects.filter(gift=OuterRef("gift_id"), kind=Email.Kind.GIFT_DELIVERY)
+    return Exists(deliveries.filter(Q(opened_at__isnull=False) | Q(clicked_at__isnull=False)))
 
 
 def bulk_list_counts(bulk_list):
@@ -598,6 +610,7 @@ def gift_with_status(row):
     """The row's gift (None before it is made), annotated as row_status wants it."""
     if row.gift is not None:
         row.gift.last_delivery_status = row.gift_delivery_status
+        row.gift.delivery_opened = row.gift_delivery_opened
     return row.gift
 
 

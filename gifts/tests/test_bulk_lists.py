@@ -28,6 +28,7 @@ from gifts import bulk
 from gifts.models import BulkList, BulkRow, Gift, GiftStatus, GiftTimeline
 from gifts.services import deliver_due_gifts
 from giftshop.errors import ServiceError
+from giftshop.mediastore import issue_jwt
 from offers.models import QuantityTier
 from offers.tests.factories import CouponFactory, OfferFactory
 
@@ -476,6 +477,29 @@ def test_the_status_export_is_csv_with_formula_cells_neutralised(
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0] == bulk.EXPORT_HEADER
     assert rows[1][1:4] == ["a@example.com", "'=1+1", "sent"] and rows[2][3] == "sent"
+
+
+def test_a_list_shows_which_gifts_were_opened_as_the_provider_reports_it(
+    client, gifter, offer, django_capture_on_commit_callbacks
+):
+    lines = ["a@example.com,,,,,,", "b@example.com,,,,,,", "c@example.com,,,,,,"]
+    bulk_list = paid_list(gifter, offer, lines, django_capture_on_commit_callbacks)
+    with time_machine.travel(NOW + timedelta(minutes=1), tick=False):
+        deliver_due_gifts()
+    deliveries = Email.objects.filter(kind="gift_delivery")
+    deliveries.filter(to_email="a@example.com").update(opened_at=NOW + timedelta(hours=1))
+    deliveries.filter(to_email="b@example.com").update(clicked_at=NOW + timedelta(hours=2))  # images blocked
+    client.force_login(gifter)
+
+    export = client.get(reverse("gifts:bulk_export", args=[bulk_list.pk]))
+    rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
+    page = client.get(reverse("gifts:bulk_list", args=[bulk_list.pk])).content.decode()
+    api = client.get(f"/mediastore/gift-lists/{bulk_list.pk}/gifts", HTTP_AUTHORIZATION=f"Bearer {issue_jwt(gifter)}")
+
+    assert [row[3] for row in rows[1:]] == ["opened", "opened", "sent"]
+    assert page.count('data-status="opened"') == 2 and page.count('data-status="sent"') == 1
+    assert [item["status"] for item in api.json()["responseData"]["items"]] == ["opened", "opened", "sent"]
+    assert bulk.bulk_list_counts(bulk_list) == {"opened": 2, "sent": 1}
 
 
 def test_a_gifter_resends_one_delivered_gift_of_the_list(client, gifter, offer, django_capture_on_commit_callbacks):
