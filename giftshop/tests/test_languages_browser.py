@@ -62,6 +62,8 @@ def test_a_gift_is_bought_and_redeemed_in_the_readers_language(persona, snap, li
     page.get_by_label(t("Recipient's email"), exact=True).fill("robin@example.com")
     page.get_by_label(t("Recipient's email again")).fill("robin@example.com")
     page.get_by_label(t("Send it now")).check()
+    counter = t("%%(left)s of %%(limit)s characters left")  # a template's %, doubled in the catalogue
+    expect(page.locator("#note-counter")).to_have_text(counter.replace("%%(left)s", "150").replace("%%(limit)s", "150"))
     page.get_by_label(t("Card number")).fill(CARD_OK)
     page.get_by_label(t("Expiry month")).fill("12")
     page.get_by_label(t("Expiry year")).fill("2030")

@@ -9,7 +9,9 @@
   var counter = note && document.getElementById(note.dataset.counter);
   function count() {
     var limit = parseInt(counter.dataset.limit, 10);
-    counter.textContent = (limit - note.value.length) + " of " + limit + " characters left";
+    // The words come translated from the page (data-format), with the numbers left to fill in.
+    var format = counter.dataset.format || "%(left)s of %(limit)s characters left";
+    counter.textContent = format.replace("%(left)s", limit - note.value.length).replace("%(limit)s", limit);
   }
   if (note && counter) { note.addEventListener("input", count); count(); }
 
