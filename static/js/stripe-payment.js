@@ -5,7 +5,8 @@
   "use strict";
   var form = document.getElementById("payment-form");
   if (!form || typeof Stripe === "undefined") return;
-  var stripe = Stripe(form.dataset.publishableKey);
+  // Stripe.js writes its own messages (card errors, the Payment Element's labels) in the page's language.
+  var stripe = Stripe(form.dataset.publishableKey, {locale: document.documentElement.lang || "auto"});
   var clientSecret = form.dataset.clientSecret;
   var savedCard = form.dataset.paymentMethod;
   var error = document.getElementById("payment-error");
