@@ -1,11 +1,13 @@
 """The customer's orders in their personal data copy (accounts/personal_data.py), and billing's part of an erasure
 (accounts/erasure.py) and of the gifts' retention rule (gifts/retention.py): the orders' copies of a gift's delivery
-details. Invoices, payments and the ledger hold no name or address (they point at the customer, whose row keeps a
-pseudonym), so accounting keeps every amount, date, tax and number."""
+details, and the customer's Customer at Stripe. Invoices, payments and the ledger hold no name or address (they point
+at the customer, whose row keeps a pseudonym), so accounting keeps every amount, date, tax and number."""
 
+from django.db import transaction
 from django.db.models import Q
 
-from billing.models import Order
+from billing import tasks
+from billing.models import Order, StripeCustomer
 
 DELIVERY_DETAILS_REMOVED = {"recipient_email": "", "recipient_first_name": "", "personal_note": "", "signature": ""}
 
@@ -39,6 +41,14 @@ def erase_orders(erasure):
         to_them |= Q(recipient_email__iexact=address)
     if erasure.addresses:
         Order.objects.filter(to_them).update(recipient_email=erasure.address, recipient_first_name="")
+
+
+def erase_stripe_customers(erasure):
+    """The customer's Customer at Stripe (their name, address and saved cards) is deleted there, after the erasure
+    commits (a network call never runs inside it); the task retries while Stripe fails."""
+    stripe_ids = list(StripeCustomer.objects.filter(customer=erasure.customer).values_list("stripe_id", flat=True))
+    if stripe_ids:
+        transaction.on_commit(lambda: tasks.stripe_customers_forget.delay(stripe_ids), robust=True)
 
 
 def gift_orders_details_remove(sender, *, gift_ids, **kwargs):

@@ -207,6 +207,12 @@ class StripeGateway:
         with contextlib.suppress(stripe.InvalidRequestError):  # already detached or unknown
             self.stripe.v1.payment_methods.detach(token)
 
+    def customer_forget(self, stripe_id):
+        """An erased customer's Customer at Stripe is deleted, with the name and address it holds and the cards
+        attached to it; one Stripe no longer knows is gone already."""
+        with contextlib.suppress(stripe.InvalidRequestError):
+            self.stripe.v1.customers.delete(stripe_id)
+
     # --- the browser's PaymentIntents (billing/stripe_payments.py) ---------------------------------------------
 
     def customer_id(self, customer):

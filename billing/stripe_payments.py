@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from accounts.models import PaymentMethod
 from billing import services
 from billing.gateways import PaymentError, get_gateway
-from billing.models import Dispute, Order, Payment
+from billing.models import Dispute, Order, Payment, StripeCustomer
 from billing.renewals import renewal_book_authenticated
 from billing.stripe_gateway import StripeGateway, major_units
 from giftshop.errors import ServiceError
@@ -210,3 +210,23 @@ def authenticate_payment(token):
     except signing.BadSignature:
         return None
     return Payment.objects.select_related("customer", "payment_method").filter(pk=pk).first()
+
+
+# --- an erased customer's Customer at Stripe ----------------------------------------------------------------------
+
+
+def stripe_customers_forget(*, stripe_ids):
+    """Deletes erased customers' Customers at Stripe (their name, address and attached cards), then the rows that
+    named them; queued by billing.personal_data.erase_stripe_customers once the erasure commits. A Stripe error
+    leaves the row for the task's retry (one Stripe no longer knows counts as deleted). Without Stripe's key (the
+    shop moved to another gateway) nothing can be deleted there: logged, the rows kept for when it is set again."""
+    if not settings.STRIPE_SECRET_KEY:
+        logger.warning(
+            "%s Stripe customer(s) of erased customers not deleted: STRIPE_SECRET_KEY is not set", len(stripe_ids)
+        )
+        return 0
+    stripe_gateway = StripeGateway()
+    for stripe_id in stripe_ids:
+        stripe_gateway.customer_forget(stripe_id)
+        StripeCustomer.objects.filter(stripe_id=stripe_id).delete()
+    return len(stripe_ids)

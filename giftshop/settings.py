@@ -428,6 +428,7 @@ PERSONAL_DATA = {
 # by email): each app erases its part, in this order, in one transaction. The account's part goes last.
 PERSONAL_DATA_ERASERS = {
     "orders": "billing.personal_data.erase_orders",
+    "stripe_customers": "billing.personal_data.erase_stripe_customers",
     "gifts": "gifts.personal_data.erase_gifts",
     "gift_lists": "gifts.personal_data.erase_gift_lists",
     "emails": "emails.personal_data.erase_emails",

@@ -191,6 +191,15 @@ class FakeStripe:
         self.customers[customer["id"]] = customer
         return customer
 
+    def delete_customer(self, cus_id):
+        """Stripe deletes the Customer and detaches its payment methods; a deleted one is then unknown (404)."""
+        if self.customers.pop(cus_id, None) is None:
+            raise StripeError(404, missing("customer", cus_id))
+        for pm in self.payment_methods.values():
+            if pm["customer"] == cus_id:
+                pm["customer"] = None
+        return {"id": cus_id, "object": "customer", "deleted": True}
+
     def attach(self, pm_id, customer_id):
         if customer_id not in self.customers:
             raise StripeError(400, invalid(f"No such customer: '{customer_id}'", "customer"))
@@ -499,6 +508,8 @@ class FakeStripe:
                 return self.create_customer(params)
             case "GET", ["v1", "customers", cus_id] if cus_id in self.customers:
                 return self.customers[cus_id]
+            case "DELETE", ["v1", "customers", cus_id]:
+                return self.delete_customer(cus_id)
             case "GET", ["v1", "payment_methods", pm_id]:
                 return public(self._payment_method(pm_id))
             case "POST", ["v1", "payment_methods", pm_id, "attach"]:
