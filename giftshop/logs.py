@@ -31,6 +31,10 @@ _TOKENS = {"t=", "token=", "payment_intent_client_secret=", "setup_intent_client
 # The admin's search box: a whole code typed there (gifts are found by its keyed hash) is masked too.
 _SEARCH = re.compile(r"(?i)(?P<name>[?&]q=)(?P<value>[^&\s\"'#]*)")
 _CODE_SHAPED = re.compile(r"(?i)^[0-9A-Z]{8}$")
+# A code written out as the gifter and the email show it (XXXX-XXXX, gifts.codes' alphabet: no I, L, O or U), wherever
+# it stands: an exception's text, a message that quotes what was typed.
+# Not inside a longer dashed run (a card number's groups, an id's segments).
+_FORMATTED_CODE = re.compile(r"(?<![\w-])[0-9A-HJKMNP-TV-Z]{4}-(?P<last4>[0-9A-HJKMNP-TV-Z]{4})(?![\w-])")
 
 
 def _mask(value):
@@ -40,7 +44,10 @@ def _mask(value):
 
 def redact(text):
     """`text` with every gift code and link token in it masked."""
-    if not text or ("/gifts/" not in text and "=" not in text):
+    if not text:
+        return text
+    text = _FORMATTED_CODE.sub(lambda match: f"{MASK}-{match.group('last4')}", text)
+    if "/gifts/" not in text and "=" not in text:
         return text
 
     def query(match):

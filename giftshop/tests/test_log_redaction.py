@@ -38,6 +38,13 @@ def test_it_masks_codes_in_the_redeem_links_query_and_in_the_storefront_paths():
     assert redact(back) == "GET /pay/7/return/?payment_intent=pi_3Q&payment_intent_client_secret=••••&redirect_status=x"
 
 
+def test_it_masks_a_code_written_out_anywhere_in_a_line():
+    assert redact("GiftNotFound: no gift has the code 7QX2-K9PM") == "GiftNotFound: no gift has the code ••••-K9PM"
+    assert redact("order 2026-12-05, key ABCI-EFGH") == "order 2026-12-05, key ABCI-EFGH"  # no I in a code
+    assert redact("invoice INV-00012, uuid 1f0e2d3c-4b5a") == "invoice INV-00012, uuid 1f0e2d3c-4b5a"
+    assert redact("card 4242-4242-4242-4242, key ABCD-EFGH-1234") == "card 4242-4242-4242-4242, key ABCD-EFGH-1234"
+
+
 def test_the_filter_masks_a_records_arguments_and_its_traceback():
     args = ("/gifts/redeem/X",)
     record = logging.LogRecord("django.request", logging.WARNING, __file__, 1, "Not Found: %s", args, None)
