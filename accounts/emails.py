@@ -3,12 +3,14 @@ other apps' emails offer. Registered in settings.EMAIL_KINDS; templates under te
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import Customer
 from accounts.tokens import address_confirmation_token, erasure_token
+from emails import services as outbox
 from giftshop.i18n import language_of
 
 
@@ -79,9 +81,20 @@ def customer_language(customer):
 
 
 def account_language(address):
-    """The language of the account at an address; "" when the address has none."""
+    """The language of the account at an address; "" when the address has none. While the outbox sends a batch, the
+    accounts at all of its addresses are read at once (emails.services.batch_lookup)."""
+    locales = outbox.batch_lookup("account_locales", _account_locales)
+    if locales is not None:
+        locale = locales.get((address or "").strip().lower())
+        return language_of(locale) if locale else ""
     customer = Customer.objects.owning(address).only("locale").first()
     return customer_language(customer) if customer else ""
+
+
+def _account_locales(addresses):
+    # By the lowercased address, as the accounts' unique index reads them (never a duplicate registration's).
+    accounts = Customer.objects.annotate(address=Lower("email")).filter(address__in=addresses, duplicate_of=None)
+    return dict(accounts.values_list("address", "locale"))
 
 
 def addressee_language(email):

@@ -89,6 +89,22 @@ def site_settings():
     return _batch_site.get() or SiteSettings.load()
 
 
+# The batch being rendered: its addresses, and what renderers looked up for all of them at once (batch_lookup).
+_batch_lookups = ContextVar("batch_lookups", default=None)
+
+
+def batch_lookup(name, load):
+    """For renderers: `load(addresses)`, run once for every address of the batch being rendered and kept for the
+    rest of it, so a look-up per email (the reader's language) is one query a batch; None outside a batch."""
+    state = _batch_lookups.get()
+    if state is None:
+        return None
+    addresses, found = state
+    if name not in found:
+        found[name] = load(addresses)
+    return found[name]
+
+
 def email_language(email):
     """The language its reader reads the email in: what its kind's "language" function (settings.EMAIL_KINDS; the
     app that owns the kind knows whom it is for) or else settings.EMAIL_LANGUAGE answers, else the site's default.
@@ -397,6 +413,7 @@ def send_claimed_emails(emails):
         batch = _with_relations([e.pk for e in emails])
         while batch:
             unstarted, rendered = list(batch), []
+            lookups = _batch_lookups.set(({email.to_email.lower() for email in batch}, {}))
             for email in batch:
                 try:
                     if is_erased_address(email.to_email):
@@ -405,6 +422,7 @@ def send_claimed_emails(emails):
                 except Exception as error:  # a template or data error, an erased addressee: that email's own failure
                     unstarted.remove(email)
                     _record_failure(email, error)
+            _batch_lookups.reset(lookups)  # (a time limit striking inside leaves it: the finally below clears it)
             for start in range(0, len(rendered), senders.group_size):
                 group = rendered[start : start + senders.group_size]
                 # Out of `unstarted` first: should the time limit strike during this send (in the task's thread at
@@ -436,6 +454,7 @@ def send_claimed_emails(emails):
         cancelled = [email for future, group in in_flight.items() if future.cancelled() for email, _message in group]
         _give_back(unstarted + cancelled)
         _batch_site.reset(loaded)
+        _batch_lookups.set(None)
         # Also when the loop is cut short (a time limit): what went out is recorded as sent. A second record of a
         # group is harmless (the UPDATE moves only `sending` rows); follow-ups written here wait for the stuck reset.
         _record_sent(unrecorded)

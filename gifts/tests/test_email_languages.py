@@ -9,6 +9,9 @@ from html import unescape
 
 import pytest
 from django.conf import settings
+from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import CustomerFactory
 from billing import services as billing_services
@@ -18,6 +21,7 @@ from emails.services import render
 from gifts import services
 from gifts.emails import bounce_notice_key
 from gifts.models import Gift
+from gifts.tests.factories import make_gift
 from giftshop.i18n import locale_for
 from offers.tests.factories import OfferFactory
 
@@ -134,3 +138,25 @@ def test_the_receipt_writes_money_the_readers_way(emails, language):
     _subject, text, html = read_in(gift, rows["gift_receipt"], language)
     assert PRICES[language] in text, text
     assert PRICES[language] in unescape(html)
+
+
+def test_a_batch_reads_each_addressees_account_language(db):
+    """The outbox looks up the accounts at all of a batch's addresses at once (emails.services.batch_lookup): each
+    delivery comes in the language of the account at its address, whatever the address's case."""
+    offer = OfferFactory(title="Premium Streaming")
+    CustomerFactory(email="ada@example.com", locale="de_DE")
+    CustomerFactory(email="bo@example.com", locale="pl_PL")
+    for address in ("Ada@Example.com", "bo@example.com", "cy@example.com"):
+        make_gift(offer=offer, recipient_email=address)
+    mail.outbox.clear()
+
+    with CaptureQueriesContext(connection) as queries:
+        assert services.deliver_due_gifts() == 3
+
+    locales = [q["sql"] for q in queries if '"accounts_customer"."locale"' in q["sql"] and '"password"' not in q["sql"]]
+    # One per batch: the three deliveries, then the gifters' "delivered" notices they brought.
+    assert len(locales) == 2 and all('LOWER("accounts_customer"."email") IN' in sql for sql in locales)
+
+    languages = {m.to[0].lower(): re.search(r'lang="(\w+)"', m.alternatives[0][0]).group(1) for m in mail.outbox}
+    assert languages["ada@example.com"] == "de" and languages["bo@example.com"] == "pl"
+    assert languages["cy@example.com"] == "en"
